@@ -56,7 +56,7 @@ int et_status_parse(const char *s, size_t len, et_status_t *out);
  * finished_at accepted (at least ET_TIME_MIN_VALID_US; the agent passes its raw retention).
  * Writes at most cap events to out and their number to *count.
  * Returns 0, or -EINVAL with reason filled (one line, NUL-terminated, truncated to
- * reason_cap).
+ * reason_cap); -ENOMEM only if msgpack-c cannot allocate its object tree.
  */
 __attribute__((warn_unused_result)) int et_event_decode(const void *buf, size_t len,
                                                         int64_t now_us, int64_t not_before_us,

@@ -38,7 +38,8 @@ void et_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 
 /*
  * Formats t as "YYYY-MM-DDTHH:MM:SSZ", or with ".ffffff" before the Z when t has
- * a fraction of a second. Needs cap >= 28; returns the length or -ENOSPC.
+ * a fraction of a second. Needs cap >= 28; returns the length, -ENOSPC, or -ERANGE for a
+ * year outside 0000-9999 (no RFC 3339 form).
  */
 int et_time_format(int64_t t_us, char *buf, size_t cap);
 

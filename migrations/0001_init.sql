@@ -167,7 +167,7 @@ SELECT exectime.secure_tenant_table(t::regclass)
 FROM unnest(ARRAY['exectime.execution_time_statistics', 'exectime.execution_time_statistics_default',
                   'exectime.rollup_minute', 'exectime.rollup_hour', 'exectime.rollup_day']) t;
 
--- Creates the raw table's daily partitions from today − back_days to today + ahead_days
+-- Creates the raw table's daily partitions from today - back_days to today + ahead_days
 -- (UTC), drops partitions wholly older than raw_days, and deletes rollup rows past their
 -- retention. SECURITY DEFINER: creating partitions needs the table owner, and the agent's
 -- role is only a writer. A day whose rows already sit in the default partition is skipped

@@ -1,0 +1,388 @@
+/* agent — see agent.h. */
+#include "agent.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "batch_writer.h"
+#include "et_macros.h"
+#include "http_server.h"
+#include "log.h"
+#include "metrics.h"
+#include "pg_conn.h"
+#include "router.h"
+#include "stream_consumer.h"
+
+#define SHUTDOWN_TIMEOUT_MS 30000
+#define SHUTDOWN_POLL_MS 20
+#define MAINTAIN_INTERVAL_MS (3600 * 1000)
+
+typedef enum agent_phase {
+    AGENT_RUNNING,
+    AGENT_STOPPING_READS, /* waiting for the last read to come back */
+    AGENT_DRAINING,       /* the writer commits what it holds */
+    AGENT_ACKING,         /* waiting for the last acknowledgements */
+    AGENT_CLOSING,
+} agent_phase_t;
+
+typedef struct agent {
+    uv_loop_t loop;
+    const config_t *cfg;
+    agent_phase_t phase;
+    int exit_code;
+    batch_writer_t writer;
+    stream_consumer_t consumer;
+    pg_conn_t maintenance;
+    http_server_t http;
+    router_t router;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_timer_t maintain_timer;
+    uv_timer_t shutdown_poll;
+    uint64_t shutdown_deadline;
+    int open_parts; /* closing parts not yet closed */
+    /* metrics */
+    metric_counter_t *events_consumed;
+    metric_counter_t *events_inserted;
+    metric_counter_t *events_duplicate;
+    metric_counter_t *entries_acked;
+    metric_counter_t *batches_failed;
+    metric_family_t *dead_lettered;
+    metric_histogram_t *batch_events;
+    metric_histogram_t *commit_seconds;
+    metric_gauge_t *stream_lag;
+    metric_gauge_t *ready;
+    metric_family_t *http_requests;
+    metric_histogram_t *http_seconds;
+    writer_stats_t seen_writer;  /* stats already folded into counters */
+    consumer_stats_t seen_consumer;
+} agent_t;
+
+static void begin_shutdown(agent_t *a, int exit_code);
+
+/* --- wiring --------------------------------------------------------------------------- */
+
+static void on_committed(batch_writer_t *w, const writer_ack_t *acks, size_t n, void *arg)
+{
+    agent_t *a = arg;
+    consumer_ack(&a->consumer, acks, n);
+}
+
+static void on_room(batch_writer_t *w, void *arg)
+{
+    agent_t *a = arg;
+    consumer_resume(&a->consumer);
+}
+
+static void on_fatal(batch_writer_t *w, const char *reason, void *arg)
+{
+    agent_t *a = arg;
+    log_write(LOG_ERROR, "cannot continue", "reason", reason, NULL);
+    begin_shutdown(a, 1);
+}
+
+static void on_batch(batch_writer_t *w, size_t events, size_t inserted, uint64_t commit_ms,
+                     void *arg)
+{
+    agent_t *a = arg;
+    metrics_histogram_observe(a->batch_events, (double)events);
+    metrics_histogram_observe(a->commit_seconds, (double)commit_ms / 1000.0);
+}
+
+static void on_dead(stream_consumer_t *c, const char *reason_class, void *arg)
+{
+    agent_t *a = arg;
+    metrics_family_inc(a->dead_lettered, reason_class, 1);
+}
+
+static void on_http_done(void *arg, const http_request_t *req, int status, double seconds)
+{
+    agent_t *a = arg;
+    char code[8];
+    snprintf(code, sizeof code, "%d", status);
+    metrics_family_inc(a->http_requests, code, 1);
+    metrics_histogram_observe(a->http_seconds, seconds);
+}
+
+static bool readiness(void *arg, char *buf, size_t cap)
+{
+    agent_t *a = arg;
+    bool redis = consumer_connected(&a->consumer);
+    bool postgres = pg_conn_ready(&a->writer.pg) || a->writer.state >= WRITER_IDLE;
+    bool schema = writer_ready(&a->writer);
+    bool ready = redis && schema && a->phase == AGENT_RUNNING;
+    snprintf(buf, cap,
+             "{\"status\":\"%s\",\"redis\":%s,\"postgres\":%s,\"schema_current\":%s,"
+             "\"writer\":\"%s\",\"stopping\":%s}",
+             ready ? "ready" : "not_ready", redis ? "true" : "false",
+             postgres ? "true" : "false", schema ? "true" : "false",
+             writer_state_name(a->writer.state), a->phase == AGENT_RUNNING ? "false" : "true");
+    return ready;
+}
+
+/* Folds module statistics into monotonic counters. */
+static void refresh_metrics(void *arg)
+{
+    agent_t *a = arg;
+    const writer_stats_t *ws = &a->writer.stats;
+    const consumer_stats_t *cs = &a->consumer.stats;
+    metrics_counter_inc(a->events_consumed, ws->events_received - a->seen_writer.events_received);
+    metrics_counter_inc(a->events_inserted, ws->events_inserted - a->seen_writer.events_inserted);
+    metrics_counter_inc(a->events_duplicate,
+                        ws->events_duplicate - a->seen_writer.events_duplicate);
+    metrics_counter_inc(a->batches_failed, ws->batches_failed - a->seen_writer.batches_failed);
+    metrics_counter_inc(a->entries_acked, cs->entries_acked - a->seen_consumer.entries_acked);
+    a->seen_writer = *ws;
+    a->seen_consumer = *cs;
+    metrics_gauge_set(a->stream_lag, (double)cs->lag);
+    char ignored[256];
+    metrics_gauge_set(a->ready, readiness(a, ignored, sizeof ignored) ? 1 : 0);
+}
+
+static void register_metrics(agent_t *a)
+{
+    static const double batch_bounds[] = {1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000};
+    static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                           0.25, 0.5, 1, 2.5, 5, 10};
+    static const double http_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                         0.1, 0.3, 1, 5};
+    a->events_consumed = metrics_counter("exectime_events_consumed_total",
+                                         "Valid events read from the stream and batched.");
+    a->events_inserted = metrics_counter("exectime_events_inserted_total",
+                                         "Events committed as new raw rows and rolled up.");
+    a->events_duplicate = metrics_counter("exectime_events_duplicate_total",
+                                          "Events already stored (redelivered or republished).");
+    a->entries_acked = metrics_counter("exectime_entries_acked_total",
+                                       "Stream entries acknowledged (XACK).");
+    a->batches_failed = metrics_counter("exectime_batches_failed_total",
+                                        "Batch transactions that failed and were retried.");
+    a->dead_lettered = metrics_counter_labels("exectime_dead_lettered_total",
+                                              "Entries moved to the dead-letter stream.",
+                                              "reason");
+    a->batch_events = metrics_histogram("exectime_batch_events", "Events per batch.",
+                                        batch_bounds, ET_ARRAY_LEN(batch_bounds));
+    a->commit_seconds = metrics_histogram("exectime_batch_commit_seconds",
+                                          "Time from a batch's first statement to COMMIT.",
+                                          commit_bounds, ET_ARRAY_LEN(commit_bounds));
+    a->stream_lag = metrics_gauge("exectime_stream_lag",
+                                  "Entries not yet delivered to the group (-1: unknown).");
+    a->ready = metrics_gauge("exectime_ready", "1 when Redis, PostgreSQL and the schema are ready.");
+    a->http_requests = metrics_counter_labels("exectime_http_requests_total",
+                                              "HTTP responses by status code.", "code");
+    a->http_seconds = metrics_histogram("exectime_http_request_seconds",
+                                        "Time from a complete request to its response.",
+                                        http_bounds, ET_ARRAY_LEN(http_bounds));
+}
+
+/* --- maintenance: partitions ahead, retention -------------------------------------------- */
+
+static void on_maintained(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    if (event != PG_QUERY_RESULT)
+        return;
+    if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+        msg[strcspn(msg, "\n")] = '\0';
+        log_write(LOG_WARN, "maintenance failed; retried next hour", "error", msg, NULL);
+    } else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        log_write(LOG_DEBUG, "maintenance done", "partitions_created", PQgetvalue(res, 0, 0), NULL);
+    }
+}
+
+static void run_maintenance(agent_t *a)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SET ROLE exectime_writer; SELECT exectime.maintain(%d, %d, %d)",
+             a->cfg->raw_retention_days, a->cfg->minute_retention_days,
+             a->cfg->hour_retention_days);
+    int rc = pg_conn_query(&a->maintenance, sql, on_maintained, a);
+    (void)rc; /* not connected or busy: the next tick tries again */
+}
+
+static void on_maintenance_up(pg_conn_t *conn, void *arg)
+{
+    run_maintenance(arg);
+}
+
+static void on_maintain_timer(uv_timer_t *timer)
+{
+    run_maintenance(container_of(timer, agent_t, maintain_timer));
+}
+
+/* --- shutdown ----------------------------------------------------------------------- */
+
+static void on_part_closed(agent_t *a)
+{
+    if (--a->open_parts == 0)
+        log_write(LOG_INFO, "agent stopped", NULL);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    on_part_closed(h->data);
+}
+static void on_writer_closed(batch_writer_t *w)
+{
+    on_part_closed(container_of(w, agent_t, writer));
+}
+static void on_consumer_closed(stream_consumer_t *c)
+{
+    on_part_closed(container_of(c, agent_t, consumer));
+}
+static void on_http_closed(http_server_t *s)
+{
+    on_part_closed(container_of(s, agent_t, http));
+}
+static void on_maintenance_closed(pg_conn_t *c)
+{
+    on_part_closed(container_of(c, agent_t, maintenance));
+}
+
+static void close_everything(agent_t *a)
+{
+    if (a->phase == AGENT_CLOSING)
+        return;
+    a->phase = AGENT_CLOSING;
+    uv_handle_t *handles[] = {(uv_handle_t *)&a->sigterm, (uv_handle_t *)&a->sigint,
+                              (uv_handle_t *)&a->maintain_timer,
+                              (uv_handle_t *)&a->shutdown_poll};
+    a->open_parts = (int)ET_ARRAY_LEN(handles) + 4;
+    for (size_t i = 0; i < ET_ARRAY_LEN(handles); i++) {
+        handles[i]->data = a;
+        uv_close(handles[i], on_handle_closed);
+    }
+    http_server_close(&a->http, on_http_closed);
+    consumer_close(&a->consumer, on_consumer_closed);
+    writer_close(&a->writer, on_writer_closed);
+    pg_conn_close(&a->maintenance, on_maintenance_closed);
+}
+
+static void on_drained(batch_writer_t *w)
+{
+    agent_t *a = container_of(w, agent_t, writer);
+    if (a->phase == AGENT_DRAINING)
+        a->phase = AGENT_ACKING;
+}
+
+/* Steps the shutdown along: reads back, batches committed, acks answered, then close. */
+static void on_shutdown_poll(uv_timer_t *timer)
+{
+    agent_t *a = container_of(timer, agent_t, shutdown_poll);
+    if (uv_now(&a->loop) >= a->shutdown_deadline) {
+        log_write(LOG_WARN,
+                  "shutdown timed out; uncommitted entries stay pending and will be redelivered",
+                  NULL);
+        close_everything(a);
+        return;
+    }
+    switch (a->phase) {
+    case AGENT_STOPPING_READS:
+        if (!a->consumer.read_in_flight && !a->consumer.claim_in_flight) {
+            a->phase = AGENT_DRAINING;
+            writer_drain(&a->writer, on_drained);
+        }
+        break;
+    case AGENT_ACKING:
+        if (consumer_quiet(&a->consumer))
+            close_everything(a);
+        break;
+    case AGENT_RUNNING:
+    case AGENT_DRAINING:
+    case AGENT_CLOSING:
+        break;
+    }
+}
+
+static void begin_shutdown(agent_t *a, int exit_code)
+{
+    if (exit_code > a->exit_code)
+        a->exit_code = exit_code;
+    if (a->phase != AGENT_RUNNING)
+        return;
+    if (exit_code != 0) {
+        close_everything(a);
+        return;
+    }
+    log_write(LOG_INFO, "shutting down: committing what is in flight", NULL);
+    a->phase = AGENT_STOPPING_READS;
+    consumer_stop_reading(&a->consumer);
+    a->shutdown_deadline = uv_now(&a->loop) + SHUTDOWN_TIMEOUT_MS;
+    uv_timer_start(&a->shutdown_poll, on_shutdown_poll, SHUTDOWN_POLL_MS, SHUTDOWN_POLL_MS);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    agent_t *a = handle->data;
+    if (a->phase != AGENT_RUNNING) {
+        log_write(LOG_WARN, "second signal: closing now", NULL);
+        close_everything(a);
+        return;
+    }
+    begin_shutdown(a, 0);
+}
+
+/* --- run ----------------------------------------------------------------------------- */
+
+int agent_run(const config_t *cfg)
+{
+    agent_t *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return 1;
+    a->cfg = cfg;
+    char err[512];
+    int rc = uv_loop_init(&a->loop);
+    if (rc < 0) {
+        fprintf(stderr, "exectime-agent: cannot start the event loop: %s\n", uv_strerror(rc));
+        free(a);
+        return 1;
+    }
+    register_metrics(a);
+    signal(SIGPIPE, SIG_IGN);
+
+    writer_callbacks_t wcb = {on_committed, on_room, on_fatal, on_batch, a};
+    router_ops_t ops = {readiness, refresh_metrics, a};
+    router_init(&a->router, &ops);
+    if ((rc = writer_init(&a->writer, &a->loop, cfg, &wcb)) < 0 ||
+        (rc = consumer_init(&a->consumer, &a->loop, cfg, &a->writer, on_dead, a)) < 0 ||
+        (rc = pg_conn_init(&a->maintenance, &a->loop, "maintenance", cfg->database_url,
+                           on_maintenance_up, NULL, a)) < 0 ||
+        (rc = http_server_init(&a->http, &a->loop, NULL, router_handle, &a->router)) < 0) {
+        fprintf(stderr, "exectime-agent: start-up failed: %s\n", uv_strerror(rc));
+        return 1;
+    }
+    http_server_set_observer(&a->http, on_http_done, a);
+    uv_signal_init(&a->loop, &a->sigterm);
+    uv_signal_init(&a->loop, &a->sigint);
+    uv_timer_init(&a->loop, &a->maintain_timer);
+    uv_timer_init(&a->loop, &a->shutdown_poll);
+    a->sigterm.data = a->sigint.data = a;
+    uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&a->sigint, on_signal, SIGINT);
+
+    if (http_server_listen(&a->http, cfg->listen, err, sizeof err) < 0) {
+        fprintf(stderr, "exectime-agent: EXECTIME_LISTEN %s: %s\n", cfg->listen, err);
+        a->exit_code = 1;
+        close_everything(a);
+    } else {
+        log_write(LOG_INFO, "exectime-agent started", "listen", cfg->listen, "stream",
+                  cfg->stream, "group", cfg->group, "consumer", cfg->consumer, NULL);
+        writer_start(&a->writer);
+        pg_conn_start(&a->maintenance);
+        consumer_start(&a->consumer);
+        uv_timer_start(&a->maintain_timer, on_maintain_timer, MAINTAIN_INTERVAL_MS,
+                       MAINTAIN_INTERVAL_MS);
+    }
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&a->loop);
+    if (rc != 0)
+        log_write(LOG_WARN, "event loop closed with handles open", NULL);
+    int code = a->exit_code;
+    metrics_reset();
+    free(a);
+    return code;
+}

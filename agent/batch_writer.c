@@ -1,0 +1,552 @@
+/* batch_writer — see batch_writer.h. */
+#include "batch_writer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "et_macros.h"
+#include "log.h"
+#include "migrate.h"
+#include "sketch.h"
+#include "timeutil.h"
+
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 10000
+#define SCHEMA_RECHECK_MS 5000
+/* Bytes of COPY text per event at most: three escaped ids, two timestamps, numbers. */
+#define ROW_BYTES_MAX (2 * (ET_TENANT_ID_MAX + ET_WORKFLOW_ID_MAX + ET_RUN_ID_MAX) + 128)
+
+static const char setup_sql[] =
+    "SET client_min_messages = warning;"
+    "SET ROLE exectime_writer;"
+    "SET TIME ZONE 'UTC';"
+    "SET application_name = 'exectime-agent writer';"
+    "CREATE TEMP TABLE IF NOT EXISTS exectime_staging ("
+    " tenant_id text COLLATE \"C\", workflow_id text COLLATE \"C\", run_id text COLLATE \"C\","
+    " status text, started_at timestamptz, finished_at timestamptz, duration_us bigint"
+    ") ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS exectime_rollup_staging ("
+    " resolution smallint, tenant_id text COLLATE \"C\", workflow_id text COLLATE \"C\","
+    " bucket timestamptz, status smallint, runs bigint, sum_us bigint, min_us bigint,"
+    " max_us bigint, hist bigint[]"
+    ") ON COMMIT DELETE ROWS;"
+    "SELECT relative_accuracy, encoding FROM exectime.sketch_constants;"
+    "SELECT coalesce(max(version), 0) FROM exectime.schema_migrations";
+
+/* Round trip 1. The ORDER BY makes two agents that meet the same keys lock them in the
+ * same order. RETURNING names only what the rollups need, from the inserted rows alone. */
+static const char insert_sql[] =
+    "BEGIN;"
+    "COPY exectime_staging FROM STDIN;"
+    "INSERT INTO exectime.execution_time_statistics"
+    " (tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us)"
+    " SELECT tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us"
+    " FROM exectime_staging ORDER BY tenant_id, run_id, finished_at"
+    " ON CONFLICT DO NOTHING"
+    " RETURNING tenant_id, workflow_id, status,"
+    " (extract(epoch FROM finished_at) * 1000000)::bigint, duration_us";
+
+#define UPSERT_SQL(table, res)                                                                 \
+    "INSERT INTO exectime." table " AS r"                                                      \
+    " (tenant_id, workflow_id, bucket, status, runs, sum_us, min_us, max_us, hist)"            \
+    " SELECT tenant_id, workflow_id, bucket, status, runs, sum_us, min_us, max_us, hist"       \
+    " FROM exectime_rollup_staging WHERE resolution = " res                                    \
+    " ORDER BY tenant_id, workflow_id, bucket, status"                                         \
+    " ON CONFLICT (tenant_id, workflow_id, bucket, status) DO UPDATE SET"                      \
+    " runs = r.runs + excluded.runs, sum_us = r.sum_us + excluded.sum_us,"                     \
+    " min_us = LEAST(r.min_us, excluded.min_us), max_us = GREATEST(r.max_us, excluded.max_us),"\
+    " hist = exectime.hist_merge(r.hist, excluded.hist);"
+
+/* Round trip 2: resolutions in a fixed order, keys sorted within each. */
+static const char upsert_sql[] = "COPY exectime_rollup_staging FROM STDIN;"
+                                 UPSERT_SQL("rollup_minute", "0")
+                                 UPSERT_SQL("rollup_hour", "1")
+                                 UPSERT_SQL("rollup_day", "2")
+                                 "COMMIT";
+
+static const char *const state_names[] = {
+    [WRITER_DOWN] = "down",           [WRITER_SETUP] = "setup",
+    [WRITER_NOT_MIGRATED] = "not_migrated", [WRITER_IDLE] = "idle",
+    [WRITER_INSERTING] = "inserting", [WRITER_UPSERTING] = "upserting",
+    [WRITER_ROLLING_BACK] = "rolling_back", [WRITER_RETRY_WAIT] = "retry_wait",
+    [WRITER_CLOSING] = "closing",
+};
+
+const char *writer_state_name(writer_state_t state)
+{
+    return state_names[state];
+}
+
+static void set_state(batch_writer_t *w, writer_state_t next)
+{
+    if (w->state == next)
+        return;
+    log_write(LOG_DEBUG, "writer state", "from", state_names[w->state], "to", state_names[next],
+              NULL);
+    w->state = next;
+}
+
+static void maybe_flush(batch_writer_t *w);
+
+static void batch_reset(writer_batch_t *b)
+{
+    copy_buf_reset(&b->rows);
+    b->events = 0;
+    b->ack_len = 0;
+    b->opened_ms = 0;
+    b->attempts = 0;
+}
+
+static void record_error(batch_writer_t *w, const PGresult *res)
+{
+    if (w->error[0])
+        return;
+    const char *msg = PQresultErrorMessage(res);
+    snprintf(w->error, sizeof w->error, "%s", msg && *msg ? msg : "unknown error");
+    for (char *p = w->error; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+}
+
+/* Sends COPY data for the round trip that asked for it. */
+static void send_copy(batch_writer_t *w, pg_conn_t *conn, const copy_buf_t *rows)
+{
+    if (pg_conn_copy_data(conn, rows->data, rows->len) < 0 ||
+        pg_conn_copy_end(conn, NULL) < 0)
+        pg_conn_reset(conn, "COPY failed to send");
+}
+
+/* --- schema check --------------------------------------------------------------- */
+
+static void on_setup(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
+
+static void run_setup(batch_writer_t *w)
+{
+    w->error[0] = '\0';
+    w->schema_version = -1;
+    set_state(w, WRITER_SETUP);
+    if (pg_conn_query(&w->pg, setup_sql, on_setup, w) < 0)
+        set_state(w, WRITER_DOWN);
+}
+
+static void on_retry_timer(uv_timer_t *timer);
+
+static void on_setup(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    batch_writer_t *w = arg;
+    if (event == PG_QUERY_RESULT) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR) {
+            record_error(w, res);
+        } else if (st == PGRES_TUPLES_OK && PQnfields(res) == 2 && PQntuples(res) == 1) {
+            double alpha = strtod(PQgetvalue(res, 0, 0), NULL);
+            int encoding = atoi(PQgetvalue(res, 0, 1));
+            if (alpha != ET_SKETCH_ALPHA || encoding != ET_SKETCH_ENCODING) {
+                char reason[256];
+                snprintf(reason, sizeof reason,
+                         "the database's sketch constants (relative_accuracy %s, encoding %d) "
+                         "differ from this agent's (%g, %d): refusing to write",
+                         PQgetvalue(res, 0, 0), encoding, ET_SKETCH_ALPHA, ET_SKETCH_ENCODING);
+                snprintf(w->error, sizeof w->error, "%s", reason);
+                w->schema_version = -2;
+            }
+        } else if (st == PGRES_TUPLES_OK && PQnfields(res) == 1 && PQntuples(res) == 1) {
+            if (w->schema_version != -2)
+                w->schema_version = atoi(PQgetvalue(res, 0, 0));
+        }
+        return;
+    }
+    if (event == PG_QUERY_LOST) {
+        set_state(w, WRITER_DOWN);
+        return;
+    }
+    if (w->schema_version == -2) {
+        set_state(w, WRITER_NOT_MIGRATED);
+        if (w->cb.on_fatal)
+            w->cb.on_fatal(w, w->error, w->cb.arg);
+        return;
+    }
+    int needed = migrate_latest_version();
+    if (w->error[0] || w->schema_version < needed) {
+        char have[16];
+        snprintf(have, sizeof have, "%d", w->schema_version < 0 ? 0 : w->schema_version);
+        log_write(LOG_WARN,
+                  "database schema is not current: run `exectime-agent migrate`; retrying",
+                  "schema_version", have, "error", w->error, NULL);
+        w->schema_ok = false;
+        set_state(w, WRITER_NOT_MIGRATED);
+        uv_timer_start(&w->retry_timer, on_retry_timer, SCHEMA_RECHECK_MS, 0);
+        return;
+    }
+    w->schema_ok = true;
+    set_state(w, WRITER_IDLE);
+    maybe_flush(w);
+}
+
+/* --- the two round trips ------------------------------------------------------- */
+
+static void send_insert(batch_writer_t *w);
+static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
+static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
+static void on_rollback(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
+
+/* The batch failed inside a transaction: roll back, wait, retry it whole. */
+static void fail_batch(batch_writer_t *w)
+{
+    w->stats.batches_failed++;
+    log_write(LOG_WARN, "batch failed; it will be retried", "error", w->error, NULL);
+    set_state(w, WRITER_ROLLING_BACK);
+    if (pg_conn_query(&w->pg, "ROLLBACK", on_rollback, w) < 0)
+        set_state(w, WRITER_DOWN);
+}
+
+static void on_rollback(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    batch_writer_t *w = arg;
+    if (event == PG_QUERY_RESULT)
+        return;
+    if (event == PG_QUERY_LOST) {
+        set_state(w, WRITER_DOWN);
+        return;
+    }
+    set_state(w, WRITER_RETRY_WAIT);
+    uv_timer_start(&w->retry_timer, on_retry_timer, w->retry_ms, 0);
+    w->retry_ms = w->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : w->retry_ms * 2;
+}
+
+static void on_retry_timer(uv_timer_t *timer)
+{
+    batch_writer_t *w = container_of(timer, batch_writer_t, retry_timer);
+    if (w->state == WRITER_RETRY_WAIT) {
+        set_state(w, WRITER_IDLE);
+        maybe_flush(w);
+    } else if (w->state == WRITER_NOT_MIGRATED && pg_conn_ready(&w->pg)) {
+        run_setup(w);
+    }
+}
+
+static void send_insert(batch_writer_t *w)
+{
+    w->error[0] = '\0';
+    w->returned_rows = 0;
+    rollup_set_reset(&w->deltas);
+    w->inflight->attempts++;
+    w->round_started_ms = uv_now(w->loop);
+    set_state(w, WRITER_INSERTING);
+    if (pg_conn_query(&w->pg, insert_sql, on_insert, w) < 0)
+        set_state(w, WRITER_DOWN);
+}
+
+/* Adds one RETURNING row to the rollup deltas. */
+static int fold_row(batch_writer_t *w, const PGresult *res, int row)
+{
+    et_status_t status;
+    const char *st = PQgetvalue(res, row, 2);
+    if (et_status_parse(st, strlen(st), &status) < 0)
+        return -EINVAL;
+    int64_t finished = strtoll(PQgetvalue(res, row, 3), NULL, 10);
+    int64_t duration = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+    return rollup_set_add(&w->deltas, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1), status,
+                          finished, duration);
+}
+
+static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    batch_writer_t *w = arg;
+    if (event == PG_QUERY_RESULT) {
+        switch (PQresultStatus(res)) {
+        case PGRES_COPY_IN:
+            send_copy(w, conn, &w->inflight->rows);
+            break;
+        case PGRES_TUPLES_OK:
+            w->returned_rows = (size_t)PQntuples(res);
+            for (int i = 0; i < PQntuples(res); i++) {
+                if (fold_row(w, res, i) < 0 && !w->error[0])
+                    snprintf(w->error, sizeof w->error, "cannot fold inserted row %d", i);
+            }
+            break;
+        case PGRES_COMMAND_OK:
+            break;
+        default:
+            record_error(w, res);
+            break;
+        }
+        return;
+    }
+    if (event == PG_QUERY_LOST) {
+        set_state(w, WRITER_DOWN);
+        return;
+    }
+    if (w->error[0]) {
+        fail_batch(w);
+        return;
+    }
+    /* Build the rollup rows for round trip 2. */
+    copy_buf_reset(&w->rollup_rows);
+    rollup_set_sort(&w->deltas);
+    int rc = 0;
+    static int64_t packed[4096]; /* more than et_sketch_max_slot() + 1 bins */
+    for (size_t i = 0; rc == 0 && i < w->deltas.len; i++) {
+        const rollup_delta_t *d = &w->deltas.deltas[i];
+        rc = copy_buf_int(&w->rollup_rows, d->resolution, 1);
+        if (rc == 0) rc = copy_buf_text(&w->rollup_rows, d->tenant_id, 0);
+        if (rc == 0) rc = copy_buf_text(&w->rollup_rows, d->workflow_id, 0);
+        if (rc == 0) rc = copy_buf_time(&w->rollup_rows, d->bucket_us, 0);
+        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, d->status, 0);
+        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, (int64_t)d->runs, 0);
+        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, d->sum_us, 0);
+        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, d->min_us, 0);
+        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, d->max_us, 0);
+        /* A histogram has at most et_sketch_max_slot() + 1 bins. */
+        size_t n = d->hist.len < ET_ARRAY_LEN(packed) ? d->hist.len : ET_ARRAY_LEN(packed);
+        for (size_t k = 0; k < n; k++)
+            packed[k] = et_hist_pack(d->hist.bins[k].slot, d->hist.bins[k].count);
+        if (rc == 0) rc = copy_buf_int_array(&w->rollup_rows, packed, n, 0);
+        if (rc == 0) rc = copy_buf_end_row(&w->rollup_rows);
+    }
+    if (rc < 0) {
+        snprintf(w->error, sizeof w->error, "cannot build rollup rows: %s", strerror(-rc));
+        fail_batch(w);
+        return;
+    }
+    set_state(w, WRITER_UPSERTING);
+    const char *sql = w->deltas.len ? upsert_sql : "COMMIT";
+    if (pg_conn_query(&w->pg, sql, on_upsert, w) < 0)
+        set_state(w, WRITER_DOWN);
+}
+
+static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    batch_writer_t *w = arg;
+    if (event == PG_QUERY_RESULT) {
+        switch (PQresultStatus(res)) {
+        case PGRES_COPY_IN:
+            send_copy(w, conn, &w->rollup_rows);
+            break;
+        case PGRES_COMMAND_OK:
+            /* COMMIT of an aborted transaction answers ROLLBACK. */
+            if (strcmp(PQcmdStatus(res), "ROLLBACK") == 0 && !w->error[0])
+                snprintf(w->error, sizeof w->error, "transaction rolled back at COMMIT");
+            break;
+        default:
+            record_error(w, res);
+            break;
+        }
+        return;
+    }
+    if (event == PG_QUERY_LOST) {
+        /* Committed or not, the retry is safe: the raw key turns away what committed. */
+        set_state(w, WRITER_DOWN);
+        return;
+    }
+    if (w->error[0]) {
+        fail_batch(w);
+        return;
+    }
+    writer_batch_t *done = w->inflight;
+    uint64_t commit_ms = uv_now(w->loop) - w->round_started_ms;
+    w->stats.batches_committed++;
+    w->stats.events_inserted += w->returned_rows;
+    w->stats.events_duplicate += done->events - w->returned_rows;
+    w->stats.last_commit_ms = commit_ms;
+    w->retry_ms = RETRY_MIN_MS;
+    w->inflight = NULL;
+    set_state(w, WRITER_IDLE);
+    if (w->cb.on_batch)
+        w->cb.on_batch(w, done->events, w->returned_rows, commit_ms, w->cb.arg);
+    if (w->cb.on_committed)
+        w->cb.on_committed(w, done->acks, done->ack_len, w->cb.arg);
+    batch_reset(done);
+    maybe_flush(w);
+    if (w->cb.on_room && w->state != WRITER_CLOSING)
+        w->cb.on_room(w, w->cb.arg);
+}
+
+/* Starts writing when the session is idle and a batch is due: a retried batch first, then
+ * the filling one once it is full, old enough, or the writer drains. */
+static void maybe_flush(batch_writer_t *w)
+{
+    if (w->state != WRITER_IDLE)
+        return;
+    if (w->inflight) {
+        send_insert(w);
+        return;
+    }
+    writer_batch_t *f = w->filling;
+    bool due = f->ack_len > 0 &&
+               (w->draining || f->events >= (size_t)w->cfg->batch_max ||
+                uv_now(w->loop) - f->opened_ms >= (uint64_t)w->cfg->flush_ms);
+    if (!due) {
+        if (w->draining && w->on_drained && f->ack_len == 0) {
+            void (*cb)(batch_writer_t *) = w->on_drained;
+            w->on_drained = NULL;
+            cb(w);
+        }
+        return;
+    }
+    w->inflight = f;
+    w->filling = f == &w->batches[0] ? &w->batches[1] : &w->batches[0];
+    uv_timer_stop(&w->flush_timer);
+    send_insert(w);
+}
+
+static void on_flush_timer(uv_timer_t *timer)
+{
+    maybe_flush(container_of(timer, batch_writer_t, flush_timer));
+}
+
+/* --- connection events ---------------------------------------------------------- */
+
+static void on_pg_up(pg_conn_t *conn, void *arg)
+{
+    run_setup(arg);
+}
+
+static void on_pg_down(pg_conn_t *conn, const char *reason, void *arg)
+{
+    batch_writer_t *w = arg;
+    if (w->state != WRITER_CLOSING)
+        set_state(w, WRITER_DOWN);
+}
+
+int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
+                const writer_callbacks_t *cb)
+{
+    memset(w, 0, sizeof *w);
+    w->loop = loop;
+    w->cfg = cfg;
+    w->cb = *cb;
+    w->retry_ms = RETRY_MIN_MS;
+    w->schema_version = -1;
+    /* A batch may overshoot batch_max by the entries of one read, each of up to
+     * ET_ENTRY_MAX_EVENTS events; the consumer reads at most 128 entries at once. */
+    size_t limit = ((size_t)cfg->batch_max + 128 * ET_ENTRY_MAX_EVENTS) * ROW_BYTES_MAX;
+    for (int i = 0; i < 2; i++)
+        copy_buf_init(&w->batches[i].rows, limit);
+    w->filling = &w->batches[0];
+    rollup_set_init(&w->deltas, 6 * ((size_t)cfg->batch_max + 128 * ET_ENTRY_MAX_EVENTS));
+    copy_buf_init(&w->rollup_rows, 6 * limit);
+    int rc = pg_conn_init(&w->pg, loop, "writer", cfg->database_url, on_pg_up, on_pg_down, w);
+    if (rc < 0)
+        return rc;
+    if ((rc = uv_timer_init(loop, &w->flush_timer)) < 0 ||
+        (rc = uv_timer_init(loop, &w->retry_timer)) < 0)
+        return rc;
+    return 0;
+}
+
+void writer_start(batch_writer_t *w)
+{
+    pg_conn_start(&w->pg);
+}
+
+size_t writer_room(const batch_writer_t *w)
+{
+    size_t used = w->filling->events;
+    size_t max = (size_t)w->cfg->batch_max;
+    return used >= max ? 0 : max - used;
+}
+
+bool writer_ready(const batch_writer_t *w)
+{
+    return w->schema_ok && w->state != WRITER_DOWN && w->state != WRITER_SETUP &&
+           w->state != WRITER_NOT_MIGRATED && w->state != WRITER_CLOSING;
+}
+
+/* Appends one event as a staging row; on failure the row is taken back out. */
+static int add_row(copy_buf_t *rows, const et_event_t *e)
+{
+    size_t mark = rows->len;
+    int rc = copy_buf_text(rows, e->tenant_id, 1);
+    if (rc == 0) rc = copy_buf_text(rows, e->workflow_id, 0);
+    if (rc == 0) rc = copy_buf_text(rows, e->run_id, 0);
+    if (rc == 0) rc = copy_buf_text(rows, et_status_name(e->status), 0);
+    if (rc == 0) rc = e->has_started ? copy_buf_time(rows, e->started_us, 0)
+                                     : copy_buf_null(rows, 0);
+    if (rc == 0) rc = copy_buf_time(rows, e->finished_us, 0);
+    if (rc == 0) rc = copy_buf_int(rows, e->duration_us, 0);
+    if (rc == 0) rc = copy_buf_end_row(rows);
+    if (rc < 0)
+        copy_buf_truncate(rows, mark);
+    return rc;
+}
+
+int writer_add(batch_writer_t *w, uint8_t stream, const char *id, const et_event_t *events,
+               size_t n)
+{
+    writer_batch_t *b = w->filling;
+    if (strlen(id) >= WRITER_ENTRY_ID_MAX)
+        return -EINVAL;
+    if (b->ack_len == b->ack_cap) {
+        size_t cap = b->ack_cap ? 2 * b->ack_cap : 256;
+        writer_ack_t *acks = realloc(b->acks, cap * sizeof *acks);
+        if (acks == NULL)
+            return -ENOMEM;
+        b->acks = acks;
+        b->ack_cap = cap;
+    }
+    size_t mark = b->rows.len;
+    for (size_t i = 0; i < n; i++) {
+        int rc = add_row(&b->rows, &events[i]);
+        if (rc < 0) {
+            copy_buf_truncate(&b->rows, mark);
+            return rc;
+        }
+    }
+    writer_ack_t *ack = &b->acks[b->ack_len++];
+    ack->stream = stream;
+    snprintf(ack->id, sizeof ack->id, "%s", id);
+    if (b->ack_len == 1) {
+        b->opened_ms = uv_now(w->loop);
+        uv_timer_start(&w->flush_timer, on_flush_timer, (uint64_t)w->cfg->flush_ms, 0);
+    }
+    b->events += n;
+    w->stats.events_received += n;
+    if (b->events >= (size_t)w->cfg->batch_max)
+        maybe_flush(w);
+    return 0;
+}
+
+void writer_drain(batch_writer_t *w, void (*on_drained)(batch_writer_t *w))
+{
+    w->draining = true;
+    w->on_drained = on_drained;
+    maybe_flush(w);
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    batch_writer_t *w = handle->data;
+    if (--w->closing_handles > 0)
+        return;
+    for (int i = 0; i < 2; i++) {
+        copy_buf_free(&w->batches[i].rows);
+        free(w->batches[i].acks);
+    }
+    rollup_set_free(&w->deltas);
+    copy_buf_free(&w->rollup_rows);
+    if (w->on_closed)
+        w->on_closed(w);
+}
+
+static void on_pg_closed(pg_conn_t *conn)
+{
+    on_handle_closed((uv_handle_t *)&container_of(conn, batch_writer_t, pg)->flush_timer);
+}
+
+void writer_close(batch_writer_t *w, writer_closed_fn on_closed)
+{
+    if (w->state == WRITER_CLOSING)
+        return;
+    set_state(w, WRITER_CLOSING);
+    w->on_closed = on_closed;
+    w->closing_handles = 3;
+    w->flush_timer.data = w;
+    w->retry_timer.data = w;
+    uv_close((uv_handle_t *)&w->flush_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->retry_timer, on_handle_closed);
+    pg_conn_close(&w->pg, on_pg_closed);
+}

@@ -1,0 +1,68 @@
+/*
+ * config — the agent's settings, defined once in a table (name, environment variable,
+ * flag, type, default, help). Each setting comes from its default, then the environment
+ * (EXECTIME_REDIS_URL), then the command line (--redis-url), the later winning.
+ *
+ * Ownership: config_t holds copies of every string (fixed buffers); nothing points into
+ * argv or environ. Errors return -EINVAL with one line naming the variable or flag.
+ */
+#ifndef EXECTIME_CONFIG_H
+#define EXECTIME_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_STREAMS_MAX 16
+
+typedef struct config {
+    char redis_url[512];
+    char stream[1024];                    /* as given: comma-separated stream keys */
+    char streams[CONFIG_STREAMS_MAX][256]; /* parsed from stream */
+    int stream_count;
+    char group[128];
+    char consumer[128];
+    char database_url[1024];
+    char listen[128];
+    char jwt_secret[512];
+    char jwt_public_key_file[512];
+    int batch_max;      /* events per transaction */
+    int flush_ms;       /* age at which a partial batch is written */
+    int claim_idle_ms;  /* pending this long on another consumer: XAUTOCLAIM takes it */
+    int max_deliveries; /* delivered more often than this: dead-lettered */
+    int raw_retention_days;
+    int minute_retention_days;
+    int hour_retention_days;
+    char cors_origins[1024];
+    char log_level[16];
+    char log_format[16];
+} config_t;
+
+/* Fills every setting with its default (consumer: "<hostname>-<pid>"). */
+void config_defaults(config_t *cfg);
+
+/* Applies EXECTIME_* variables from the environment. */
+__attribute__((warn_unused_result)) int config_load_env(config_t *cfg, char *err,
+                                                        size_t err_cap);
+
+/*
+ * Applies --flag value / --flag=value pairs from argv[first..argc). Arguments that are
+ * not settings are left for the caller: their indexes are written to rest (capacity
+ * rest_cap) and their number to *rest_count.
+ */
+__attribute__((warn_unused_result)) int config_load_args(config_t *cfg, int argc, char **argv,
+                                                         int first, int *rest, int rest_cap,
+                                                         int *rest_count, char *err,
+                                                         size_t err_cap);
+
+/* Checks cross-setting rules (e.g. a database URL is set). */
+__attribute__((warn_unused_result)) int config_validate(const config_t *cfg, char *err,
+                                                        size_t err_cap);
+
+/* Prints every setting: flag, variable, default and help, from the table. */
+void config_print_help(FILE *out);
+
+/* Prints the table as the Markdown of docs/configuration.md. */
+void config_print_markdown(FILE *out);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * metrics — a tiny Prometheus registry for the agent's one loop: counters, labelled
+ * counter and gauge families, gauges and fixed-bucket histograms, rendered as text
+ * exposition format 0.0.4 for GET /metrics.
+ *
+ * Ownership: the registry is process-wide and owns every metric. Handles returned by
+ * the constructors stay valid until metrics_reset(); name, help and label names are
+ * copied. Registration happens at start-up and allocates; it aborts on out-of-memory
+ * (as Redis's zmalloc does) so callers need no error path. Updates never allocate.
+ * Registering a name again with the same kind (and label name or buckets) returns the
+ * metric registered first, so modules may register independently; a different kind,
+ * an invalid name or unsorted buckets is programmer misuse (assert).
+ *
+ * Families keep at most METRICS_MAX_LABEL_VALUES series, "other" included: once all
+ * but one slot are taken, every new label value (and any value of
+ * METRICS_MAX_LABEL_VALUE_LEN bytes or more) is counted under "other".
+ *
+ * Errors: metrics_render returns 0 or a negative errno code. Single-threaded: call only
+ * from the loop thread; nothing here is atomic.
+ */
+#ifndef EXECTIME_METRICS_H
+#define EXECTIME_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_MAX_LABEL_VALUES 64   /* series per family, "other" included */
+#define METRICS_MAX_LABEL_VALUE_LEN 64 /* longer label values count as "other" */
+#define METRICS_MAX_BUCKETS 32        /* finite histogram bounds; +Inf is implicit */
+#define METRICS_RENDER_MAX (1024 * 1024)
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+typedef struct metric_counter metric_counter_t;
+typedef struct metric_gauge metric_gauge_t;
+typedef struct metric_histogram metric_histogram_t;
+typedef struct metric_family metric_family_t;
+
+/** Registers (or finds) a counter; name matches [a-zA-Z_:][a-zA-Z0-9_:]*. */
+metric_counter_t *metrics_counter(const char *name, const char *help);
+void metrics_counter_inc(metric_counter_t *c, uint64_t n);
+uint64_t metrics_counter_value(const metric_counter_t *c);
+
+/** Registers (or finds) a gauge. */
+metric_gauge_t *metrics_gauge(const char *name, const char *help);
+void metrics_gauge_set(metric_gauge_t *g, double value);
+void metrics_gauge_add(metric_gauge_t *g, double delta);
+
+/**
+ * Registers (or finds) a counter family with one label, e.g.
+ * metrics_counter_labels("exectime_dead_lettered_total", "...", "reason").
+ */
+metric_family_t *metrics_counter_labels(const char *name, const char *help,
+                                        const char *label_name);
+/** Registers (or finds) a gauge family with one label (e.g. lag per stream). */
+metric_family_t *metrics_gauge_labels(const char *name, const char *help,
+                                      const char *label_name);
+/** Adds n to the series label_value of a counter family. */
+void metrics_family_inc(metric_family_t *f, const char *label_value, uint64_t n);
+/** Sets the series label_value of a gauge family. */
+void metrics_family_set(metric_family_t *f, const char *label_value, double value);
+/** Current value of a series (0 when absent); for tests and health output. */
+double metrics_family_value(const metric_family_t *f, const char *label_value);
+
+/**
+ * Registers (or finds) a histogram.
+ * @param bounds  finite upper bounds, strictly increasing, 1..METRICS_MAX_BUCKETS of
+ *                them (copied); the +Inf bucket is added.
+ */
+metric_histogram_t *metrics_histogram(const char *name, const char *help, const double *bounds,
+                                      size_t nbounds);
+/** Counts value into the first bucket whose bound is >= value; NaN is ignored. */
+void metrics_histogram_observe(metric_histogram_t *h, double value);
+
+/**
+ * Renders every metric, in registration order, as Prometheus text 0.0.4.
+ * @param max_bytes  upper bound on the output (0 means METRICS_RENDER_MAX)
+ * @param out        receives a malloc'd NUL-terminated text the caller frees
+ * @param out_len    receives its length without the NUL
+ * @return 0, -ENOMEM, or -E2BIG when the text would exceed max_bytes (*out is NULL
+ *         on failure)
+ */
+__attribute__((warn_unused_result)) int metrics_render(size_t max_bytes, char **out,
+                                                       size_t *out_len);
+
+/** Frees every metric; handles obtained before become invalid. For tests and exit. */
+void metrics_reset(void);
+
+#endif

@@ -1,0 +1,412 @@
+/* pg_conn — see pg_conn.h. */
+#include "pg_conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "et_macros.h"
+#include "log.h"
+
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 30000
+#define CONNECT_TIMEOUT_MS 10000
+
+/* Heap-allocated so a new socket can get a new handle while the old one is still closing. */
+struct pg_poll {
+    uv_poll_t handle;
+    pg_conn_t *conn; /* NULL once abandoned: late callbacks return early */
+};
+
+static void on_socket(uv_poll_t *handle, int status, int events);
+
+static const char *const state_names[] = {
+    [PG_CONN_IDLE_DOWN] = "down",   [PG_CONN_CONNECTING] = "connecting",
+    [PG_CONN_READY] = "ready",      [PG_CONN_BUSY] = "busy",
+    [PG_CONN_BACKOFF] = "backoff",  [PG_CONN_CLOSING] = "closing",
+    [PG_CONN_CLOSED] = "closed",
+};
+
+const char *pg_conn_state_name(pg_conn_state_t state)
+{
+    return state_names[state];
+}
+
+/* The one place the state changes, so every transition is logged. */
+static void set_state(pg_conn_t *c, pg_conn_state_t next)
+{
+    if (c->state == next)
+        return;
+    log_write(LOG_DEBUG, "postgres connection state", "conn", c->name, "from",
+              state_names[c->state], "to", state_names[next], NULL);
+    c->state = next;
+}
+
+static void on_poll_closed(uv_handle_t *handle)
+{
+    free(container_of((uv_poll_t *)handle, struct pg_poll, handle));
+}
+
+static void drop_poll(pg_conn_t *c)
+{
+    if (c->poll == NULL)
+        return;
+    c->poll->conn = NULL;
+    uv_close((uv_handle_t *)&c->poll->handle, on_poll_closed);
+    c->poll = NULL;
+    c->polled_fd = -1;
+}
+
+/* Watches libpq's current socket; libpq may change it between attempts and hosts. */
+static int watch(pg_conn_t *c, int events)
+{
+    int fd = PQsocket(c->pg);
+    if (fd < 0)
+        return -EBADF;
+    if (c->poll && c->polled_fd != fd)
+        drop_poll(c);
+    if (c->poll == NULL) {
+        struct pg_poll *p = calloc(1, sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        int rc = uv_poll_init(c->loop, &p->handle, fd);
+        if (rc < 0) {
+            free(p);
+            return rc;
+        }
+        p->conn = c;
+        c->poll = p;
+        c->polled_fd = fd;
+    }
+    return uv_poll_start(&c->poll->handle, events, on_socket);
+}
+
+static int wanted_events(const pg_conn_t *c)
+{
+    return UV_READABLE | (c->flushing ? UV_WRITABLE : 0);
+}
+
+static void finish_pg(pg_conn_t *c)
+{
+    drop_poll(c);
+    if (c->pg) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    c->flushing = false;
+}
+
+/* Hands the running query its last event and forgets it. */
+static void end_query(pg_conn_t *c, pg_query_event_t event)
+{
+    pg_query_fn cb = c->query_cb;
+    void *arg = c->query_arg;
+    c->query_cb = NULL;
+    c->query_arg = NULL;
+    if (cb)
+        cb(c, event, NULL, arg);
+}
+
+static void on_timer(uv_timer_t *timer);
+
+/* Any failure of a session or an attempt: tear down, tell the owner, retry later. */
+static void lose_session(pg_conn_t *c, const char *reason)
+{
+    if (c->state == PG_CONN_CLOSING || c->state == PG_CONN_CLOSED)
+        return;
+    bool was_up = c->state == PG_CONN_READY || c->state == PG_CONN_BUSY;
+    finish_pg(c);
+    set_state(c, PG_CONN_BACKOFF);
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, on_timer, c->backoff_ms, 0);
+    log_write(was_up ? LOG_WARN : LOG_INFO, "postgres connection lost", "conn", c->name,
+              "reason", reason, NULL);
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+    end_query(c, PG_QUERY_LOST);
+    if (c->on_down && c->state == PG_CONN_BACKOFF)
+        c->on_down(c, reason, c->arg);
+}
+
+/* Copies libpq's message without its trailing newline. */
+static const char *pg_reason(pg_conn_t *c, char *buf, size_t cap)
+{
+    const char *msg = c->pg ? PQerrorMessage(c->pg) : "no connection";
+    snprintf(buf, cap, "%s", msg && *msg ? msg : "unknown error");
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    for (char *p = buf; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    return buf;
+}
+
+static void start_attempt(pg_conn_t *c)
+{
+    char reason[512];
+    c->pg = PQconnectStart(c->conninfo);
+    if (c->pg == NULL) {
+        lose_session(c, "out of memory");
+        return;
+    }
+    if (PQstatus(c->pg) == CONNECTION_BAD || PQsetnonblocking(c->pg, 1) != 0) {
+        lose_session(c, pg_reason(c, reason, sizeof reason));
+        return;
+    }
+    set_state(c, PG_CONN_CONNECTING);
+    uv_timer_start(&c->timer, on_timer, CONNECT_TIMEOUT_MS, 0);
+    if (watch(c, UV_WRITABLE) < 0)
+        lose_session(c, "cannot watch the socket");
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    pg_conn_t *c = container_of(timer, pg_conn_t, timer);
+    if (c->state == PG_CONN_BACKOFF)
+        start_attempt(c);
+    else if (c->state == PG_CONN_CONNECTING)
+        lose_session(c, "connect timed out");
+}
+
+/* One step of PQconnectPoll; on success the session is up. */
+static void advance_connect(pg_conn_t *c)
+{
+    char reason[512];
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_READING:
+        if (watch(c, UV_READABLE) < 0)
+            lose_session(c, "cannot watch the socket");
+        return;
+    case PGRES_POLLING_WRITING:
+        if (watch(c, UV_WRITABLE) < 0)
+            lose_session(c, "cannot watch the socket");
+        return;
+    case PGRES_POLLING_FAILED:
+        lose_session(c, pg_reason(c, reason, sizeof reason));
+        return;
+    case PGRES_POLLING_OK:
+        uv_timer_stop(&c->timer);
+        c->backoff_ms = BACKOFF_MIN_MS;
+        c->connects++;
+        set_state(c, PG_CONN_READY);
+        if (watch(c, UV_READABLE) < 0) {
+            lose_session(c, "cannot watch the socket");
+            return;
+        }
+        log_write(LOG_INFO, "postgres connected", "conn", c->name, NULL);
+        if (c->on_up)
+            c->on_up(c, c->arg);
+        return;
+    default:
+        return;
+    }
+}
+
+/* Writes what libpq still buffers; watches for writable until it is all out. */
+static int flush_output(pg_conn_t *c)
+{
+    int rc = PQflush(c->pg);
+    if (rc < 0)
+        return -EIO;
+    bool want = rc == 1;
+    if (want != c->flushing) {
+        c->flushing = want;
+        if (watch(c, wanted_events(c)) < 0)
+            return -EIO;
+    }
+    return 0;
+}
+
+/* Delivers every result that is complete; ends the query at libpq's final NULL. */
+static void drain_results(pg_conn_t *c)
+{
+    char reason[512];
+    while (c->state == PG_CONN_BUSY && !PQisBusy(c->pg)) {
+        PGresult *res = PQgetResult(c->pg);
+        if (res == NULL) {
+            set_state(c, PG_CONN_READY);
+            end_query(c, PG_QUERY_DONE);
+            return;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        if (c->query_cb)
+            c->query_cb(c, PG_QUERY_RESULT, res, c->query_arg);
+        PQclear(res);
+        if (c->state != PG_CONN_BUSY)
+            return; /* the callback reset or closed the connection */
+        if (status == PGRES_COPY_IN && PQisBusy(c->pg) == 0 &&
+            PQputCopyEnd(c->pg, "client sent no copy data") < 0) {
+            lose_session(c, pg_reason(c, reason, sizeof reason));
+            return;
+        }
+        if (status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+            lose_session(c, "unexpected COPY TO");
+            return;
+        }
+    }
+    if (c->state == PG_CONN_BUSY && flush_output(c) < 0)
+        lose_session(c, pg_reason(c, reason, sizeof reason));
+}
+
+static void on_socket(uv_poll_t *handle, int status, int events)
+{
+    struct pg_poll *p = container_of(handle, struct pg_poll, handle);
+    pg_conn_t *c = p->conn;
+    char reason[512];
+    if (c == NULL)
+        return;
+    if (status < 0) {
+        lose_session(c, uv_strerror(status));
+        return;
+    }
+    switch (c->state) {
+    case PG_CONN_CONNECTING:
+        advance_connect(c);
+        return;
+    case PG_CONN_READY:
+    case PG_CONN_BUSY:
+        if ((events & UV_WRITABLE) && flush_output(c) < 0) {
+            lose_session(c, pg_reason(c, reason, sizeof reason));
+            return;
+        }
+        if (events & UV_READABLE) {
+            if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+                lose_session(c, pg_reason(c, reason, sizeof reason));
+                return;
+            }
+            PGnotify *n;
+            while ((n = PQnotifies(c->pg)) != NULL)
+                PQfreemem(n);
+        }
+        if (c->state == PG_CONN_BUSY)
+            drain_results(c);
+        return;
+    case PG_CONN_IDLE_DOWN:
+    case PG_CONN_BACKOFF:
+    case PG_CONN_CLOSING:
+    case PG_CONN_CLOSED:
+        return;
+    }
+}
+
+int pg_conn_init(pg_conn_t *c, uv_loop_t *loop, const char *name, const char *conninfo,
+                 pg_conn_up_fn on_up, pg_conn_down_fn on_down, void *arg)
+{
+    memset(c, 0, sizeof *c);
+    c->conninfo = strdup(conninfo);
+    if (c->conninfo == NULL)
+        return -ENOMEM;
+    int rc = uv_timer_init(loop, &c->timer);
+    if (rc < 0) {
+        free(c->conninfo);
+        return rc;
+    }
+    c->loop = loop;
+    c->name = name;
+    c->on_up = on_up;
+    c->on_down = on_down;
+    c->arg = arg;
+    c->polled_fd = -1;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    c->state = PG_CONN_IDLE_DOWN;
+    return 0;
+}
+
+void pg_conn_start(pg_conn_t *c)
+{
+    if (c->state == PG_CONN_IDLE_DOWN)
+        start_attempt(c);
+}
+
+/* Common tail of both query kinds: the query is queued in libpq; flush and wait. */
+static int begin_query(pg_conn_t *c, int sent, pg_query_fn cb, void *arg)
+{
+    char reason[512];
+    if (!sent) {
+        lose_session(c, pg_reason(c, reason, sizeof reason));
+        return -EIO;
+    }
+    c->query_cb = cb;
+    c->query_arg = arg;
+    set_state(c, PG_CONN_BUSY);
+    if (flush_output(c) < 0) {
+        lose_session(c, pg_reason(c, reason, sizeof reason));
+        return 0; /* the callback has had PG_QUERY_LOST */
+    }
+    return 0;
+}
+
+int pg_conn_query(pg_conn_t *c, const char *sql, pg_query_fn cb, void *arg)
+{
+    if (c->state == PG_CONN_BUSY)
+        return -EBUSY;
+    if (c->state != PG_CONN_READY)
+        return -ENOTCONN;
+    return begin_query(c, PQsendQuery(c->pg, sql), cb, arg);
+}
+
+int pg_conn_query_params(pg_conn_t *c, const char *sql, int nparams, const char *const *values,
+                         pg_query_fn cb, void *arg)
+{
+    if (c->state == PG_CONN_BUSY)
+        return -EBUSY;
+    if (c->state != PG_CONN_READY)
+        return -ENOTCONN;
+    return begin_query(c, PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0),
+                       cb, arg);
+}
+
+int pg_conn_copy_data(pg_conn_t *c, const char *data, size_t len)
+{
+    while (len > 0) {
+        int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
+        int rc = PQputCopyData(c->pg, data, chunk);
+        if (rc < 0)
+            return -EIO;
+        if (rc == 0) {
+            /* libpq could not grow its buffer without blocking: push some out first. */
+            if (PQflush(c->pg) < 0)
+                return -EIO;
+            continue;
+        }
+        data += chunk;
+        len -= (size_t)chunk;
+    }
+    return 0;
+}
+
+int pg_conn_copy_end(pg_conn_t *c, const char *error)
+{
+    return PQputCopyEnd(c->pg, error) < 0 ? -EIO : 0;
+}
+
+void pg_conn_reset(pg_conn_t *c, const char *reason)
+{
+    lose_session(c, reason);
+}
+
+bool pg_conn_ready(const pg_conn_t *c)
+{
+    return c->state == PG_CONN_READY;
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    pg_conn_t *c = container_of((uv_timer_t *)handle, pg_conn_t, timer);
+    set_state(c, PG_CONN_CLOSED);
+    free(c->conninfo);
+    c->conninfo = NULL;
+    if (c->on_closed)
+        c->on_closed(c);
+}
+
+void pg_conn_close(pg_conn_t *c, pg_conn_closed_fn on_closed)
+{
+    if (c->state == PG_CONN_CLOSING || c->state == PG_CONN_CLOSED)
+        return;
+    set_state(c, PG_CONN_CLOSING);
+    c->on_closed = on_closed;
+    finish_pg(c);
+    end_query(c, PG_QUERY_LOST);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}

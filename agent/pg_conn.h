@@ -1,0 +1,105 @@
+/*
+ * pg_conn — one non-blocking libpq connection driven by the libuv loop: connects with
+ * PQconnectStart/PQconnectPoll, reconnects with exponential backoff after any failure,
+ * and runs one query (a simple-protocol string that may hold several statements and COPY
+ * FROM STDIN) at a time.
+ *
+ * Callbacks:
+ *  - on_up(conn, arg) runs each time a session is established; the owner then sends its
+ *    session set-up as an ordinary query. on_down(conn, reason, arg) runs when a session
+ *    is lost or an attempt fails (reason is valid during the call only).
+ *  - A query's callback gets PG_QUERY_RESULT once per PGresult (the result belongs to
+ *    pg_conn and is cleared after the call returns; copy what you need), then exactly one
+ *    of PG_QUERY_DONE (all results read) or PG_QUERY_LOST (the session died; the server may
+ *    or may not have committed). For a PGRES_COPY_IN result the callback must, before it
+ *    returns, send the rows with pg_conn_copy_data and finish with pg_conn_copy_end.
+ *
+ * Ownership: pg_conn_t is embedded by its owner; pg_conn_close stops everything and calls
+ * on_closed once every handle is closed, after which the owner may free the memory.
+ * Functions return 0 or a negative errno; -EBUSY when a query is already running, -ENOTCONN
+ * when no session is up.
+ */
+#ifndef EXECTIME_PG_CONN_H
+#define EXECTIME_PG_CONN_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef enum pg_conn_state {
+    PG_CONN_IDLE_DOWN = 0, /* not started */
+    PG_CONN_CONNECTING,
+    PG_CONN_READY,  /* session up, no query running */
+    PG_CONN_BUSY,   /* a query is running */
+    PG_CONN_BACKOFF, /* waiting before the next attempt */
+    PG_CONN_CLOSING,
+    PG_CONN_CLOSED,
+} pg_conn_state_t;
+
+typedef enum pg_query_event {
+    PG_QUERY_RESULT,
+    PG_QUERY_DONE,
+    PG_QUERY_LOST,
+} pg_query_event_t;
+
+typedef struct pg_conn pg_conn_t;
+typedef void (*pg_conn_up_fn)(pg_conn_t *conn, void *arg);
+typedef void (*pg_conn_down_fn)(pg_conn_t *conn, const char *reason, void *arg);
+typedef void (*pg_query_fn)(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
+typedef void (*pg_conn_closed_fn)(pg_conn_t *conn);
+
+struct pg_poll; /* the uv_poll_t of one socket, re-created on every connection */
+
+struct pg_conn {
+    uv_loop_t *loop;
+    const char *name;       /* for logs: "writer", "maintenance" */
+    char *conninfo;         /* owned copy */
+    pg_conn_state_t state;
+    PGconn *pg;
+    struct pg_poll *poll;
+    int polled_fd;
+    uv_timer_t timer;       /* backoff and connect timeout */
+    uint64_t backoff_ms;
+    bool flushing;          /* libpq still holds output: watch for writable */
+    pg_conn_up_fn on_up;
+    pg_conn_down_fn on_down;
+    void *arg;
+    pg_query_fn query_cb;   /* the running query's callback */
+    void *query_arg;
+    pg_conn_closed_fn on_closed;
+    unsigned connects;      /* sessions established, for metrics and tests */
+};
+
+__attribute__((warn_unused_result)) int pg_conn_init(pg_conn_t *conn, uv_loop_t *loop,
+                                                     const char *name, const char *conninfo,
+                                                     pg_conn_up_fn on_up, pg_conn_down_fn on_down,
+                                                     void *arg);
+
+/* Starts the first connection attempt; failures are retried with backoff. */
+void pg_conn_start(pg_conn_t *conn);
+
+/* Sends a simple-protocol query string. */
+__attribute__((warn_unused_result)) int pg_conn_query(pg_conn_t *conn, const char *sql,
+                                                      pg_query_fn cb, void *arg);
+
+/* Sends a parameterized single-statement query (text parameters, text results). */
+__attribute__((warn_unused_result)) int pg_conn_query_params(pg_conn_t *conn, const char *sql,
+                                                             int nparams,
+                                                             const char *const *values,
+                                                             pg_query_fn cb, void *arg);
+
+/* Inside a PGRES_COPY_IN result callback: queue rows, then end the copy. */
+__attribute__((warn_unused_result)) int pg_conn_copy_data(pg_conn_t *conn, const char *data,
+                                                          size_t len);
+__attribute__((warn_unused_result)) int pg_conn_copy_end(pg_conn_t *conn, const char *error);
+
+/* Drops the session (e.g. after a protocol surprise) and reconnects after backoff. */
+void pg_conn_reset(pg_conn_t *conn, const char *reason);
+
+bool pg_conn_ready(const pg_conn_t *conn);
+const char *pg_conn_state_name(pg_conn_state_t state);
+
+void pg_conn_close(pg_conn_t *conn, pg_conn_closed_fn on_closed);
+
+#endif

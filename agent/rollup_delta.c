@@ -1,0 +1,187 @@
+/* rollup_delta — see rollup_delta.h. */
+#include "rollup_delta.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rollup_set_init(rollup_set_t *set, size_t limit)
+{
+    memset(set, 0, sizeof *set);
+    set->limit = limit;
+}
+
+void rollup_set_free(rollup_set_t *set)
+{
+    for (size_t i = 0; i < set->cap; i++)
+        et_hist_free(&set->deltas[i].hist);
+    free(set->deltas);
+    free(set->index);
+    memset(set, 0, sizeof *set);
+}
+
+void rollup_set_reset(rollup_set_t *set)
+{
+    for (size_t i = 0; i < set->len; i++)
+        et_hist_reset(&set->deltas[i].hist);
+    set->len = 0;
+    if (set->index)
+        memset(set->index, 0, set->index_cap * sizeof *set->index);
+}
+
+/* FNV-1a over the key fields. */
+static uint32_t key_hash(et_resolution_t res, const char *tenant, const char *workflow,
+                         int64_t bucket, et_status_t status)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = tenant; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ 0xff) * 16777619u;
+    for (const char *p = workflow; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    uint64_t rest = (uint64_t)bucket ^ ((uint64_t)res << 56) ^ ((uint64_t)status << 60);
+    for (int i = 0; i < 8; i++)
+        h = (h ^ (uint8_t)(rest >> (8 * i))) * 16777619u;
+    return h;
+}
+
+static int rebuild_index(rollup_set_t *set, size_t index_cap)
+{
+    uint32_t *index = calloc(index_cap, sizeof *index);
+    if (index == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < set->len; i++) {
+        size_t slot = set->deltas[i].hash & (index_cap - 1);
+        while (index[slot])
+            slot = (slot + 1) & (index_cap - 1);
+        index[slot] = (uint32_t)(i + 1);
+    }
+    free(set->index);
+    set->index = index;
+    set->index_cap = index_cap;
+    return 0;
+}
+
+/* Index slot of a key: where it is, or the empty slot where it would go. */
+static size_t find_slot(const rollup_set_t *set, uint32_t h, et_resolution_t res,
+                        const char *tenant, const char *workflow, int64_t bucket,
+                        et_status_t status)
+{
+    size_t slot = h & (set->index_cap - 1);
+    while (set->index[slot]) {
+        const rollup_delta_t *d = &set->deltas[set->index[slot] - 1];
+        if (d->hash == h && d->resolution == res && d->bucket_us == bucket &&
+            d->status == status && strcmp(d->tenant_id, tenant) == 0 &&
+            strcmp(d->workflow_id, workflow) == 0)
+            return slot;
+        slot = (slot + 1) & (set->index_cap - 1);
+    }
+    return slot;
+}
+
+rollup_delta_t *rollup_set_find(rollup_set_t *set, et_resolution_t res, const char *tenant_id,
+                                const char *workflow_id, int64_t bucket_us, et_status_t status)
+{
+    if (set->index == NULL)
+        return NULL;
+    uint32_t h = key_hash(res, tenant_id, workflow_id, bucket_us, status);
+    size_t slot = find_slot(set, h, res, tenant_id, workflow_id, bucket_us, status);
+    return set->index[slot] ? &set->deltas[set->index[slot] - 1] : NULL;
+}
+
+/* Finds or creates the delta of one key. */
+static int lookup(rollup_set_t *set, et_resolution_t res, const char *tenant,
+                  const char *workflow, int64_t bucket, et_status_t status,
+                  rollup_delta_t **out)
+{
+    if (set->index_cap < 2 * (set->len + 1)) {
+        int rc = rebuild_index(set, set->index_cap ? set->index_cap * 2 : 256);
+        if (rc < 0)
+            return rc;
+    }
+    uint32_t h = key_hash(res, tenant, workflow, bucket, status);
+    size_t slot = find_slot(set, h, res, tenant, workflow, bucket, status);
+    if (set->index[slot]) {
+        *out = &set->deltas[set->index[slot] - 1];
+        return 0;
+    }
+    if (set->len == set->limit)
+        return -ENOBUFS;
+    if (set->len == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 256;
+        rollup_delta_t *deltas = realloc(set->deltas, cap * sizeof *deltas);
+        if (deltas == NULL)
+            return -ENOMEM;
+        for (size_t i = set->cap; i < cap; i++)
+            et_hist_init(&deltas[i].hist);
+        set->deltas = deltas;
+        set->cap = cap;
+    }
+    rollup_delta_t *d = &set->deltas[set->len];
+    d->resolution = res;
+    snprintf(d->tenant_id, sizeof d->tenant_id, "%s", tenant);
+    snprintf(d->workflow_id, sizeof d->workflow_id, "%s", workflow);
+    d->bucket_us = bucket;
+    d->status = status;
+    d->runs = 0;
+    d->sum_us = 0;
+    d->min_us = INT64_MAX;
+    d->max_us = INT64_MIN;
+    d->hash = h;
+    set->index[slot] = (uint32_t)(++set->len);
+    *out = d;
+    return 0;
+}
+
+int rollup_set_add(rollup_set_t *set, const char *tenant_id, const char *workflow_id,
+                   et_status_t status, int64_t finished_us, int64_t duration_us)
+{
+    uint32_t slot = et_sketch_slot((uint64_t)duration_us);
+    for (int r = 0; r < ET_RES_COUNT; r++) {
+        int64_t bucket = et_time_floor(finished_us, (et_resolution_t)r);
+        for (int wide = 0; wide < 2; wide++) {
+            rollup_delta_t *d;
+            int rc = lookup(set, (et_resolution_t)r, tenant_id, wide ? "" : workflow_id, bucket,
+                            status, &d);
+            if (rc == 0)
+                rc = et_hist_add(&d->hist, slot, 1);
+            if (rc < 0)
+                return rc;
+            d->runs++;
+            d->sum_us += duration_us;
+            if (duration_us < d->min_us)
+                d->min_us = duration_us;
+            if (duration_us > d->max_us)
+                d->max_us = duration_us;
+        }
+    }
+    return 0;
+}
+
+static int compare_deltas(const void *pa, const void *pb)
+{
+    const rollup_delta_t *a = pa, *b = pb;
+    if (a->resolution != b->resolution)
+        return a->resolution < b->resolution ? -1 : 1;
+    int c = strcmp(a->tenant_id, b->tenant_id);
+    if (c)
+        return c;
+    c = strcmp(a->workflow_id, b->workflow_id);
+    if (c)
+        return c;
+    if (a->bucket_us != b->bucket_us)
+        return a->bucket_us < b->bucket_us ? -1 : 1;
+    return (a->status > b->status) - (a->status < b->status);
+}
+
+void rollup_set_sort(rollup_set_t *set)
+{
+    qsort(set->deltas, set->len, sizeof *set->deltas, compare_deltas);
+    if (set->index)
+        memset(set->index, 0, set->index_cap * sizeof *set->index);
+    /* Positions changed: the index is rebuilt on the next add (after a reset). */
+    free(set->index);
+    set->index = NULL;
+    set->index_cap = 0;
+}

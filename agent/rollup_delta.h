@@ -1,0 +1,61 @@
+/*
+ * rollup_delta — adds up, in memory, what one batch's inserted runs change in the rollups:
+ * for each run, its minute, hour and day buckets, for its workflow and for the tenant-wide
+ * rollup (workflow ""), keyed by status. The writer then upserts each key once, in one
+ * fixed order, so concurrent agents lock rows in the same order and never deadlock.
+ *
+ * Ownership: the set owns its deltas, their histograms and key strings (copied on add).
+ * rollup_set_reset keeps the allocations for the next batch. Functions return 0 or -ENOMEM;
+ * -ENOBUFS when the set would exceed its limit of keys.
+ */
+#ifndef EXECTIME_ROLLUP_DELTA_H
+#define EXECTIME_ROLLUP_DELTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event_codec.h"
+#include "sketch.h"
+#include "timeutil.h"
+
+typedef struct rollup_delta {
+    et_resolution_t resolution;
+    char tenant_id[ET_TENANT_ID_MAX + 1];
+    char workflow_id[ET_WORKFLOW_ID_MAX + 1]; /* "" for the tenant-wide rollup */
+    int64_t bucket_us;
+    et_status_t status;
+    uint64_t runs;
+    int64_t sum_us;
+    int64_t min_us;
+    int64_t max_us;
+    et_hist_t hist;
+    uint32_t hash;
+} rollup_delta_t;
+
+typedef struct rollup_set {
+    rollup_delta_t *deltas; /* deltas[0..len) in use */
+    size_t len;
+    size_t cap;
+    uint32_t *index;        /* open addressing: 1 + position in deltas, 0 empty */
+    size_t index_cap;       /* power of two, at least 2 * len */
+    size_t limit;           /* most keys */
+} rollup_set_t;
+
+void rollup_set_init(rollup_set_t *set, size_t limit);
+void rollup_set_free(rollup_set_t *set);
+void rollup_set_reset(rollup_set_t *set);
+
+/* Folds one inserted run into its six rollup keys. */
+__attribute__((warn_unused_result)) int rollup_set_add(rollup_set_t *set, const char *tenant_id,
+                                                       const char *workflow_id,
+                                                       et_status_t status, int64_t finished_us,
+                                                       int64_t duration_us);
+
+/* The delta of one key, or NULL. Only valid before rollup_set_sort. */
+rollup_delta_t *rollup_set_find(rollup_set_t *set, et_resolution_t res, const char *tenant_id,
+                                const char *workflow_id, int64_t bucket_us, et_status_t status);
+
+/* Sorts deltas by (resolution, tenant, workflow, bucket, status); the index is dropped. */
+void rollup_set_sort(rollup_set_t *set);
+
+#endif

@@ -1,0 +1,74 @@
+/* router — see router.h. */
+#include "router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+void router_init(router_t *r, const router_ops_t *ops)
+{
+    r->ops = *ops;
+}
+
+static const char json_type[] = "application/json";
+
+static void handle_healthz(router_t *r, const http_request_t *req, http_response_t *res)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+    http_respond(res, 200, json_type, body, sizeof body - 1);
+}
+
+static void handle_readyz(router_t *r, const http_request_t *req, http_response_t *res)
+{
+    char body[512];
+    bool ready = r->ops.readiness(r->ops.arg, body, sizeof body);
+    if (!ready) {
+        int rc = http_response_header(res, "Retry-After", "1");
+        (void)rc; /* a constant, valid header is never refused */
+    }
+    http_respond(res, ready ? 200 : 503, json_type, body, strlen(body));
+}
+
+static void handle_metrics(router_t *r, const http_request_t *req, http_response_t *res)
+{
+    if (r->ops.refresh_metrics)
+        r->ops.refresh_metrics(r->ops.arg);
+    char *text = NULL;
+    size_t len = 0;
+    if (metrics_render(0, &text, &len) < 0) {
+        http_respond_error(res, 500, "internal", "metrics could not be rendered");
+        return;
+    }
+    http_respond(res, 200, METRICS_CONTENT_TYPE, text, len);
+    free(text);
+}
+
+typedef struct route {
+    const char *path;
+    void (*handle)(router_t *r, const http_request_t *req, http_response_t *res);
+} route_t;
+
+static const route_t routes[] = {
+    {"/healthz", handle_healthz},
+    {"/readyz", handle_readyz},
+    {"/metrics", handle_metrics},
+};
+
+void router_handle(void *arg, const http_request_t *req, http_response_t *res)
+{
+    router_t *r = arg;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(req->path, routes[i].path) != 0)
+            continue;
+        if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+            int rc = http_response_header(res, "Allow", "GET, HEAD");
+            (void)rc; /* a constant, valid header is never refused */
+            http_respond_error(res, 405, "method_not_allowed", "use GET");
+            return;
+        }
+        routes[i].handle(r, req, res);
+        return;
+    }
+    http_respond_error(res, 404, "not_found", "no such endpoint");
+}

@@ -1,0 +1,33 @@
+/*
+ * router — maps each HTTP request to its endpoint: /healthz, /readyz, /metrics (and the
+ * statistics API and dashboard as they arrive). It knows nothing of the agent's modules:
+ * the owner hands it callbacks for what it needs to ask.
+ *
+ * Ownership: router_t is embedded by its owner and only borrows the callbacks' argument.
+ */
+#ifndef EXECTIME_ROUTER_H
+#define EXECTIME_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http_server.h"
+
+typedef struct router_ops {
+    /* Fills a JSON object describing readiness into buf; returns true when ready. */
+    bool (*readiness)(void *arg, char *buf, size_t cap);
+    /* Brings gauges and counters up to date just before /metrics renders. */
+    void (*refresh_metrics)(void *arg);
+    void *arg;
+} router_ops_t;
+
+typedef struct router {
+    router_ops_t ops;
+} router_t;
+
+void router_init(router_t *r, const router_ops_t *ops);
+
+/* The http_handler_fn to give http_server_init, with the router as its argument. */
+void router_handle(void *router, const http_request_t *req, http_response_t *res);
+
+#endif

@@ -1,0 +1,822 @@
+/* stream_consumer — see stream_consumer.h. */
+#include "stream_consumer.h"
+
+#include <errno.h>
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "et_macros.h"
+#include "log.h"
+#include "timeutil.h"
+
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 30000
+#define READ_BLOCK_MS "500"    /* also bounds how long acks wait behind a blocked read */
+#define READ_COUNT_MAX 128     /* entries per read: bounds a batch's overshoot */
+#define CLAIM_COUNT "100"
+#define TRIM_INTERVAL_MS 10000
+#define DEAD_MAXLEN "100000"   /* the dead-letter stream keeps about this many entries */
+#define ARGV_MAX (4 + 2 * CONFIG_STREAMS_MAX + 3)
+
+static const char *const state_names[] = {
+    [CONSUMER_DOWN] = "down",       [CONSUMER_CONNECTING] = "connecting",
+    [CONSUMER_SETUP] = "setup",     [CONSUMER_READING] = "reading",
+    [CONSUMER_BACKOFF] = "backoff", [CONSUMER_CLOSING] = "closing",
+    [CONSUMER_CLOSED] = "closed",
+};
+
+const char *consumer_state_name(consumer_state_t state)
+{
+    return state_names[state];
+}
+
+static void set_state(stream_consumer_t *c, consumer_state_t next)
+{
+    if (c->state == next)
+        return;
+    log_write(LOG_DEBUG, "redis consumer state", "from", state_names[c->state], "to",
+              state_names[next], NULL);
+    c->state = next;
+}
+
+static void read_next(stream_consumer_t *c);
+static void on_backoff_timer(uv_timer_t *timer);
+static void maybe_finish_close(stream_consumer_t *c);
+
+/* --- connection ------------------------------------------------------------------- */
+
+static void schedule_reconnect(stream_consumer_t *c)
+{
+    c->ac = NULL;
+    c->read_in_flight = c->claim_in_flight = c->trim_in_flight = false;
+    c->commands_in_flight = 0;
+    c->setup_replies = 0;
+    if (c->state == CONSUMER_CLOSING) {
+        maybe_finish_close(c);
+        return;
+    }
+    set_state(c, CONSUMER_BACKOFF);
+    uv_timer_start(&c->backoff_timer, on_backoff_timer, c->backoff_ms, 0);
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+/* Sends one command; privdata is c unless given. Returns 0 or -ENOTCONN. */
+static int send_argv(stream_consumer_t *c, redisCallbackFn *fn, void *priv, int argc,
+                     const char **argv, const size_t *lens)
+{
+    if (c->ac == NULL)
+        return -ENOTCONN;
+    if (redisAsyncCommandArgv(c->ac, fn, priv ? priv : c, argc, argv, lens) != REDIS_OK)
+        return -EIO;
+    return 0;
+}
+
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    stream_consumer_t *c = priv;
+    redisReply *reply = r;
+    if (reply == NULL)
+        return; /* disconnected: the disconnect callback reconnects */
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
+        log_write(LOG_ERROR, "redis set-up failed", "error", reply->str, NULL);
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (--c->setup_replies > 0)
+        return;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    for (int i = 0; i < c->cfg->stream_count; i++) {
+        c->pending_done[i] = false;
+        snprintf(c->cursor[i], sizeof c->cursor[i], "0");
+    }
+    set_state(c, CONSUMER_READING);
+    log_write(LOG_INFO, "redis connected; reading own pending entries first", "group",
+              c->cfg->group, "consumer", c->cfg->consumer, NULL);
+    read_next(c);
+}
+
+/* AUTH, SELECT and XGROUP CREATE per stream, pipelined. */
+static void send_setup(stream_consumer_t *c)
+{
+    set_state(c, CONSUMER_SETUP);
+    c->setup_replies = 0;
+    if (c->url.password[0]) {
+        const char *argv[3] = {"AUTH", c->url.username[0] ? c->url.username : c->url.password,
+                               c->url.password};
+        int argc = c->url.username[0] ? 3 : 2;
+        if (send_argv(c, on_setup_reply, NULL, argc, argv, NULL) == 0)
+            c->setup_replies++;
+    }
+    if (c->url.db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", c->url.db);
+        const char *argv[2] = {"SELECT", db};
+        if (send_argv(c, on_setup_reply, NULL, 2, argv, NULL) == 0)
+            c->setup_replies++;
+    }
+    for (int i = 0; i < c->cfg->stream_count; i++) {
+        const char *argv[6] = {"XGROUP", "CREATE", c->cfg->streams[i], c->cfg->group, "0",
+                               "MKSTREAM"};
+        if (send_argv(c, on_setup_reply, NULL, 6, argv, NULL) == 0)
+            c->setup_replies++;
+    }
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    stream_consumer_t *c = ac->data;
+    if (status != REDIS_OK) {
+        log_write(LOG_WARN, "redis connect failed", "error", ac->errstr, NULL);
+        schedule_reconnect(c); /* hiredis frees the context after this callback */
+        return;
+    }
+    if (c->state == CONSUMER_CLOSING) {
+        redisAsyncDisconnect(c->ac);
+        return;
+    }
+    send_setup(c);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    stream_consumer_t *c = ac->data;
+    if (status != REDIS_OK && c->state != CONSUMER_CLOSING)
+        log_write(LOG_WARN, "redis connection lost", "error", ac->errstr, NULL);
+    c->stats.reconnects += c->state != CONSUMER_CLOSING;
+    schedule_reconnect(c);
+}
+
+static void connect_redis(stream_consumer_t *c)
+{
+    redisAsyncContext *ac = c->url.unix_path[0] ? redisAsyncConnectUnix(c->url.unix_path)
+                                                : redisAsyncConnect(c->url.host, c->url.port);
+    if (ac == NULL || ac->err) {
+        log_write(LOG_WARN, "redis connect failed", "error", ac ? ac->errstr : "out of memory",
+                  NULL);
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
+    ac->data = c;
+    if (redisLibuvAttach(ac, c->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    c->ac = ac;
+    set_state(c, CONSUMER_CONNECTING);
+}
+
+static void on_backoff_timer(uv_timer_t *timer)
+{
+    stream_consumer_t *c = container_of(timer, stream_consumer_t, backoff_timer);
+    if (c->state == CONSUMER_BACKOFF || c->state == CONSUMER_DOWN)
+        connect_redis(c);
+}
+
+/* --- dead letters and acks ------------------------------------------------------- */
+
+typedef struct dead_letter {
+    stream_consumer_t *c;
+    int stream;
+    char id[WRITER_ENTRY_ID_MAX];
+} dead_letter_t;
+
+static void on_command_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    stream_consumer_t *c = priv;
+    redisReply *reply = r;
+    if (reply == NULL)
+        return;
+    if (c->commands_in_flight > 0)
+        c->commands_in_flight--;
+    if (reply->type == REDIS_REPLY_ERROR)
+        log_write(LOG_WARN, "redis command failed", "error", reply->str, NULL);
+    maybe_finish_close(c);
+}
+
+static void send_ack(stream_consumer_t *c, int stream, const char *const *ids, size_t n)
+{
+    if (n == 0)
+        return;
+    const char **argv = malloc((n + 3) * sizeof *argv);
+    if (argv == NULL)
+        return; /* unacknowledged entries are redelivered later; the raw key dedups them */
+    argv[0] = "XACK";
+    argv[1] = c->cfg->streams[stream];
+    argv[2] = c->cfg->group;
+    memcpy(argv + 3, ids, n * sizeof *ids);
+    if (send_argv(c, on_command_reply, NULL, (int)(n + 3), argv, NULL) == 0) {
+        c->commands_in_flight++;
+        c->stats.entries_acked += n;
+    }
+    free(argv);
+}
+
+static void on_dead_lettered(redisAsyncContext *ac, void *r, void *priv)
+{
+    dead_letter_t *dl = priv;
+    stream_consumer_t *c = dl->c;
+    redisReply *reply = r;
+    if (reply != NULL) {
+        if (c->commands_in_flight > 0)
+            c->commands_in_flight--;
+        if (reply->type == REDIS_REPLY_ERROR) {
+            log_write(LOG_ERROR, "dead-letter XADD failed; the entry stays pending", "error",
+                      reply->str, "id", dl->id, NULL);
+        } else {
+            const char *ids[1] = {dl->id};
+            send_ack(c, dl->stream, ids, 1);
+        }
+        maybe_finish_close(c);
+    }
+    free(dl);
+}
+
+/* Moves one entry to "<stream>:dead" with the reason; acknowledges it once stored. */
+static void dead_letter(stream_consumer_t *c, int stream, const char *id, const char *event,
+                        size_t event_len, const char *reason, const char *reason_class)
+{
+    char key[300];
+    snprintf(key, sizeof key, "%s:dead", c->cfg->streams[stream]);
+    dead_letter_t *dl = calloc(1, sizeof *dl);
+    if (dl == NULL)
+        return;
+    dl->c = c;
+    dl->stream = stream;
+    snprintf(dl->id, sizeof dl->id, "%s", id);
+    const char *argv[11] = {"XADD", key, "MAXLEN", "~", DEAD_MAXLEN, "*", "event",
+                            event ? event : "", "reason", reason, "id"};
+    size_t lens[11];
+    for (int i = 0; i < 11; i++)
+        lens[i] = strlen(argv[i]);
+    lens[7] = event ? event_len : 0;
+    const char *full[12];
+    size_t full_lens[12];
+    memcpy(full, argv, sizeof argv);
+    memcpy(full_lens, lens, sizeof lens);
+    full[11] = id;
+    full_lens[11] = strlen(id);
+    if (send_argv(c, on_dead_lettered, dl, 12, full, full_lens) < 0) {
+        free(dl);
+        return;
+    }
+    c->commands_in_flight++;
+    c->stats.dead_lettered++;
+    log_write(LOG_WARN, "entry dead-lettered", "stream", c->cfg->streams[stream], "id", id,
+              "reason", reason, NULL);
+    if (c->on_dead)
+        c->on_dead(c, reason_class, c->arg);
+}
+
+void consumer_ack(stream_consumer_t *c, const writer_ack_t *acks, size_t n)
+{
+    /* One XACK per stream with all of its ids. */
+    const char **ids = malloc((n ? n : 1) * sizeof *ids);
+    if (ids == NULL)
+        return;
+    for (int s = 0; s < c->cfg->stream_count; s++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (acks[i].stream == s)
+                ids[k++] = acks[i].id;
+        send_ack(c, s, ids, k);
+    }
+    free(ids);
+}
+
+/* --- entries ------------------------------------------------------------------------ */
+
+static const redisReply *find_event_field(const redisReply *fields)
+{
+    if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len == 5 && memcmp(k->str, "event", 5) == 0)
+            return fields->element[i + 1];
+    }
+    return NULL;
+}
+
+/* One stream entry [id, fields]: decode, then batch or dead-letter it. */
+static void handle_entry(stream_consumer_t *c, int stream, const redisReply *entry,
+                         long long deliveries)
+{
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
+        entry->element[0]->type != REDIS_REPLY_STRING ||
+        entry->element[0]->len >= WRITER_ENTRY_ID_MAX)
+        return;
+    const char *id = entry->element[0]->str;
+    const redisReply *fields = entry->element[1];
+    c->stats.entries_read++;
+    if (fields->type == REDIS_REPLY_NIL) {
+        /* Deleted from the stream while pending: nothing to store, just forget it. */
+        const char *ids[1] = {id};
+        send_ack(c, stream, ids, 1);
+        return;
+    }
+    const redisReply *event = find_event_field(fields);
+    char reason[256];
+    if (deliveries > c->cfg->max_deliveries) {
+        snprintf(reason, sizeof reason, "delivered %lld times without being committed",
+                 deliveries);
+        dead_letter(c, stream, id, event ? event->str : NULL, event ? event->len : 0, reason,
+                    "deliveries");
+        return;
+    }
+    if (event == NULL || event->type != REDIS_REPLY_STRING) {
+        dead_letter(c, stream, id, NULL, 0, "entry has no string field \"event\"", "no_event");
+        return;
+    }
+    if (event->len > ET_ENTRY_MAX_BYTES) {
+        snprintf(reason, sizeof reason, "event is %zu bytes, more than the limit of %d",
+                 event->len, ET_ENTRY_MAX_BYTES);
+        dead_letter(c, stream, id, NULL, 0, reason, "too_large");
+        return;
+    }
+    size_t count = 0;
+    int64_t now = et_now_us();
+    int64_t not_before = now - (int64_t)c->cfg->raw_retention_days * ET_US_PER_DAY;
+    if (et_event_decode(event->str, event->len, now, not_before, c->scratch,
+                        ET_ENTRY_MAX_EVENTS, &count, reason, sizeof reason) < 0) {
+        dead_letter(c, stream, id, event->str, event->len, reason, "invalid");
+        return;
+    }
+    int rc = writer_add(c->writer, (uint8_t)stream, id, c->scratch, count);
+    if (rc < 0)
+        log_write(LOG_ERROR, "batch is full; entry left pending for redelivery", "id", id,
+                  "error", strerror(-rc), NULL);
+}
+
+/* --- reading ------------------------------------------------------------------------ */
+
+static void on_read(redisAsyncContext *ac, void *r, void *priv)
+{
+    stream_consumer_t *c = priv;
+    redisReply *reply = r;
+    c->read_in_flight = false;
+    if (reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_write(LOG_ERROR, "XREADGROUP failed", "error", reply->str, NULL);
+        if (strncmp(reply->str, "NOGROUP", 7) == 0) {
+            send_setup(c); /* the stream or group was deleted: create it again */
+            return;
+        }
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    bool pending_phase = false;
+    for (int s = 0; s < c->cfg->stream_count; s++)
+        pending_phase |= !c->pending_done[s];
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *sr = reply->element[i];
+            if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
+                sr->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            int stream = -1;
+            for (int s = 0; s < c->cfg->stream_count; s++)
+                if (strcmp(c->cfg->streams[s], sr->element[0]->str) == 0)
+                    stream = s;
+            const redisReply *entries = sr->element[1];
+            if (stream < 0 || entries->type != REDIS_REPLY_ARRAY)
+                continue;
+            if (pending_phase && entries->elements == 0)
+                c->pending_done[stream] = true;
+            for (size_t k = 0; k < entries->elements; k++) {
+                handle_entry(c, stream, entries->element[k], 0);
+                const redisReply *e = entries->element[k];
+                if (pending_phase && e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+                    e->element[0]->type == REDIS_REPLY_STRING)
+                    snprintf(c->cursor[stream], sizeof c->cursor[stream], "%s",
+                             e->element[0]->str);
+            }
+        }
+    } else if (pending_phase) {
+        for (int s = 0; s < c->cfg->stream_count; s++)
+            c->pending_done[s] = true;
+    }
+    read_next(c);
+}
+
+/* Issues the next XREADGROUP unless one is out, the writer is full, or we are stopping. */
+static void read_next(stream_consumer_t *c)
+{
+    if (c->state != CONSUMER_READING || c->read_in_flight || c->stopping)
+        return;
+    size_t room = writer_room(c->writer);
+    if (room == 0)
+        return; /* consumer_resume restarts reading */
+    char count[16];
+    snprintf(count, sizeof count, "%zu", room < READ_COUNT_MAX ? room : READ_COUNT_MAX);
+    const char *argv[ARGV_MAX];
+    int argc = 0;
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = c->cfg->group;
+    argv[argc++] = c->cfg->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+    bool pending_phase = false;
+    for (int s = 0; s < c->cfg->stream_count; s++)
+        pending_phase |= !c->pending_done[s];
+    if (!pending_phase) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = READ_BLOCK_MS;
+    }
+    argv[argc++] = "STREAMS";
+    int first_key = argc;
+    for (int s = 0; s < c->cfg->stream_count; s++)
+        if (!pending_phase || !c->pending_done[s])
+            argv[argc++] = c->cfg->streams[s];
+    int keys = argc - first_key;
+    for (int k = 0; k < keys; k++) {
+        int s = 0;
+        while (strcmp(c->cfg->streams[s], argv[first_key + k]) != 0)
+            s++;
+        argv[argc++] = pending_phase ? c->cursor[s] : ">";
+    }
+    if (send_argv(c, on_read, NULL, argc, argv, NULL) == 0)
+        c->read_in_flight = true;
+}
+
+void consumer_resume(stream_consumer_t *c)
+{
+    read_next(c);
+}
+
+/* --- claims ------------------------------------------------------------------------- */
+
+typedef struct claim {
+    stream_consumer_t *c;
+    int stream;
+    size_t n;
+    char (*ids)[WRITER_ENTRY_ID_MAX];
+    long long *deliveries;
+} claim_t;
+
+static void claim_free(claim_t *cl)
+{
+    free(cl->ids);
+    free(cl->deliveries);
+    free(cl);
+}
+
+static void on_claimed(redisAsyncContext *ac, void *r, void *priv)
+{
+    claim_t *cl = priv;
+    stream_consumer_t *c = cl->c;
+    redisReply *reply = r;
+    if (reply != NULL) {
+        c->claim_in_flight = false;
+        if (reply->type == REDIS_REPLY_ARRAY) {
+            for (size_t i = 0; i < reply->elements; i++) {
+                const redisReply *e = reply->element[i];
+                long long deliveries = 0;
+                if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+                    e->element[0]->type == REDIS_REPLY_STRING)
+                    for (size_t k = 0; k < cl->n; k++)
+                        if (strcmp(cl->ids[k], e->element[0]->str) == 0)
+                            deliveries = cl->deliveries[k] + 1; /* XCLAIM counts one more */
+                c->stats.entries_claimed++;
+                handle_entry(c, cl->stream, e, deliveries);
+            }
+        }
+        maybe_finish_close(c);
+    }
+    claim_free(cl);
+}
+
+static void on_pending(redisAsyncContext *ac, void *r, void *priv)
+{
+    claim_t *cl = priv;
+    stream_consumer_t *c = cl->c;
+    redisReply *reply = r;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
+        c->stopping) {
+        if (reply)
+            c->claim_in_flight = false;
+        claim_free(cl);
+        return;
+    }
+    cl->ids = calloc(reply->elements, sizeof *cl->ids);
+    cl->deliveries = calloc(reply->elements, sizeof *cl->deliveries);
+    const char **argv = calloc(reply->elements + 5, sizeof *argv);
+    if (!cl->ids || !cl->deliveries || !argv) {
+        c->claim_in_flight = false;
+        free(argv);
+        claim_free(cl);
+        return;
+    }
+    char idle[24];
+    snprintf(idle, sizeof idle, "%d", c->cfg->claim_idle_ms);
+    int argc = 0;
+    argv[argc++] = "XCLAIM";
+    argv[argc++] = c->cfg->streams[cl->stream];
+    argv[argc++] = c->cfg->group;
+    argv[argc++] = c->cfg->consumer;
+    argv[argc++] = idle;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *p = reply->element[i];
+        /* [id, consumer, idle ms, deliveries]; our own pending entries are ours to finish. */
+        if (p->type != REDIS_REPLY_ARRAY || p->elements != 4 ||
+            p->element[0]->type != REDIS_REPLY_STRING ||
+            p->element[0]->len >= WRITER_ENTRY_ID_MAX ||
+            p->element[1]->type != REDIS_REPLY_STRING ||
+            strcmp(p->element[1]->str, c->cfg->consumer) == 0)
+            continue;
+        snprintf(cl->ids[cl->n], sizeof cl->ids[cl->n], "%s", p->element[0]->str);
+        cl->deliveries[cl->n] = p->element[3]->integer;
+        argv[argc++] = cl->ids[cl->n];
+        cl->n++;
+    }
+    if (cl->n == 0 || send_argv(c, on_claimed, cl, argc, argv, NULL) < 0) {
+        c->claim_in_flight = false;
+        claim_free(cl);
+    }
+    free(argv);
+}
+
+/* Looks for entries idle too long on other consumers, one stream per round. */
+static void claim_round(stream_consumer_t *c)
+{
+    static int next_stream;
+    if (c->claim_in_flight || c->stopping || writer_room(c->writer) == 0)
+        return;
+    int stream = next_stream++ % c->cfg->stream_count;
+    claim_t *cl = calloc(1, sizeof *cl);
+    if (cl == NULL)
+        return;
+    cl->c = c;
+    cl->stream = stream;
+    char idle[24];
+    snprintf(idle, sizeof idle, "%d", c->cfg->claim_idle_ms);
+    const char *argv[8] = {"XPENDING", c->cfg->streams[stream], c->cfg->group, "IDLE", idle,
+                           "-", "+", CLAIM_COUNT};
+    if (send_argv(c, on_pending, cl, 8, argv, NULL) < 0) {
+        free(cl);
+        return;
+    }
+    c->claim_in_flight = true;
+}
+
+/* --- trimming ----------------------------------------------------------------------- */
+
+typedef struct stream_id {
+    uint64_t ms, seq;
+} stream_id_t;
+
+static bool parse_id(const char *s, stream_id_t *out)
+{
+    char *end;
+    out->ms = strtoull(s, &end, 10);
+    if (*end != '-')
+        return false;
+    out->seq = strtoull(end + 1, &end, 10);
+    return *end == '\0';
+}
+
+static int id_cmp(stream_id_t a, stream_id_t b)
+{
+    if (a.ms != b.ms)
+        return a.ms < b.ms ? -1 : 1;
+    return (a.seq > b.seq) - (a.seq < b.seq);
+}
+
+typedef struct trim {
+    stream_consumer_t *c;
+    int stream;
+    unsigned waiting;     /* XPENDING summaries still unanswered */
+    bool unknown;         /* some group's position could not be read: do not trim */
+    stream_id_t safe;     /* entries below this are acknowledged by every group */
+} trim_t;
+
+static void trim_finish(trim_t *t)
+{
+    stream_consumer_t *c = t->c;
+    if (!t->unknown && (t->safe.ms || t->safe.seq) && c->ac) {
+        char minid[48];
+        snprintf(minid, sizeof minid, "%" PRIu64 "-%" PRIu64, t->safe.ms, t->safe.seq);
+        const char *argv[4] = {"XTRIM", c->cfg->streams[t->stream], "MINID", minid};
+        if (send_argv(c, on_command_reply, NULL, 4, argv, NULL) == 0)
+            c->commands_in_flight++;
+    }
+    c->trim_in_flight = false;
+    free(t);
+    maybe_finish_close(c);
+}
+
+static void lower_safe(trim_t *t, stream_id_t id)
+{
+    if (id_cmp(id, t->safe) < 0)
+        t->safe = id;
+}
+
+static void on_group_pending(redisAsyncContext *ac, void *r, void *priv)
+{
+    trim_t *t = priv;
+    redisReply *reply = r;
+    stream_id_t min;
+    /* Summary form: [count, smallest id, largest id, consumers]. */
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        reply->element[1]->type != REDIS_REPLY_STRING || !parse_id(reply->element[1]->str, &min))
+        t->unknown = true;
+    else
+        lower_safe(t, min);
+    if (reply == NULL) {
+        if (--t->waiting == 0) {
+            t->c->trim_in_flight = false;
+            free(t);
+        }
+        return;
+    }
+    if (--t->waiting == 0)
+        trim_finish(t);
+}
+
+static const redisReply *map_get(const redisReply *flat, const char *key)
+{
+    for (size_t i = 0; i + 1 < flat->elements; i += 2)
+        if (flat->element[i]->type == REDIS_REPLY_STRING && strcmp(flat->element[i]->str, key) == 0)
+            return flat->element[i + 1];
+    return NULL;
+}
+
+static void on_groups(redisAsyncContext *ac, void *r, void *priv)
+{
+    trim_t *t = priv;
+    stream_consumer_t *c = t->c;
+    redisReply *reply = r;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply)
+            c->trim_in_flight = false;
+        free(t);
+        return;
+    }
+    t->safe.ms = UINT64_MAX;
+    t->safe.seq = UINT64_MAX;
+    t->waiting = 1; /* held until every summary is sent */
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *g = reply->element[i];
+        if (g->type != REDIS_REPLY_ARRAY) {
+            t->unknown = true;
+            continue;
+        }
+        const redisReply *name = map_get(g, "name");
+        const redisReply *pending = map_get(g, "pending");
+        const redisReply *last = map_get(g, "last-delivered-id");
+        const redisReply *lag = map_get(g, "lag");
+        stream_id_t last_id;
+        if (!name || !pending || !last || last->type != REDIS_REPLY_STRING ||
+            !parse_id(last->str, &last_id)) {
+            t->unknown = true;
+            continue;
+        }
+        if (strcmp(name->str, c->cfg->group) == 0)
+            c->stats.lag = lag && lag->type == REDIS_REPLY_INTEGER ? lag->integer : -1;
+        /* Without pending entries, everything up to last-delivered-id is acknowledged. */
+        stream_id_t next = last_id;
+        if (++next.seq == 0)
+            next.ms++;
+        lower_safe(t, next);
+        if (pending->type == REDIS_REPLY_INTEGER && pending->integer > 0) {
+            const char *argv[3] = {"XPENDING", c->cfg->streams[t->stream], name->str};
+            if (send_argv(c, on_group_pending, t, 3, argv, NULL) == 0)
+                t->waiting++;
+            else
+                t->unknown = true;
+        }
+    }
+    if (reply->elements == 0)
+        t->unknown = true;
+    if (--t->waiting == 0)
+        trim_finish(t);
+}
+
+static void trim_round(stream_consumer_t *c)
+{
+    static int next_stream;
+    if (c->trim_in_flight || c->stopping)
+        return;
+    trim_t *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return;
+    t->c = c;
+    t->stream = next_stream++ % c->cfg->stream_count;
+    const char *argv[3] = {"XINFO", "GROUPS", c->cfg->streams[t->stream]};
+    if (send_argv(c, on_groups, t, 3, argv, NULL) < 0) {
+        free(t);
+        return;
+    }
+    c->trim_in_flight = true;
+}
+
+static void on_maint_timer(uv_timer_t *timer)
+{
+    stream_consumer_t *c = container_of(timer, stream_consumer_t, maint_timer);
+    if (c->state != CONSUMER_READING)
+        return;
+    uint64_t now = uv_now(c->loop);
+    if (now >= c->next_claim_ms) {
+        c->next_claim_ms = now + (uint64_t)c->cfg->claim_idle_ms / 4;
+        claim_round(c);
+    }
+    if (now >= c->next_trim_ms) {
+        c->next_trim_ms = now + TRIM_INTERVAL_MS;
+        trim_round(c);
+    }
+}
+
+/* --- life cycle ----------------------------------------------------------------------- */
+
+int consumer_init(stream_consumer_t *c, uv_loop_t *loop, const config_t *cfg,
+                  batch_writer_t *writer, consumer_dead_fn on_dead, void *arg)
+{
+    memset(c, 0, sizeof *c);
+    char why[256];
+    if (et_redis_url_parse(cfg->redis_url, &c->url, why, sizeof why) < 0)
+        return -EINVAL;
+    c->scratch = calloc(ET_ENTRY_MAX_EVENTS, sizeof *c->scratch);
+    if (c->scratch == NULL)
+        return -ENOMEM;
+    c->loop = loop;
+    c->cfg = cfg;
+    c->writer = writer;
+    c->on_dead = on_dead;
+    c->arg = arg;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    c->stats.lag = -1;
+    int rc;
+    if ((rc = uv_timer_init(loop, &c->backoff_timer)) < 0 ||
+        (rc = uv_timer_init(loop, &c->maint_timer)) < 0)
+        return rc;
+    return 0;
+}
+
+void consumer_start(stream_consumer_t *c)
+{
+    c->next_claim_ms = uv_now(c->loop) + 1000;
+    c->next_trim_ms = uv_now(c->loop) + 1000;
+    uv_timer_start(&c->maint_timer, on_maint_timer, 1000, 1000);
+    connect_redis(c);
+}
+
+void consumer_stop_reading(stream_consumer_t *c)
+{
+    c->stopping = true;
+}
+
+bool consumer_quiet(const stream_consumer_t *c)
+{
+    return !c->read_in_flight && !c->claim_in_flight && !c->trim_in_flight &&
+           c->commands_in_flight == 0;
+}
+
+bool consumer_connected(const stream_consumer_t *c)
+{
+    return c->state == CONSUMER_READING;
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    stream_consumer_t *c = handle->data;
+    c->closing_handles--;
+    maybe_finish_close(c);
+}
+
+static void maybe_finish_close(stream_consumer_t *c)
+{
+    if (c->state != CONSUMER_CLOSING || c->ac != NULL || c->closing_handles > 0)
+        return;
+    set_state(c, CONSUMER_CLOSED);
+    free(c->scratch);
+    c->scratch = NULL;
+    if (c->on_closed)
+        c->on_closed(c);
+}
+
+void consumer_close(stream_consumer_t *c, consumer_closed_fn on_closed)
+{
+    if (c->state == CONSUMER_CLOSING || c->state == CONSUMER_CLOSED)
+        return;
+    c->stopping = true;
+    c->on_closed = on_closed;
+    bool connected = c->ac != NULL;
+    set_state(c, CONSUMER_CLOSING);
+    c->closing_handles = 2;
+    c->backoff_timer.data = c;
+    c->maint_timer.data = c;
+    uv_close((uv_handle_t *)&c->backoff_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&c->maint_timer, on_timer_closed);
+    if (connected)
+        redisAsyncDisconnect(c->ac); /* waits for pending replies, then on_disconnect */
+}

@@ -1,0 +1,109 @@
+/*
+ * stream_consumer — reads run events from the Redis stream(s) with a consumer group and
+ * hands them to the batch writer; acknowledges entries only when the writer reports them
+ * committed.
+ *
+ * Delivery: the group is created when missing (from the stream's start, MKSTREAM). After
+ * a (re)connect the consumer first re-reads its own pending entries (id 0), then new ones
+ * (">"). Entries pending on another consumer for longer than claim_idle_ms are claimed
+ * (XPENDING + XCLAIM, which also tells how often each was delivered); one delivered
+ * max_deliveries times is dead-lettered. Invalid entries go to "<stream>:dead" with fields
+ * event, reason and id, and are acknowledged once that XADD succeeded. The stream is
+ * trimmed (XTRIM MINID) only below what every group has acknowledged.
+ *
+ * Backpressure: a read is issued only while writer_room() > 0; the writer's room callback
+ * calls consumer_resume.
+ *
+ * Ownership: stream_consumer_t is embedded by its owner; replies live only during hiredis
+ * callbacks and every byte kept is copied. consumer_close calls on_closed after the Redis
+ * context and every handle are gone.
+ */
+#ifndef EXECTIME_STREAM_CONSUMER_H
+#define EXECTIME_STREAM_CONSUMER_H
+
+#include <hiredis/async.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "batch_writer.h"
+#include "config.h"
+#include "event_codec.h"
+#include "redis_url.h"
+
+typedef enum consumer_state {
+    CONSUMER_DOWN = 0,
+    CONSUMER_CONNECTING,
+    CONSUMER_SETUP,    /* AUTH/SELECT/XGROUP CREATE sent */
+    CONSUMER_READING,
+    CONSUMER_BACKOFF,
+    CONSUMER_CLOSING,
+    CONSUMER_CLOSED,
+} consumer_state_t;
+
+typedef struct consumer_stats {
+    uint64_t entries_read;
+    uint64_t entries_acked;
+    uint64_t entries_claimed;
+    uint64_t dead_lettered;
+    int64_t lag;          /* entries not yet delivered to the group; -1 unknown */
+    uint64_t reconnects;
+} consumer_stats_t;
+
+typedef struct stream_consumer stream_consumer_t;
+/* reason_class is a short stable word for metrics labels ("decode", "deliveries"). */
+typedef void (*consumer_dead_fn)(stream_consumer_t *c, const char *reason_class, void *arg);
+typedef void (*consumer_closed_fn)(stream_consumer_t *c);
+
+struct stream_consumer {
+    uv_loop_t *loop;
+    const config_t *cfg;
+    batch_writer_t *writer;
+    et_redis_url_t url;
+    redisAsyncContext *ac;
+    consumer_state_t state;
+    uv_timer_t backoff_timer;
+    uv_timer_t maint_timer;          /* claims, trims and lag, every second */
+    uint64_t backoff_ms;
+    uint64_t next_claim_ms;
+    uint64_t next_trim_ms;
+    bool read_in_flight;
+    bool claim_in_flight;
+    bool trim_in_flight;
+    bool stopping;                   /* no new reads: the agent is shutting down */
+    bool pending_done[CONFIG_STREAMS_MAX];
+    char cursor[CONFIG_STREAMS_MAX][WRITER_ENTRY_ID_MAX]; /* own-pending read position */
+    unsigned setup_replies;          /* set-up commands still unanswered */
+    unsigned commands_in_flight;     /* acks and dead letters still unanswered */
+    et_event_t *scratch;             /* decode buffer: ET_ENTRY_MAX_EVENTS events */
+    consumer_dead_fn on_dead;
+    void *arg;
+    consumer_closed_fn on_closed;
+    int closing_handles;
+    consumer_stats_t stats;
+};
+
+__attribute__((warn_unused_result)) int consumer_init(stream_consumer_t *c, uv_loop_t *loop,
+                                                      const config_t *cfg,
+                                                      batch_writer_t *writer,
+                                                      consumer_dead_fn on_dead, void *arg);
+void consumer_start(stream_consumer_t *c);
+
+/* The writer has room again: read if idle. */
+void consumer_resume(stream_consumer_t *c);
+
+/* Acknowledges committed entries (the writer's on_committed). */
+void consumer_ack(stream_consumer_t *c, const writer_ack_t *acks, size_t n);
+
+/* Stops issuing reads; entries already read still flow to the writer. */
+void consumer_stop_reading(stream_consumer_t *c);
+
+/* No read, claim or command is waiting for Redis. */
+bool consumer_quiet(const stream_consumer_t *c);
+
+bool consumer_connected(const stream_consumer_t *c);
+const char *consumer_state_name(consumer_state_t state);
+
+void consumer_close(stream_consumer_t *c, consumer_closed_fn on_closed);
+
+#endif

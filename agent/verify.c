@@ -1,0 +1,238 @@
+/* verify — see verify.h. */
+#include "verify.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rollup_delta.h"
+#include "timeutil.h"
+
+static const char *const rollup_tables[ET_RES_COUNT] = {"rollup_minute", "rollup_hour",
+                                                        "rollup_day"};
+
+typedef struct verify_run_state {
+    FILE *out;
+    int max_report;
+    uint64_t checked;
+    uint64_t differences;
+} verify_state_t;
+
+static void report(verify_state_t *st, const char *what, et_resolution_t res, const char *tenant,
+                   const char *workflow, int64_t bucket, int status, const char *detail)
+{
+    st->differences++;
+    if (st->differences > (uint64_t)st->max_report)
+        return;
+    char when[40];
+    if (et_time_format(bucket, when, sizeof when) < 0)
+        snprintf(when, sizeof when, "%" PRId64, bucket);
+    fprintf(st->out, "%s %s tenant=%s workflow=%s bucket=%s status=%s: %s\n", what,
+            et_resolution_name(res), tenant, workflow[0] ? workflow : "(all)", when,
+            et_status_name((et_status_t)status), detail);
+}
+
+static void print_pg_error(const char *what, PGconn *pg, const PGresult *res)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(pg);
+    fprintf(stderr, "exectime-agent verify: %s: %.*s\n", what, (int)strcspn(msg, "\n"), msg);
+}
+
+/* Streams the raw rows of the range (single-row mode) into expected rollup deltas. */
+static int load_expected(PGconn *pg, const char *from, const char *to, const char *tenant,
+                         rollup_set_t *expected)
+{
+    const char *sql =
+        "SELECT tenant_id, workflow_id, status,"
+        " (extract(epoch FROM finished_at) * 1000000)::bigint, duration_us"
+        " FROM exectime.execution_time_statistics"
+        " WHERE finished_at >= $1 AND finished_at < $2 AND ($3::text IS NULL OR tenant_id = $3)";
+    const char *params[3] = {from, to, tenant};
+    if (!PQsendQueryParams(pg, sql, 3, NULL, params, NULL, NULL, 0) || !PQsetSingleRowMode(pg)) {
+        print_pg_error("reading raw rows", pg, NULL);
+        return -EIO;
+    }
+    int rc = 0;
+    PGresult *res;
+    while ((res = PQgetResult(pg)) != NULL) {
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_SINGLE_TUPLE && rc == 0) {
+            et_status_t status;
+            const char *st = PQgetvalue(res, 0, 2);
+            if (et_status_parse(st, strlen(st), &status) < 0) {
+                rc = -EINVAL;
+            } else {
+                rc = rollup_set_add(expected, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), status,
+                                    strtoll(PQgetvalue(res, 0, 3), NULL, 10),
+                                    strtoll(PQgetvalue(res, 0, 4), NULL, 10));
+            }
+        } else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK) {
+            print_pg_error("reading raw rows", pg, res);
+            rc = -EIO;
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+/* Parses "{a,b,c}" of packed bins into a histogram. */
+static int parse_hist(const char *text, et_hist_t *out)
+{
+    if (*text++ != '{')
+        return -EINVAL;
+    while (*text && *text != '}') {
+        char *end;
+        long long packed = strtoll(text, &end, 10);
+        if (end == text)
+            return -EINVAL;
+        int rc = et_hist_add(out, et_hist_packed_slot(packed), et_hist_packed_count(packed));
+        if (rc < 0)
+            return rc;
+        text = *end == ',' ? end + 1 : end;
+    }
+    return 0;
+}
+
+static bool hist_equal(const et_hist_t *a, const et_hist_t *b)
+{
+    if (a->len != b->len)
+        return false;
+    for (uint32_t i = 0; i < a->len; i++)
+        if (a->bins[i].slot != b->bins[i].slot || a->bins[i].count != b->bins[i].count)
+            return false;
+    return true;
+}
+
+/* Compares one resolution's stored rows with the expected deltas; marks matched ones. */
+static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from, const char *to,
+                              const char *tenant, rollup_set_t *expected, bool *seen,
+                              verify_state_t *st)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT tenant_id, workflow_id,"
+             " (extract(epoch FROM bucket) * 1000000)::bigint, status, runs, sum_us, min_us,"
+             " max_us, hist FROM exectime.%s"
+             " WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR tenant_id = $3)",
+             rollup_tables[res]);
+    const char *params[3] = {from, to, tenant};
+    if (!PQsendQueryParams(pg, sql, 3, NULL, params, NULL, NULL, 0) || !PQsetSingleRowMode(pg)) {
+        print_pg_error("reading rollups", pg, NULL);
+        return -EIO;
+    }
+    int rc = 0;
+    et_hist_t hist;
+    et_hist_init(&hist);
+    PGresult *r;
+    while ((r = PQgetResult(pg)) != NULL) {
+        if (PQresultStatus(r) == PGRES_SINGLE_TUPLE && rc == 0) {
+            const char *t = PQgetvalue(r, 0, 0), *w = PQgetvalue(r, 0, 1);
+            int64_t bucket = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+            int status = atoi(PQgetvalue(r, 0, 3));
+            st->checked++;
+            rollup_delta_t *d = rollup_set_find(expected, res, t, w, bucket, (et_status_t)status);
+            et_hist_reset(&hist);
+            if (parse_hist(PQgetvalue(r, 0, 8), &hist) < 0) {
+                report(st, "BAD", res, t, w, bucket, status, "histogram does not parse");
+            } else if (d == NULL) {
+                report(st, "EXTRA", res, t, w, bucket, status,
+                       "rollup row has no raw rows behind it");
+            } else {
+                seen[d - expected->deltas] = true;
+                char detail[256];
+                uint64_t runs = strtoull(PQgetvalue(r, 0, 4), NULL, 10);
+                int64_t sum = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+                int64_t min = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
+                int64_t max = strtoll(PQgetvalue(r, 0, 7), NULL, 10);
+                if (runs != d->runs || sum != d->sum_us || min != d->min_us || max != d->max_us) {
+                    snprintf(detail, sizeof detail,
+                             "stored runs=%" PRIu64 " sum=%" PRId64 " min=%" PRId64 " max=%" PRId64
+                             ", raw rows give runs=%" PRIu64 " sum=%" PRId64 " min=%" PRId64
+                             " max=%" PRId64,
+                             runs, sum, min, max, d->runs, d->sum_us, d->min_us, d->max_us);
+                    report(st, "DIFF", res, t, w, bucket, status, detail);
+                } else if (!hist_equal(&hist, &d->hist)) {
+                    report(st, "DIFF", res, t, w, bucket, status,
+                           "histogram bins differ from the raw rows'");
+                }
+            }
+        } else if (PQresultStatus(r) != PGRES_SINGLE_TUPLE && PQresultStatus(r) != PGRES_TUPLES_OK) {
+            print_pg_error("reading rollups", pg, r);
+            rc = -EIO;
+        }
+        PQclear(r);
+    }
+    et_hist_free(&hist);
+    return rc;
+}
+
+int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
+{
+    int64_t now = et_now_us();
+    int64_t today = et_time_floor(now, ET_RES_DAY);
+    int64_t from = et_time_floor(opts->from_us, ET_RES_DAY);
+    int64_t to = et_time_floor(opts->to_us + ET_US_PER_DAY - 1, ET_RES_DAY);
+    /* Raw partitions older than the retention are dropped by whole days. */
+    int64_t raw_oldest = today - (int64_t)cfg->raw_retention_days * ET_US_PER_DAY;
+    if (from < raw_oldest)
+        from = raw_oldest;
+    int64_t oldest[ET_RES_COUNT] = {
+        today - (int64_t)cfg->minute_retention_days * ET_US_PER_DAY,
+        today - (int64_t)cfg->hour_retention_days * ET_US_PER_DAY, from};
+
+    PGconn *pg = PQconnectdb(cfg->database_url);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        print_pg_error("cannot connect", pg, NULL);
+        PQfinish(pg);
+        return 2;
+    }
+    /* The writer role sees every tenant through row-level security. */
+    PGresult *r = PQexec(pg, "SET ROLE exectime_writer; SET TIME ZONE 'UTC'");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        print_pg_error("SET ROLE exectime_writer", pg, r);
+        PQclear(r);
+        PQfinish(pg);
+        return 2;
+    }
+    PQclear(r);
+
+    verify_state_t st = {out, opts->max_report, 0, 0};
+    rollup_set_t expected;
+    rollup_set_init(&expected, SIZE_MAX);
+    char from_text[40], to_text[40];
+    int rc = -EINVAL;
+    if (from < to && et_time_format(from, from_text, sizeof from_text) > 0 &&
+        et_time_format(to, to_text, sizeof to_text) > 0)
+        rc = load_expected(pg, from_text, to_text, opts->tenant_id, &expected);
+    bool *seen = rc == 0 ? calloc(expected.len + 1, sizeof *seen) : NULL;
+    if (rc == 0 && seen == NULL)
+        rc = -ENOMEM;
+    for (int res = 0; rc == 0 && res < ET_RES_COUNT; res++) {
+        int64_t res_from = from > oldest[res] ? from : oldest[res];
+        char res_from_text[40];
+        if (res_from >= to || et_time_format(res_from, res_from_text, sizeof res_from_text) < 0)
+            continue;
+        rc = compare_resolution(pg, (et_resolution_t)res, res_from_text, to_text,
+                                opts->tenant_id, &expected, seen, &st);
+        for (size_t i = 0; rc == 0 && i < expected.len; i++) {
+            const rollup_delta_t *d = &expected.deltas[i];
+            if (d->resolution == (et_resolution_t)res && !seen[i] && d->bucket_us >= res_from)
+                report(&st, "MISSING", d->resolution, d->tenant_id, d->workflow_id, d->bucket_us,
+                       d->status, "raw rows have no rollup row");
+        }
+    }
+    free(seen);
+    rollup_set_free(&expected);
+    PQfinish(pg);
+    if (rc < 0) {
+        if (rc != -EIO)
+            fprintf(stderr, "exectime-agent verify: %s\n", strerror(-rc));
+        return 2;
+    }
+    fprintf(out, "verify: %" PRIu64 " rollup rows checked from %s to %s, %" PRIu64 " difference%s\n",
+            st.checked, from_text, to_text, st.differences, st.differences == 1 ? "" : "s");
+    return st.differences ? 1 : 0;
+}

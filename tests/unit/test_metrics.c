@@ -1,0 +1,215 @@
+/* Unit tests for agent/metrics: exact text exposition output. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+static char *render(void)
+{
+    char *out = NULL;
+    size_t len = 0;
+    int rc = metrics_render(0, &out, &len);
+    cr_assert_eq(rc, 0, "metrics_render: %d", rc);
+    cr_assert_eq(strlen(out), len);
+    return out;
+}
+
+static void teardown(void)
+{
+    metrics_reset();
+}
+
+TestSuite(metrics, .fini = teardown);
+
+Test(metrics, render_counter_and_gauge_exactly)
+{
+    metric_counter_t *c = metrics_counter("exectime_events_consumed_total", "Events read.");
+    metric_gauge_t *g = metrics_gauge("exectime_stream_lag", "Entries not yet read.");
+    metrics_counter_inc(c, 2);
+    metrics_counter_inc(c, 40);
+    metrics_gauge_set(g, 1.5);
+    metrics_gauge_add(g, -0.25);
+    char *out = render();
+    cr_assert_str_eq(out, "# HELP exectime_events_consumed_total Events read.\n"
+                          "# TYPE exectime_events_consumed_total counter\n"
+                          "exectime_events_consumed_total 42\n"
+                          "# HELP exectime_stream_lag Entries not yet read.\n"
+                          "# TYPE exectime_stream_lag gauge\n"
+                          "exectime_stream_lag 1.25\n");
+    free(out);
+}
+
+Test(metrics, empty_registry_renders_empty_text)
+{
+    char *out = render();
+    cr_assert_str_eq(out, "");
+    free(out);
+}
+
+Test(metrics, registering_twice_returns_same_metric)
+{
+    metric_counter_t *a = metrics_counter("x_total", "X.");
+    metric_counter_t *b = metrics_counter("x_total", "X again.");
+    cr_assert_eq(a, b);
+    metrics_counter_inc(b, 1);
+    cr_assert_eq(metrics_counter_value(a), 1);
+    metric_family_t *f1 = metrics_counter_labels("y_total", "Y.", "code");
+    metric_family_t *f2 = metrics_counter_labels("y_total", "Y.", "code");
+    cr_assert_eq(f1, f2);
+}
+
+Test(metrics, labelled_counter_renders_series_in_first_seen_order)
+{
+    metric_family_t *f =
+        metrics_counter_labels("exectime_http_requests_total", "HTTP requests by code.", "code");
+    metrics_family_inc(f, "200", 3);
+    metrics_family_inc(f, "404", 1);
+    metrics_family_inc(f, "200", 2);
+    char *out = render();
+    cr_assert_str_eq(out, "# HELP exectime_http_requests_total HTTP requests by code.\n"
+                          "# TYPE exectime_http_requests_total counter\n"
+                          "exectime_http_requests_total{code=\"200\"} 5\n"
+                          "exectime_http_requests_total{code=\"404\"} 1\n");
+    cr_assert_eq(metrics_family_value(f, "200"), 5);
+    cr_assert_eq(metrics_family_value(f, "500"), 0);
+    free(out);
+}
+
+Test(metrics, labelled_gauge_sets_values)
+{
+    metric_family_t *f = metrics_gauge_labels("lag", "Lag per stream.", "stream");
+    metrics_family_set(f, "events", 7);
+    metrics_family_set(f, "events", 3);
+    char *out = render();
+    cr_assert_str_eq(out, "# HELP lag Lag per stream.\n"
+                          "# TYPE lag gauge\n"
+                          "lag{stream=\"events\"} 3\n");
+    free(out);
+}
+
+Test(metrics, label_values_and_help_are_escaped)
+{
+    metric_family_t *f =
+        metrics_counter_labels("dead_total", "Dead letters\\by \"reason\".\nSecond line.", "reason");
+    metrics_family_inc(f, "bad \"quote\" back\\slash\nnewline", 1);
+    char *out = render();
+    cr_assert_str_eq(out,
+                     "# HELP dead_total Dead letters\\\\by \"reason\".\\nSecond line.\n"
+                     "# TYPE dead_total counter\n"
+                     "dead_total{reason=\"bad \\\"quote\\\" back\\\\slash\\nnewline\"} 1\n");
+    free(out);
+}
+
+Test(metrics, histogram_buckets_are_cumulative)
+{
+    static const double bounds[] = {0.0625, 0.1, 1, 2.5};
+    metric_histogram_t *h = metrics_histogram("commit_seconds", "Commit time.", bounds, 4);
+    metrics_histogram_observe(h, 0.03125); /* first bucket */
+    metrics_histogram_observe(h, 0.0625);  /* boundary: le is inclusive */
+    metrics_histogram_observe(h, 0.5);   /* le=1 */
+    metrics_histogram_observe(h, 3);     /* only +Inf */
+    metrics_histogram_observe(h, NAN); /* ignored */
+    char *out = render();
+    cr_assert_str_eq(out, "# HELP commit_seconds Commit time.\n"
+                          "# TYPE commit_seconds histogram\n"
+                          "commit_seconds_bucket{le=\"0.0625\"} 2\n"
+                          "commit_seconds_bucket{le=\"0.1\"} 2\n"
+                          "commit_seconds_bucket{le=\"1\"} 3\n"
+                          "commit_seconds_bucket{le=\"2.5\"} 3\n"
+                          "commit_seconds_bucket{le=\"+Inf\"} 4\n"
+                          "commit_seconds_sum 3.59375\n"
+                          "commit_seconds_count 4\n");
+    free(out);
+}
+
+Test(metrics, empty_histogram_renders_zero_buckets)
+{
+    static const double bounds[] = {10, 100};
+    metrics_histogram("batch_size", "Events per batch.", bounds, 2);
+    char *out = render();
+    cr_assert_str_eq(out, "# HELP batch_size Events per batch.\n"
+                          "# TYPE batch_size histogram\n"
+                          "batch_size_bucket{le=\"10\"} 0\n"
+                          "batch_size_bucket{le=\"100\"} 0\n"
+                          "batch_size_bucket{le=\"+Inf\"} 0\n"
+                          "batch_size_sum 0\n"
+                          "batch_size_count 0\n");
+    free(out);
+}
+
+Test(metrics, gauge_special_values)
+{
+    metric_gauge_t *g = metrics_gauge("g", "G.");
+    metrics_gauge_set(g, INFINITY);
+    char *out = render();
+    cr_assert(strstr(out, "\ng +Inf\n") != NULL, "%s", out);
+    free(out);
+    metrics_gauge_set(g, -INFINITY);
+    out = render();
+    cr_assert(strstr(out, "\ng -Inf\n") != NULL, "%s", out);
+    free(out);
+    metrics_gauge_set(g, NAN);
+    out = render();
+    cr_assert(strstr(out, "\ng NaN\n") != NULL, "%s", out);
+    free(out);
+}
+
+Test(metrics, label_cardinality_is_capped_with_other)
+{
+    metric_family_t *f = metrics_counter_labels("reasons_total", "Reasons.", "reason");
+    char value[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(value, sizeof value, "r%d", i);
+        metrics_family_inc(f, value, 1);
+    }
+    /* A value too long to store also folds into "other". */
+    char longv[METRICS_MAX_LABEL_VALUE_LEN + 10];
+    memset(longv, 'x', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    metrics_family_inc(f, longv, 1);
+    /* A value seen before the cap keeps counting on its own series. */
+    metrics_family_inc(f, "r0", 5);
+
+    char *out = render();
+    int lines = 0;
+    for (const char *p = out; (p = strstr(p, "reasons_total{")) != NULL; p++)
+        lines++;
+    cr_assert_eq(lines, METRICS_MAX_LABEL_VALUES, "%d series", lines);
+    cr_assert(strstr(out, "reasons_total{reason=\"r0\"} 6\n") != NULL);
+    cr_assert(strstr(out, "reasons_total{reason=\"r62\"} 1\n") != NULL);
+    cr_assert(strstr(out, "reason=\"r63\"") == NULL);
+    /* 100 - 63 stored values + the long one */
+    cr_assert(strstr(out, "reasons_total{reason=\"other\"} 38\n") != NULL, "%s", out);
+    free(out);
+}
+
+Test(metrics, explicit_other_value_shares_the_overflow_series)
+{
+    metric_family_t *f = metrics_counter_labels("o_total", "O.", "kind");
+    metrics_family_inc(f, "other", 2);
+    char value[32];
+    for (int i = 0; i < 70; i++) {
+        snprintf(value, sizeof value, "k%d", i);
+        metrics_family_inc(f, value, 1);
+    }
+    /* "other" holds a slot, leaving 62 for k0..k61; k62..k69 fold into "other". */
+    cr_assert_eq(metrics_family_value(f, "other"), 2 + 8);
+    cr_assert_eq(metrics_family_value(f, "k61"), 1);
+    cr_assert_eq(metrics_family_value(f, "k62"), 0);
+}
+
+Test(metrics, render_respects_upper_bound)
+{
+    metric_counter_t *c = metrics_counter("some_counter_total", "A help text of some length.");
+    metrics_counter_inc(c, 1);
+    char *out = (char *)1;
+    size_t len = 99;
+    int rc = metrics_render(16, &out, &len);
+    cr_assert_eq(rc, -E2BIG);
+    cr_assert_null(out);
+    cr_assert_eq(len, 0);
+}
