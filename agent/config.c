@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,7 +76,9 @@ static int check_listen(const char *v, char *why, size_t cap)
         snprintf(why, cap, "port must be a number from 0 to 65535");
         return -EINVAL;
     }
-    if (v[0] == '[' && colon[-1] != ']') {
+    bool bracketed = v[0] == '[';
+    if ((bracketed && colon[-1] != ']') ||
+        (!bracketed && memchr(v, ':', (size_t)(colon - v)) != NULL)) {
         snprintf(why, cap, "an IPv6 address needs brackets: [::1]:8080");
         return -EINVAL;
     }

@@ -66,9 +66,12 @@ static int separator(copy_buf_t *b, int first)
 int copy_buf_text(copy_buf_t *b, const char *s, int first)
 {
     size_t n = strlen(s);
+    size_t escaped = n;
+    for (size_t i = 0; i < n; i++)
+        escaped += s[i] == '\\' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r';
     int rc = separator(b, first);
     if (rc == 0)
-        rc = reserve(b, 2 * n); /* worst case: every byte escaped */
+        rc = reserve(b, escaped);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
