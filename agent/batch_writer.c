@@ -312,6 +312,7 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         fail_batch(w);
         return;
     }
+    w->upsert_started_ms = uv_now(w->loop);
     set_state(w, WRITER_UPSERTING);
     const char *sql = w->deltas.len ? upsert_sql : "COMMIT";
     if (pg_conn_query(&w->pg, sql, on_upsert, w) < 0)
@@ -355,6 +356,16 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     w->retry_ms = RETRY_MIN_MS;
     w->inflight = NULL;
     set_state(w, WRITER_IDLE);
+    if (log_enabled(LOG_DEBUG)) {
+        char events[24], inserted[24], insert_ms[24], upsert_ms[24], keys[24];
+        snprintf(events, sizeof events, "%zu", done->events);
+        snprintf(inserted, sizeof inserted, "%zu", w->returned_rows);
+        snprintf(keys, sizeof keys, "%zu", w->deltas.len);
+        snprintf(insert_ms, sizeof insert_ms, "%" PRIu64, w->upsert_started_ms - w->round_started_ms);
+        snprintf(upsert_ms, sizeof upsert_ms, "%" PRIu64, uv_now(w->loop) - w->upsert_started_ms);
+        log_write(LOG_DEBUG, "batch committed", "events", events, "inserted", inserted,
+                  "rollup_keys", keys, "insert_ms", insert_ms, "upsert_ms", upsert_ms, NULL);
+    }
     if (w->cb.on_batch)
         w->cb.on_batch(w, done->events, w->returned_rows, commit_ms, w->cb.arg);
     if (w->cb.on_committed)

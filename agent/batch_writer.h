@@ -103,6 +103,7 @@ struct batch_writer {
     uv_timer_t retry_timer;     /* failed batch and schema re-check */
     uint64_t retry_ms;
     uint64_t round_started_ms;
+    uint64_t upsert_started_ms; /* end of round trip 1 */
     int schema_version;         /* seen in the database */
     int closing_handles;
     writer_closed_fn on_closed;
