@@ -111,7 +111,7 @@ static bool readiness(void *arg, char *buf, size_t cap)
 {
     agent_t *a = arg;
     bool redis = consumer_connected(&a->consumer);
-    bool postgres = pg_conn_ready(&a->writer.pg) || a->writer.state >= WRITER_IDLE;
+    bool postgres = pg_conn_up(&a->writer.pg);
     bool schema = writer_ready(&a->writer);
     bool ready = redis && schema && a->phase == AGENT_RUNNING;
     snprintf(buf, cap,

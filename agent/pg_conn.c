@@ -141,6 +141,16 @@ static const char *pg_reason(pg_conn_t *c, char *buf, size_t cap)
     return buf;
 }
 
+/* Server notices and warnings go to our log, not raw to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    pg_conn_t *c = arg;
+    char line[512];
+    snprintf(line, sizeof line, "%s", message);
+    line[strcspn(line, "\n")] = '\0';
+    log_write(LOG_INFO, "postgres notice", "conn", c->name, "notice", line, NULL);
+}
+
 static void start_attempt(pg_conn_t *c)
 {
     char reason[512];
@@ -149,6 +159,7 @@ static void start_attempt(pg_conn_t *c)
         lose_session(c, "out of memory");
         return;
     }
+    PQsetNoticeProcessor(c->pg, on_notice, c);
     if (PQstatus(c->pg) == CONNECTION_BAD || PQsetnonblocking(c->pg, 1) != 0) {
         lose_session(c, pg_reason(c, reason, sizeof reason));
         return;
@@ -388,6 +399,11 @@ void pg_conn_reset(pg_conn_t *c, const char *reason)
 bool pg_conn_ready(const pg_conn_t *c)
 {
     return c->state == PG_CONN_READY;
+}
+
+bool pg_conn_up(const pg_conn_t *c)
+{
+    return c->state == PG_CONN_READY || c->state == PG_CONN_BUSY;
 }
 
 static void on_timer_closed(uv_handle_t *handle)

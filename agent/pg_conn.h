@@ -97,7 +97,10 @@ __attribute__((warn_unused_result)) int pg_conn_copy_end(pg_conn_t *conn, const 
 /* Drops the session (e.g. after a protocol surprise) and reconnects after backoff. */
 void pg_conn_reset(pg_conn_t *conn, const char *reason);
 
+/* A session is up and no query is running. */
 bool pg_conn_ready(const pg_conn_t *conn);
+/* A session is up (a query may be running). */
+bool pg_conn_up(const pg_conn_t *conn);
 const char *pg_conn_state_name(pg_conn_state_t state);
 
 void pg_conn_close(pg_conn_t *conn, pg_conn_closed_fn on_closed);

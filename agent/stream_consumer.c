@@ -549,10 +549,9 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
 /* Looks for entries idle too long on other consumers, one stream per round. */
 static void claim_round(stream_consumer_t *c)
 {
-    static int next_stream;
     if (c->claim_in_flight || c->stopping || writer_room(c->writer) == 0)
         return;
-    int stream = next_stream++ % c->cfg->stream_count;
+    int stream = (int)(c->claim_rounds++ % (unsigned)c->cfg->stream_count);
     claim_t *cl = calloc(1, sizeof *cl);
     if (cl == NULL)
         return;
@@ -704,14 +703,13 @@ static void on_groups(redisAsyncContext *ac, void *r, void *priv)
 
 static void trim_round(stream_consumer_t *c)
 {
-    static int next_stream;
     if (c->trim_in_flight || c->stopping)
         return;
     trim_t *t = calloc(1, sizeof *t);
     if (t == NULL)
         return;
     t->c = c;
-    t->stream = next_stream++ % c->cfg->stream_count;
+    t->stream = (int)(c->trim_rounds++ % (unsigned)c->cfg->stream_count);
     const char *argv[3] = {"XINFO", "GROUPS", c->cfg->streams[t->stream]};
     if (send_argv(c, on_groups, t, 3, argv, NULL) < 0) {
         free(t);

@@ -75,6 +75,8 @@ struct stream_consumer {
     char cursor[CONFIG_STREAMS_MAX][WRITER_ENTRY_ID_MAX]; /* own-pending read position */
     unsigned setup_replies;          /* set-up commands still unanswered */
     unsigned commands_in_flight;     /* acks and dead letters still unanswered */
+    unsigned claim_rounds;           /* streams take turns in claims and trims */
+    unsigned trim_rounds;
     et_event_t *scratch;             /* decode buffer: ET_ENTRY_MAX_EVENTS events */
     consumer_dead_fn on_dead;
     void *arg;
