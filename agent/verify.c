@@ -189,8 +189,10 @@ int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
         PQfinish(pg);
         return 2;
     }
-    /* The writer role sees every tenant through row-level security. */
-    PGresult *r = PQexec(pg, "SET ROLE exectime_writer; SET TIME ZONE 'UTC'");
+    /* The writer role sees every tenant through row-level security. One snapshot for raw
+     * rows and rollups: each batch commits both at once, so agents may keep ingesting. */
+    PGresult *r = PQexec(pg, "SET ROLE exectime_writer; SET TIME ZONE 'UTC';"
+                             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         print_pg_error("SET ROLE exectime_writer", pg, r);
         PQclear(r);
