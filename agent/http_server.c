@@ -107,6 +107,7 @@ typedef struct http_conn {
     bool http10;               /* the current request is HTTP/1.0 */
     bool head_method;          /* the current request is HEAD: send no body */
     bool reading;              /* uv_read_start is in effect */
+    bool input_full;           /* buffer filled up: read again only once it is drained */
     bool peer_eof;             /* the peer finished sending */
     bool counted;              /* counted in server->nconns */
     bool shed;                 /* over the limit: counted in server->nshed */
@@ -348,11 +349,13 @@ static void conn_observe(http_conn_t *c, const http_request_t *req, int status)
 
 /* ---- the state machine ---- */
 
-/* Reads while the state wants input and the buffer has room (ENOBUFS stops it). */
+/*
+ * Reads while the state wants input and the buffer has room. Once the buffer filled
+ * up (ENOBUFS) reading waits until the backlog is parsed, not just for a few free bytes.
+ */
 static void conn_sync_reading(http_conn_t *c)
 {
-    bool want = c->state != CONN_CLOSING && !c->peer_eof &&
-                c->in_len - c->in_off < sizeof c->in;
+    bool want = c->state != CONN_CLOSING && !c->peer_eof && !c->input_full;
     if (want && !c->reading) {
         int rc = uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
         if (rc < 0) {
@@ -478,6 +481,7 @@ static void conn_linger(http_conn_t *c)
 {
     c->discarded = 0;
     c->in_off = c->in_len = 0;
+    c->input_full = false;
     conn_set_state(c, CONN_LINGERING);
     if (c->state != CONN_LINGERING)
         return;
@@ -859,8 +863,10 @@ static void conn_parse(http_conn_t *c)
             return;
         }
     }
-    if (c->in_off == c->in_len)
+    if (c->in_off == c->in_len) {
         c->in_off = c->in_len = 0;
+        c->input_full = false;
+    }
     bool wants_input = c->state == CONN_IDLE || c->state == CONN_READING_HEAD ||
                        c->state == CONN_READING_BODY;
     if (wants_input && c->peer_eof)
@@ -890,9 +896,10 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
         c->in_len += (size_t)nread;
         conn_dispatch(c, EV_DATA);
     } else if (nread == UV_ENOBUFS) {
-        /* Buffer full of pipelined input: pause until a response makes room. */
+        /* Buffer full of pipelined input: pause until the requests in it are answered. */
         uv_read_stop(stream);
         c->reading = false;
+        c->input_full = true;
     } else if (nread == UV_EOF) {
         c->reading = false; /* libuv stops reading at EOF */
         c->peer_eof = true;

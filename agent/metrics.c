@@ -72,6 +72,19 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
+/*
+ * Registration mistakes (bad names, kind clashes, unsorted buckets) are programmer
+ * misuse; they are checked in release builds too, since a bad name would silently
+ * break every scrape.
+ */
+static void require(bool ok, const char *what, const char *name)
+{
+    if (!ok) {
+        fprintf(stderr, "metrics: %s: %s\n", what, name ? name : "(null)");
+        abort();
+    }
+}
+
 static char *xstrdup(const char *s)
 {
     size_t len = strlen(s) + 1;
@@ -120,10 +133,10 @@ static void registry_add(metric_head_t *m, metric_kind_t kind, const char *name,
 
 metric_counter_t *metrics_counter(const char *name, const char *help)
 {
-    assert(valid_name(name, true));
+    require(valid_name(name, true), "invalid metric name", name);
     metric_head_t *m = registry_find(name);
     if (m != NULL) {
-        assert(m->kind == KIND_COUNTER);
+        require(m->kind == KIND_COUNTER, "registered with another kind", name);
         return (metric_counter_t *)m;
     }
     metric_counter_t *c = xcalloc(1, sizeof *c);
@@ -143,10 +156,10 @@ uint64_t metrics_counter_value(const metric_counter_t *c)
 
 metric_gauge_t *metrics_gauge(const char *name, const char *help)
 {
-    assert(valid_name(name, true));
+    require(valid_name(name, true), "invalid metric name", name);
     metric_head_t *m = registry_find(name);
     if (m != NULL) {
-        assert(m->kind == KIND_GAUGE);
+        require(m->kind == KIND_GAUGE, "registered with another kind", name);
         return (metric_gauge_t *)m;
     }
     metric_gauge_t *g = xcalloc(1, sizeof *g);
@@ -167,12 +180,15 @@ void metrics_gauge_add(metric_gauge_t *g, double delta)
 static metric_family_t *family_register(metric_kind_t kind, const char *name, const char *help,
                                         const char *label_name)
 {
-    assert(valid_name(name, true));
-    assert(valid_name(label_name, false) && strncmp(label_name, "__", 2) != 0);
+    require(valid_name(name, true), "invalid metric name", name);
+    require(valid_name(label_name, false) && strncmp(label_name, "__", 2) != 0 &&
+                strcmp(label_name, "le") != 0,
+            "invalid label name", label_name);
     metric_head_t *m = registry_find(name);
     if (m != NULL) {
-        assert(m->kind == kind);
-        assert(strcmp(((metric_family_t *)m)->label_name, label_name) == 0);
+        require(m->kind == kind, "registered with another kind", name);
+        require(strcmp(((metric_family_t *)m)->label_name, label_name) == 0,
+                "registered with another label name", name);
         return (metric_family_t *)m;
     }
     metric_family_t *f = xcalloc(1, sizeof *f);
@@ -256,16 +272,18 @@ double metrics_family_value(const metric_family_t *f, const char *label_value)
 metric_histogram_t *metrics_histogram(const char *name, const char *help, const double *bounds,
                                       size_t nbounds)
 {
-    assert(valid_name(name, true));
-    assert(nbounds >= 1 && nbounds <= METRICS_MAX_BUCKETS);
+    require(valid_name(name, true), "invalid metric name", name);
+    require(nbounds >= 1 && nbounds <= METRICS_MAX_BUCKETS, "bad bucket count", name);
     for (size_t i = 0; i < nbounds; i++) {
-        assert(isfinite(bounds[i]));
-        assert(i == 0 || bounds[i - 1] < bounds[i]);
+        require(isfinite(bounds[i]) && (i == 0 || bounds[i - 1] < bounds[i]),
+                "buckets must be finite and strictly increasing", name);
     }
     metric_head_t *m = registry_find(name);
     if (m != NULL) {
-        assert(m->kind == KIND_HISTOGRAM);
-        assert(((metric_histogram_t *)m)->nbounds == nbounds);
+        const metric_histogram_t *h = (const metric_histogram_t *)m;
+        require(m->kind == KIND_HISTOGRAM && h->nbounds == nbounds &&
+                    memcmp(h->bounds, bounds, nbounds * sizeof *bounds) == 0,
+                "registered with another kind or buckets", name);
         return (metric_histogram_t *)m;
     }
     metric_histogram_t *h = xcalloc(1, sizeof *h);

@@ -9,7 +9,8 @@
  * (as Redis's zmalloc does) so callers need no error path. Updates never allocate.
  * Registering a name again with the same kind (and label name or buckets) returns the
  * metric registered first, so modules may register independently; a different kind,
- * an invalid name or unsorted buckets is programmer misuse (assert).
+ * an invalid name or unsorted buckets is programmer misuse: it aborts with a message,
+ * in release builds too.
  *
  * Families keep at most METRICS_MAX_LABEL_VALUES series, "other" included: once all
  * but one slot are taken, every new label value (and any value of

@@ -50,6 +50,8 @@ struct fixture {
     int observed;
     int status_seen[600];
     int header_api_ok;          /* /header: every http_response_header check passed */
+    int open_fds[4];            /* client sockets left open for the server to close */
+    int nopen_fds;
     http_response_t *parked;    /* /park: answered only when the test ends */
 };
 
@@ -474,7 +476,7 @@ static void scenario_simple_get(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, get_healthz_answers_200, .timeout = 30)
+Test(http_server, get_healthz_answers_200)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_simple_get);
     cr_assert_eq(f->handled, 2);
@@ -525,7 +527,7 @@ static void scenario_request_parts(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, request_path_query_headers_and_body_are_parsed, .timeout = 30)
+Test(http_server, request_path_query_headers_and_body_are_parsed)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_request_parts);
     cr_assert_eq(f->handled, 5);
@@ -551,7 +553,7 @@ static void scenario_pipelined(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, pipelined_requests_are_answered_in_order, .timeout = 30)
+Test(http_server, pipelined_requests_are_answered_in_order)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_pipelined);
     cr_assert_eq(f->handled, 3);
@@ -592,7 +594,7 @@ static void scenario_connection_close(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, connection_close_and_http10_end_the_connection, .timeout = 30)
+Test(http_server, connection_close_and_http10_end_the_connection)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_connection_close);
     cr_assert_eq(f->handled, 4);
@@ -673,7 +675,7 @@ static void scenario_oversized(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, oversized_requests_get_431_414_413, .timeout = 30)
+Test(http_server, oversized_requests_get_431_414_413)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_oversized);
     cr_assert_eq(f->handled, 0);
@@ -718,7 +720,7 @@ static void scenario_garbage(fixture_t *f)
     client_close(good);
 }
 
-Test(http_server, garbage_gets_400_and_spares_other_connections, .timeout = 30)
+Test(http_server, garbage_gets_400_and_spares_other_connections)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_garbage);
     cr_assert_eq(f->handled, 2);
@@ -737,7 +739,7 @@ static void scenario_async(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, async_handler_answers_from_a_timer, .timeout = 30)
+Test(http_server, async_handler_answers_from_a_timer)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_async);
     cr_assert_eq(f->handled, 1);
@@ -756,7 +758,7 @@ static void scenario_disconnect_before_async(fixture_t *f)
     CHECK(f, wait_sem(&f->abandon_sem, 5000), "response never abandoned");
 }
 
-Test(http_server, client_leaving_before_async_answer_is_safe, .timeout = 30)
+Test(http_server, client_leaving_before_async_answer_is_safe)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_disconnect_before_async);
     cr_assert_eq(f->handled, 1);
@@ -786,7 +788,7 @@ static void scenario_header_timeout(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, header_timeout_closes_the_connection, .timeout = 30)
+Test(http_server, header_timeout_closes_the_connection)
 {
     http_server_limits_t l = limits_with(200, 60000, 30000);
     fixture_t *f = run(&l, "127.0.0.1:0", AF_INET, scenario_header_timeout);
@@ -806,7 +808,7 @@ static void scenario_idle_timeout(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, idle_keep_alive_connection_is_closed, .timeout = 30)
+Test(http_server, idle_keep_alive_connection_is_closed)
 {
     http_server_limits_t l = limits_with(10000, 200, 30000);
     fixture_t *f = run(&l, "127.0.0.1:0", AF_INET, scenario_idle_timeout);
@@ -828,7 +830,7 @@ static void scenario_handler_timeout(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, handler_timeout_answers_503, .timeout = 30)
+Test(http_server, handler_timeout_answers_503)
 {
     http_server_limits_t l = limits_with(10000, 60000, 200);
     fixture_t *f = run(&l, "127.0.0.1:0", AF_INET, scenario_handler_timeout);
@@ -870,7 +872,7 @@ static void scenario_max_connections(fixture_t *f)
     client_close(b);
 }
 
-Test(http_server, max_connections_is_honoured, .timeout = 30)
+Test(http_server, max_connections_is_honoured)
 {
     http_server_limits_t l;
     http_server_limits_default(&l);
@@ -906,7 +908,7 @@ static bool have_ipv6_loopback(void)
     return ok;
 }
 
-Test(http_server, listens_on_ipv6_loopback, .timeout = 30)
+Test(http_server, listens_on_ipv6_loopback)
 {
     if (!have_ipv6_loopback())
         cr_skip("no ::1 on this machine");
@@ -935,7 +937,7 @@ static void scenario_head_and_methods(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, head_omits_body_and_handler_decides_405, .timeout = 30)
+Test(http_server, head_omits_body_and_handler_decides_405)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_head_and_methods);
     cr_assert_eq(f->handled, 3);
@@ -981,11 +983,119 @@ static void scenario_random_input(fixture_t *f)
     client_close(c);
 }
 
-Test(http_server, random_input_never_breaks_the_server, .timeout = 60)
+Test(http_server, random_input_never_breaks_the_server)
 {
     http_server_limits_t l = limits_with(200, 200, 200);
     fixture_t *f = run(&l, "127.0.0.1:0", AF_INET, scenario_random_input);
     cr_assert_geq(f->handled, 1);
+    fixture_free(f);
+}
+
+static void scenario_pipelined_flood(fixture_t *f)
+{
+    /* Far more pipelined input than the server's 16 KiB input buffer. */
+    enum { N = 2000 };
+    static char req[N * 40];
+    size_t pos = (size_t)snprintf(req, sizeof req, "GET /async?ms=50 HTTP/1.1\r\n\r\n");
+    for (int i = 1; i < N; i++)
+        pos += (size_t)snprintf(req + pos, sizeof req - pos, "GET /echo?i=%d HTTP/1.1\r\n\r\n", i);
+    client_t *c = client_open(f);
+    CHECK(f, c != NULL, "connect");
+    CHECK(f, pos > 3 * 16384, "flood too small: %zu", pos);
+    CHECK(f, client_send(c, req, pos), "send");
+    response_t r;
+    CHECK(f, client_read_response(c, &r, false) == 0 && strcmp(r.body, "async") == 0, "first");
+    for (int i = 1; i < N; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "GET|/echo|i=%d|", i);
+        CHECK(f, client_read_response(c, &r, false) == 0, "response %d missing", i);
+        CHECK(f, strncmp(r.body, want, strlen(want)) == 0, "response %d is %s", i, r.body);
+    }
+    client_close(c);
+}
+
+Test(http_server, pipelined_flood_beyond_input_buffer_stays_in_order)
+{
+    fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_pipelined_flood);
+    cr_assert_eq(f->handled, 2000);
+    fixture_free(f);
+}
+
+static void scenario_half_close(fixture_t *f)
+{
+    client_t *c = client_open(f);
+    CHECK(f, c != NULL, "connect");
+    CHECK(f, client_send_str(c, GET_HEALTHZ "GET /echo?second HTTP/1.1\r\n\r\n"), "send");
+    CHECK(f, shutdown(c->fd, SHUT_WR) == 0, "shutdown");
+    response_t r;
+    CHECK(f, client_read_response(c, &r, false) == 0 && r.status == 200, "first");
+    CHECK(f, client_read_response(c, &r, false) == 0 && strstr(r.body, "|second|") != NULL,
+          "second: %s", r.body);
+    CHECK(f, client_wait_closed(c) == 1, "not closed after the peer's EOF");
+    client_close(c);
+}
+
+Test(http_server, half_closed_client_still_gets_pipelined_answers)
+{
+    fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_half_close);
+    cr_assert_eq(f->handled, 2);
+    cr_assert_eq(f->abandoned, 0);
+    fixture_free(f);
+}
+
+static void scenario_upgrade_and_connect(fixture_t *f)
+{
+    response_t r;
+    client_t *c = client_open(f);
+    CHECK(f, c != NULL, "connect");
+    if (!exchange(f, c,
+                  "GET /healthz HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+                  200, &r))
+        return;
+    CHECK(f, client_wait_closed(c) == 1, "upgrade request: connection kept");
+    client_close(c);
+
+    c = client_open(f);
+    CHECK(f, c != NULL, "connect");
+    if (!exchange(f, c, "CONNECT example.com:443 HTTP/1.1\r\n\r\n", 404, &r))
+        return;
+    CHECK(f, client_wait_closed(c) == 1, "CONNECT: connection kept");
+    client_close(c);
+}
+
+Test(http_server, upgrade_and_connect_are_answered_then_closed)
+{
+    fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_upgrade_and_connect);
+    cr_assert_eq(f->handled, 2);
+    fixture_free(f);
+}
+
+static void scenario_close_with_open_connections(fixture_t *f)
+{
+    client_t *partial = client_open(f);
+    client_t *parked = client_open(f);
+    client_t *idle = client_open(f);
+    CHECK(f, partial != NULL && parked != NULL && idle != NULL, "connect");
+    CHECK(f, client_send_str(partial, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),
+          "send");
+    CHECK(f, client_send_str(parked, "GET /park HTTP/1.1\r\n\r\n"), "send");
+    CHECK(f, wait_sem(&f->handled_sem, 5000), "park never handled");
+    /* Leave the sockets open: the server closes under them. */
+    f->open_fds[f->nopen_fds++] = partial->fd;
+    f->open_fds[f->nopen_fds++] = parked->fd;
+    f->open_fds[f->nopen_fds++] = idle->fd;
+    free(partial);
+    free(parked);
+    free(idle);
+}
+
+Test(http_server, closing_with_requests_in_flight_is_clean)
+{
+    fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_close_with_open_connections);
+    cr_assert_eq(f->handled, 1);
+    cr_assert_eq(f->abandoned, 1);
+    for (int i = 0; i < f->nopen_fds; i++)
+        close(f->open_fds[i]);
     fixture_free(f);
 }
 
@@ -1002,7 +1112,7 @@ static void noop_handler(void *arg, const http_request_t *req, http_response_t *
     http_respond(res, 204, NULL, NULL, 0);
 }
 
-Test(http_server, listen_rejects_bad_addresses, .timeout = 30)
+Test(http_server, listen_rejects_bad_addresses)
 {
     static const char *const bad[] = {
         "",           "127.0.0.1",   "127.0.0.1:",  "127.0.0.1:99999", "127.0.0.1:8x",

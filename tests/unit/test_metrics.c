@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +213,31 @@ Test(metrics, render_respects_upper_bound)
     cr_assert_eq(rc, -E2BIG);
     cr_assert_null(out);
     cr_assert_eq(len, 0);
+}
+
+Test(metrics, bucket_bounds_use_the_shortest_decimal)
+{
+    static const double bounds[] = {0.005, 0.25, 10, 1e6};
+    metric_histogram_t *h = metrics_histogram("lat", "L.", bounds, 4);
+    metrics_histogram_observe(h, 0.1);
+    char *out = render();
+    cr_assert(strstr(out, "lat_bucket{le=\"0.005\"} 0\n"
+                          "lat_bucket{le=\"0.25\"} 1\n"
+                          "lat_bucket{le=\"10\"} 1\n"
+                          "lat_bucket{le=\"1000000\"} 1\n"
+                          "lat_bucket{le=\"+Inf\"} 1\n"
+                          "lat_sum 0.1\n") != NULL,
+              "%s", out);
+    free(out);
+}
+
+Test(metrics, registering_a_name_as_another_kind_aborts, .signal = SIGABRT)
+{
+    metrics_counter("dup", "D.");
+    metrics_gauge("dup", "D.");
+}
+
+Test(metrics, invalid_metric_name_aborts, .signal = SIGABRT)
+{
+    metrics_counter("bad-name", "B.");
 }
