@@ -17,7 +17,7 @@
 #define BACKOFF_MAX_MS 30000
 #define READ_BLOCK_MS "500"    /* also bounds how long acks wait behind a blocked read */
 #define READ_COUNT_MAX 128     /* entries per read: bounds a batch's overshoot */
-#define CLAIM_COUNT "100"
+#define CLAIM_PAGE 100        /* pending entries examined per XPENDING */
 #define TRIM_INTERVAL_MS 10000
 #define DEAD_MAXLEN "100000"   /* the dead-letter stream keeps about this many entries */
 #define ARGV_MAX (4 + 2 * CONFIG_STREAMS_MAX + 3)
@@ -91,7 +91,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
     c->backoff_ms = BACKOFF_MIN_MS;
     for (int i = 0; i < c->cfg->stream_count; i++) {
         c->pending_done[i] = false;
-        snprintf(c->cursor[i], sizeof c->cursor[i], "0");
+        snprintf(c->cursor[i], sizeof c->cursor[i], "-");
     }
     set_state(c, CONSUMER_READING);
     log_write(LOG_INFO, "redis connected; reading own pending entries first", "group",
@@ -294,6 +294,14 @@ void consumer_ack(stream_consumer_t *c, const writer_ack_t *acks, size_t n)
 
 /* --- entries ------------------------------------------------------------------------ */
 
+static int stream_index(const stream_consumer_t *c, const char *key)
+{
+    for (int s = 0; s < c->cfg->stream_count; s++)
+        if (strcmp(c->cfg->streams[s], key) == 0)
+            return s;
+    return -1;
+}
+
 static const redisReply *find_event_field(const redisReply *fields)
 {
     if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
@@ -374,41 +382,27 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
         redisAsyncDisconnect(ac);
         return;
     }
-    bool pending_phase = false;
-    for (int s = 0; s < c->cfg->stream_count; s++)
-        pending_phase |= !c->pending_done[s];
     if (reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *sr = reply->element[i];
             if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
                 sr->element[0]->type != REDIS_REPLY_STRING)
                 continue;
-            int stream = -1;
-            for (int s = 0; s < c->cfg->stream_count; s++)
-                if (strcmp(c->cfg->streams[s], sr->element[0]->str) == 0)
-                    stream = s;
+            int stream = stream_index(c, sr->element[0]->str);
             const redisReply *entries = sr->element[1];
             if (stream < 0 || entries->type != REDIS_REPLY_ARRAY)
                 continue;
-            if (pending_phase && entries->elements == 0)
-                c->pending_done[stream] = true;
-            for (size_t k = 0; k < entries->elements; k++) {
+            for (size_t k = 0; k < entries->elements; k++)
                 handle_entry(c, stream, entries->element[k], 0);
-                const redisReply *e = entries->element[k];
-                if (pending_phase && e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
-                    e->element[0]->type == REDIS_REPLY_STRING)
-                    snprintf(c->cursor[stream], sizeof c->cursor[stream], "%s",
-                             e->element[0]->str);
-            }
         }
-    } else if (pending_phase) {
-        for (int s = 0; s < c->cfg->stream_count; s++)
-            c->pending_done[s] = true;
     }
     read_next(c);
 }
 
-/* Issues the next XREADGROUP unless one is out, the writer is full, or we are stopping. */
+static void read_own_pending(stream_consumer_t *c, int stream);
+
+/* Issues the next read unless one is out, the writer is full, or we are stopping: first
+ * this consumer's own pending entries, stream by stream, then new entries of all. */
 static void read_next(stream_consumer_t *c)
 {
     if (c->state != CONSUMER_READING || c->read_in_flight || c->stopping)
@@ -416,6 +410,12 @@ static void read_next(stream_consumer_t *c)
     size_t room = writer_room(c->writer);
     if (room == 0)
         return; /* consumer_resume restarts reading */
+    for (int s = 0; s < c->cfg->stream_count; s++) {
+        if (!c->pending_done[s]) {
+            read_own_pending(c, s);
+            return;
+        }
+    }
     char count[16];
     snprintf(count, sizeof count, "%zu", room < READ_COUNT_MAX ? room : READ_COUNT_MAX);
     const char *argv[ARGV_MAX];
@@ -426,25 +426,13 @@ static void read_next(stream_consumer_t *c)
     argv[argc++] = c->cfg->consumer;
     argv[argc++] = "COUNT";
     argv[argc++] = count;
-    bool pending_phase = false;
-    for (int s = 0; s < c->cfg->stream_count; s++)
-        pending_phase |= !c->pending_done[s];
-    if (!pending_phase) {
-        argv[argc++] = "BLOCK";
-        argv[argc++] = READ_BLOCK_MS;
-    }
+    argv[argc++] = "BLOCK";
+    argv[argc++] = READ_BLOCK_MS;
     argv[argc++] = "STREAMS";
-    int first_key = argc;
     for (int s = 0; s < c->cfg->stream_count; s++)
-        if (!pending_phase || !c->pending_done[s])
-            argv[argc++] = c->cfg->streams[s];
-    int keys = argc - first_key;
-    for (int k = 0; k < keys; k++) {
-        int s = 0;
-        while (strcmp(c->cfg->streams[s], argv[first_key + k]) != 0)
-            s++;
-        argv[argc++] = pending_phase ? c->cursor[s] : ">";
-    }
+        argv[argc++] = c->cfg->streams[s];
+    for (int s = 0; s < c->cfg->stream_count; s++)
+        argv[argc++] = ">";
     if (send_argv(c, on_read, NULL, argc, argv, NULL) == 0)
         c->read_in_flight = true;
 }
@@ -456,9 +444,18 @@ void consumer_resume(stream_consumer_t *c)
 
 /* --- claims ------------------------------------------------------------------------- */
 
+/*
+ * Taking over pending entries goes through XPENDING, which tells how often each entry
+ * was delivered, then XCLAIM, which returns the entries. Two uses: entries idle too long
+ * on other consumers (a periodic round), and this consumer's own pending entries after a
+ * (re)connect (own = true: min idle 0, read in id order from the cursor until none is
+ * left). Both dead-letter an entry delivered more than max_deliveries times.
+ */
 typedef struct claim {
     stream_consumer_t *c;
     int stream;
+    bool own;
+    bool last_page;                   /* XPENDING returned less than a page */
     size_t n;
     char (*ids)[WRITER_ENTRY_ID_MAX];
     long long *deliveries;
@@ -471,29 +468,49 @@ static void claim_free(claim_t *cl)
     free(cl);
 }
 
+/* The claim is over: clear the in-flight flag it held and move on. */
+static void claim_done(claim_t *cl)
+{
+    stream_consumer_t *c = cl->c;
+    if (cl->own) {
+        c->read_in_flight = false;
+        if (cl->last_page)
+            c->pending_done[cl->stream] = true;
+        claim_free(cl);
+        read_next(c);
+    } else {
+        c->claim_in_flight = false;
+        claim_free(cl);
+    }
+    maybe_finish_close(c);
+}
+
 static void on_claimed(redisAsyncContext *ac, void *r, void *priv)
 {
     claim_t *cl = priv;
     stream_consumer_t *c = cl->c;
     redisReply *reply = r;
-    if (reply != NULL) {
-        c->claim_in_flight = false;
-        if (reply->type == REDIS_REPLY_ARRAY) {
-            for (size_t i = 0; i < reply->elements; i++) {
-                const redisReply *e = reply->element[i];
-                long long deliveries = 0;
-                if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
-                    e->element[0]->type == REDIS_REPLY_STRING)
-                    for (size_t k = 0; k < cl->n; k++)
-                        if (strcmp(cl->ids[k], e->element[0]->str) == 0)
-                            deliveries = cl->deliveries[k] + 1; /* XCLAIM counts one more */
-                c->stats.entries_claimed++;
-                handle_entry(c, cl->stream, e, deliveries);
-            }
-        }
-        maybe_finish_close(c);
+    if (reply == NULL) {
+        claim_free(cl); /* disconnected: schedule_reconnect reset the flags */
+        return;
     }
-    claim_free(cl);
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *e = reply->element[i];
+            long long deliveries = 0;
+            if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+                e->element[0]->type == REDIS_REPLY_STRING)
+                for (size_t k = 0; k < cl->n; k++)
+                    if (strcmp(cl->ids[k], e->element[0]->str) == 0)
+                        deliveries = cl->deliveries[k] + 1; /* XCLAIM counts one more */
+            if (!cl->own)
+                c->stats.entries_claimed++;
+            handle_entry(c, cl->stream, e, deliveries);
+        }
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        log_write(LOG_WARN, "XCLAIM failed", "error", reply->str, NULL);
+    }
+    claim_done(cl);
 }
 
 static void on_pending(redisAsyncContext *ac, void *r, void *priv)
@@ -501,24 +518,30 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
     claim_t *cl = priv;
     stream_consumer_t *c = cl->c;
     redisReply *reply = r;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
-        c->stopping) {
-        if (reply)
-            c->claim_in_flight = false;
+    if (reply == NULL) {
         claim_free(cl);
         return;
     }
-    cl->ids = calloc(reply->elements, sizeof *cl->ids);
-    cl->deliveries = calloc(reply->elements, sizeof *cl->deliveries);
-    const char **argv = calloc(reply->elements + 5, sizeof *argv);
+    if (reply->type != REDIS_REPLY_ARRAY || c->stopping) {
+        if (reply->type == REDIS_REPLY_ERROR)
+            log_write(LOG_WARN, "XPENDING failed", "error", reply->str, NULL);
+        cl->last_page = reply->type == REDIS_REPLY_ARRAY || cl->own;
+        claim_done(cl);
+        return;
+    }
+    cl->last_page = reply->elements < CLAIM_PAGE;
+    size_t max = reply->elements ? reply->elements : 1;
+    cl->ids = calloc(max, sizeof *cl->ids);
+    cl->deliveries = calloc(max, sizeof *cl->deliveries);
+    const char **argv = calloc(max + 5, sizeof *argv);
     if (!cl->ids || !cl->deliveries || !argv) {
-        c->claim_in_flight = false;
         free(argv);
-        claim_free(cl);
+        cl->last_page = false;
+        claim_done(cl);
         return;
     }
     char idle[24];
-    snprintf(idle, sizeof idle, "%d", c->cfg->claim_idle_ms);
+    snprintf(idle, sizeof idle, "%d", cl->own ? 0 : c->cfg->claim_idle_ms);
     int argc = 0;
     argv[argc++] = "XCLAIM";
     argv[argc++] = c->cfg->streams[cl->stream];
@@ -527,23 +550,66 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
     argv[argc++] = idle;
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *p = reply->element[i];
-        /* [id, consumer, idle ms, deliveries]; our own pending entries are ours to finish. */
+        /* [id, consumer, idle ms, deliveries] */
         if (p->type != REDIS_REPLY_ARRAY || p->elements != 4 ||
             p->element[0]->type != REDIS_REPLY_STRING ||
             p->element[0]->len >= WRITER_ENTRY_ID_MAX ||
             p->element[1]->type != REDIS_REPLY_STRING ||
-            strcmp(p->element[1]->str, c->cfg->consumer) == 0)
+            p->element[3]->type != REDIS_REPLY_INTEGER)
+            continue;
+        if (cl->own) /* the next page starts after the last id seen, claimed or not */
+            snprintf(c->cursor[cl->stream], sizeof c->cursor[cl->stream], "(%s",
+                     p->element[0]->str);
+        /* Another consumer's entry is ours to take only when idle; our own are ours. */
+        if (cl->own != (strcmp(p->element[1]->str, c->cfg->consumer) == 0))
             continue;
         snprintf(cl->ids[cl->n], sizeof cl->ids[cl->n], "%s", p->element[0]->str);
         cl->deliveries[cl->n] = p->element[3]->integer;
         argv[argc++] = cl->ids[cl->n];
         cl->n++;
     }
-    if (cl->n == 0 || send_argv(c, on_claimed, cl, argc, argv, NULL) < 0) {
-        c->claim_in_flight = false;
-        claim_free(cl);
-    }
+    if (cl->n == 0 || send_argv(c, on_claimed, cl, argc, argv, NULL) < 0)
+        claim_done(cl);
     free(argv);
+}
+
+/* Sends XPENDING for one page of a stream's pending entries. */
+static int send_pending_query(stream_consumer_t *c, int stream, bool own)
+{
+    claim_t *cl = calloc(1, sizeof *cl);
+    if (cl == NULL)
+        return -ENOMEM;
+    cl->c = c;
+    cl->stream = stream;
+    cl->own = own;
+    char idle[24], page[16];
+    snprintf(idle, sizeof idle, "%d", c->cfg->claim_idle_ms);
+    snprintf(page, sizeof page, "%d", CLAIM_PAGE);
+    const char *argv[9] = {"XPENDING", c->cfg->streams[stream], c->cfg->group};
+    int argc = 3;
+    if (own) {
+        argv[argc++] = c->cursor[stream];
+        argv[argc++] = "+";
+        argv[argc++] = page;
+        argv[argc++] = c->cfg->consumer;
+    } else {
+        argv[argc++] = "IDLE";
+        argv[argc++] = idle;
+        argv[argc++] = "-";
+        argv[argc++] = "+";
+        argv[argc++] = page;
+    }
+    if (send_argv(c, on_pending, cl, argc, argv, NULL) < 0) {
+        free(cl);
+        return -ENOTCONN;
+    }
+    return 0;
+}
+
+static void read_own_pending(stream_consumer_t *c, int stream)
+{
+    if (send_pending_query(c, stream, true) == 0)
+        c->read_in_flight = true;
 }
 
 /* Looks for entries idle too long on other consumers, one stream per round. */
@@ -552,20 +618,8 @@ static void claim_round(stream_consumer_t *c)
     if (c->claim_in_flight || c->stopping || writer_room(c->writer) == 0)
         return;
     int stream = (int)(c->claim_rounds++ % (unsigned)c->cfg->stream_count);
-    claim_t *cl = calloc(1, sizeof *cl);
-    if (cl == NULL)
-        return;
-    cl->c = c;
-    cl->stream = stream;
-    char idle[24];
-    snprintf(idle, sizeof idle, "%d", c->cfg->claim_idle_ms);
-    const char *argv[8] = {"XPENDING", c->cfg->streams[stream], c->cfg->group, "IDLE", idle,
-                           "-", "+", CLAIM_COUNT};
-    if (send_argv(c, on_pending, cl, 8, argv, NULL) < 0) {
-        free(cl);
-        return;
-    }
-    c->claim_in_flight = true;
+    if (send_pending_query(c, stream, false) == 0)
+        c->claim_in_flight = true;
 }
 
 /* --- trimming ----------------------------------------------------------------------- */
