@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "pg_conn.h"
 #include "router.h"
+#include "stats_query.h"
 #include "stream_consumer.h"
 
 #define SHUTDOWN_TIMEOUT_MS 30000
@@ -38,6 +39,7 @@ typedef struct agent {
     pg_conn_t maintenance;
     http_server_t http;
     router_t router;
+    stats_api_t stats;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t maintain_timer;
@@ -113,14 +115,21 @@ static bool readiness(void *arg, char *buf, size_t cap)
     bool redis = consumer_connected(&a->consumer);
     bool postgres = pg_conn_up(&a->writer.pg);
     bool schema = writer_ready(&a->writer);
-    bool ready = redis && schema && a->phase == AGENT_RUNNING;
+    bool api = stats_api_ready(&a->stats);
+    bool ready = redis && schema && api && a->phase == AGENT_RUNNING;
     snprintf(buf, cap,
              "{\"status\":\"%s\",\"redis\":%s,\"postgres\":%s,\"schema_current\":%s,"
-             "\"writer\":\"%s\",\"stopping\":%s}",
+             "\"api_sessions\":%s,\"writer\":\"%s\",\"stopping\":%s}",
              ready ? "ready" : "not_ready", redis ? "true" : "false",
-             postgres ? "true" : "false", schema ? "true" : "false",
+             postgres ? "true" : "false", schema ? "true" : "false", api ? "true" : "false",
              writer_state_name(a->writer.state), a->phase == AGENT_RUNNING ? "false" : "true");
     return ready;
+}
+
+static void statistics(void *arg, const http_request_t *req, http_response_t *res)
+{
+    agent_t *a = arg;
+    stats_api_handle(&a->stats, req, res);
 }
 
 /* Folds module statistics into monotonic counters. */
@@ -242,6 +251,10 @@ static void on_maintenance_closed(pg_conn_t *c)
 {
     on_part_closed(container_of(c, agent_t, maintenance));
 }
+static void on_stats_closed(stats_api_t *s)
+{
+    on_part_closed(container_of(s, agent_t, stats));
+}
 
 static void close_everything(agent_t *a)
 {
@@ -251,7 +264,7 @@ static void close_everything(agent_t *a)
     uv_handle_t *handles[] = {(uv_handle_t *)&a->sigterm, (uv_handle_t *)&a->sigint,
                               (uv_handle_t *)&a->maintain_timer,
                               (uv_handle_t *)&a->shutdown_poll};
-    a->open_parts = (int)ET_ARRAY_LEN(handles) + 4;
+    a->open_parts = (int)ET_ARRAY_LEN(handles) + 5;
     for (size_t i = 0; i < ET_ARRAY_LEN(handles); i++) {
         handles[i]->data = a;
         uv_close(handles[i], on_handle_closed);
@@ -260,6 +273,7 @@ static void close_everything(agent_t *a)
     consumer_close(&a->consumer, on_consumer_closed);
     writer_close(&a->writer, on_writer_closed);
     pg_conn_close(&a->maintenance, on_maintenance_closed);
+    stats_api_close(&a->stats, on_stats_closed);
 }
 
 static void on_drained(batch_writer_t *w)
@@ -345,7 +359,7 @@ int agent_run(const config_t *cfg)
     signal(SIGPIPE, SIG_IGN);
 
     writer_callbacks_t wcb = {on_committed, on_room, on_fatal, on_batch, a};
-    router_ops_t ops = {readiness, refresh_metrics, a};
+    router_ops_t ops = {readiness, refresh_metrics, statistics, a};
     router_init(&a->router, &ops);
     if ((rc = writer_init(&a->writer, &a->loop, cfg, &wcb)) < 0 ||
         (rc = consumer_init(&a->consumer, &a->loop, cfg, &a->writer, on_dead, a)) < 0 ||
@@ -354,6 +368,10 @@ int agent_run(const config_t *cfg)
         (rc = http_server_init(&a->http, &a->loop, NULL, router_handle, &a->router)) < 0) {
         fprintf(stderr, "exectime-agent: start-up failed: %s\n", uv_strerror(rc));
         return 1;
+    }
+    if (stats_api_init(&a->stats, &a->loop, cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "exectime-agent: %s\n", err);
+        return 2;
     }
     http_server_set_observer(&a->http, on_http_done, a);
     uv_signal_init(&a->loop, &a->sigterm);
@@ -374,6 +392,7 @@ int agent_run(const config_t *cfg)
         writer_start(&a->writer);
         pg_conn_start(&a->maintenance);
         consumer_start(&a->consumer);
+        stats_api_start(&a->stats);
         uv_timer_start(&a->maintain_timer, on_maintain_timer, MAINTAIN_INTERVAL_MS,
                        MAINTAIN_INTERVAL_MS);
     }

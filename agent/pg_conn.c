@@ -88,6 +88,7 @@ static int wanted_events(const pg_conn_t *c)
 
 static void finish_pg(pg_conn_t *c)
 {
+    c->pipelined = false;
     drop_poll(c);
     if (c->pg) {
         PQfinish(c->pg);
@@ -232,14 +233,35 @@ static int flush_output(pg_conn_t *c)
 static void drain_results(pg_conn_t *c)
 {
     char reason[512];
+    bool after_null = false;
     while (c->state == PG_CONN_BUSY && !PQisBusy(c->pg)) {
         PGresult *res = PQgetResult(c->pg);
+        if (res == NULL && c->pipelined) {
+            /* The end of one step's results; the sync ends the pipeline. Two in a row
+             * mean nothing more has arrived yet: wait for the socket. */
+            if (after_null)
+                break;
+            after_null = true;
+            continue;
+        }
+        after_null = false;
         if (res == NULL) {
             set_state(c, PG_CONN_READY);
             end_query(c, PG_QUERY_DONE);
             return;
         }
         ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            c->pipelined = false;
+            if (!PQexitPipelineMode(c->pg)) {
+                lose_session(c, pg_reason(c, reason, sizeof reason));
+                return;
+            }
+            set_state(c, PG_CONN_READY);
+            end_query(c, PG_QUERY_DONE);
+            return;
+        }
         if (c->query_cb)
             c->query_cb(c, PG_QUERY_RESULT, res, c->query_arg);
         PQclear(res);
@@ -365,6 +387,27 @@ int pg_conn_query_params(pg_conn_t *c, const char *sql, int nparams, const char 
         return -ENOTCONN;
     return begin_query(c, PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0),
                        cb, arg);
+}
+
+int pg_conn_pipeline(pg_conn_t *c, const pg_step_t *steps, int nsteps, pg_query_fn cb,
+                     void *arg)
+{
+    if (c->state == PG_CONN_BUSY)
+        return -EBUSY;
+    if (c->state != PG_CONN_READY)
+        return -ENOTCONN;
+    int sent = PQenterPipelineMode(c->pg);
+    for (int i = 0; sent && i < nsteps; i++) {
+        const pg_step_t *s = &steps[i];
+        sent = s->sql ? PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->values, NULL,
+                                          NULL, s->binary_result)
+                      : PQsendQueryPrepared(c->pg, s->prepared, s->nparams, s->values, NULL,
+                                            NULL, s->binary_result);
+    }
+    if (sent)
+        sent = PQpipelineSync(c->pg);
+    c->pipelined = sent != 0;
+    return begin_query(c, sent, cb, arg);
 }
 
 int pg_conn_copy_data(pg_conn_t *c, const char *data, size_t len)

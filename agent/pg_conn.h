@@ -62,6 +62,7 @@ struct pg_conn {
     uv_timer_t timer;       /* backoff and connect timeout */
     uint64_t backoff_ms;
     bool flushing;          /* libpq still holds output: watch for writable */
+    bool pipelined;         /* the running query is a pipeline: it ends at its sync */
     pg_conn_up_fn on_up;
     pg_conn_down_fn on_down;
     void *arg;
@@ -88,6 +89,24 @@ __attribute__((warn_unused_result)) int pg_conn_query_params(pg_conn_t *conn, co
                                                              int nparams,
                                                              const char *const *values,
                                                              pg_query_fn cb, void *arg);
+
+/* One statement of a pipeline: a prepared statement's name or SQL text, text parameters. */
+typedef struct pg_step {
+    const char *sql;      /* SQL text, or NULL to run the prepared statement `prepared` */
+    const char *prepared;
+    int nparams;
+    const char *const *values;
+    int binary_result;    /* 1: results in binary format */
+} pg_step_t;
+
+/*
+ * Sends every step in pipeline mode with one sync at the end: one round trip. The callback
+ * gets each step's results in order (PGRES_PIPELINE_ABORTED for steps skipped after an
+ * error), then PG_QUERY_DONE once the sync arrived (or PG_QUERY_LOST). Steps and their
+ * values are copied by libpq before this returns.
+ */
+__attribute__((warn_unused_result)) int pg_conn_pipeline(pg_conn_t *conn, const pg_step_t *steps,
+                                                         int nsteps, pg_query_fn cb, void *arg);
 
 /* Inside a PGRES_COPY_IN result callback: queue rows, then end the copy. */
 __attribute__((warn_unused_result)) int pg_conn_copy_data(pg_conn_t *conn, const char *data,

@@ -58,6 +58,10 @@ static const route_t routes[] = {
 void router_handle(void *arg, const http_request_t *req, http_response_t *res)
 {
     router_t *r = arg;
+    if (r->ops.statistics && strcmp(req->path, "/api/v1/statistics/execution-times") == 0) {
+        r->ops.statistics(r->ops.arg, req, res);
+        return;
+    }
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(req->path, routes[i].path) != 0)
             continue;

@@ -1,0 +1,48 @@
+/*
+ * json_out — a small JSON writer into a growable buffer, for API responses whose number
+ * formatting we choose (durations in ms with at most six decimals, exact integers).
+ * Commas are placed automatically inside objects and arrays.
+ *
+ * Ownership: json_out_t owns its buffer; json_out_take hands it to the caller (free()).
+ * Allocation failure is sticky: json_out_failed() tells, and every later write is a no-op.
+ */
+#ifndef EXECTIME_JSON_OUT_H
+#define EXECTIME_JSON_OUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JSON_OUT_DEPTH 16
+
+typedef struct json_out {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool failed;
+    int depth;
+    bool need_comma[JSON_OUT_DEPTH];
+} json_out_t;
+
+void json_out_init(json_out_t *j);
+void json_out_free(json_out_t *j);
+bool json_out_failed(const json_out_t *j);
+/* The text (NUL-terminated) and its length; the caller frees it. NULL after a failure. */
+char *json_out_take(json_out_t *j, size_t *len);
+
+void jout_obj_begin(json_out_t *j);
+void jout_obj_end(json_out_t *j);
+void jout_arr_begin(json_out_t *j);
+void jout_arr_end(json_out_t *j);
+/* A key inside an object; the value follows with one of the value writers. */
+void jout_key(json_out_t *j, const char *key);
+void jout_str(json_out_t *j, const char *s);
+void jout_int(json_out_t *j, int64_t v);
+void jout_null(json_out_t *j);
+void jout_bool(json_out_t *j, bool v);
+/* A number with up to `decimals` decimals, trailing zeros dropped (NaN/inf: null). */
+void jout_num(json_out_t *j, double v, int decimals);
+/* A duration in µs as milliseconds, exact to the µs. */
+void jout_ms(json_out_t *j, int64_t us);
+
+#endif

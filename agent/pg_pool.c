@@ -1,0 +1,174 @@
+/* pg_pool — see pg_pool.h. */
+#include "pg_pool.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "et_macros.h"
+#include "log.h"
+
+static void dispatch(pg_pool_t *pool);
+
+static void on_setup_done(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    pg_pool_session_t *s = arg;
+    if (event == PG_QUERY_RESULT) {
+        if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+            msg[strcspn(msg, "\n")] = '\0';
+            log_write(LOG_ERROR, "API session set-up failed", "error", msg, NULL);
+            s->set_up = false;
+        }
+        return;
+    }
+    if (event == PG_QUERY_DONE && s->set_up)
+        dispatch(s->pool);
+}
+
+static void on_session_up(pg_conn_t *conn, void *arg)
+{
+    pg_pool_session_t *s = arg;
+    s->set_up = true; /* cleared by on_setup_done on any error */
+    s->in_use = false;
+    if (pg_conn_query(conn, s->pool->setup_sql, on_setup_done, s) < 0)
+        s->set_up = false;
+}
+
+static void on_session_down(pg_conn_t *conn, const char *reason, void *arg)
+{
+    pg_pool_session_t *s = arg;
+    s->set_up = false;
+}
+
+int pg_pool_init(pg_pool_t *pool, uv_loop_t *loop, const char *conninfo, int size,
+                 int queue_max, const char *setup_sql)
+{
+    memset(pool, 0, sizeof *pool);
+    if (size < 1 || size > PG_POOL_MAX)
+        return -EINVAL;
+    pool->loop = loop;
+    pool->setup_sql = setup_sql;
+    pool->size = size;
+    pool->queue_max = queue_max;
+    for (int i = 0; i < size; i++) {
+        pg_pool_session_t *s = &pool->sessions[i];
+        s->pool = pool;
+        int rc = pg_conn_init(&s->conn, loop, "api", conninfo, on_session_up, on_session_down, s);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void pg_pool_start(pg_pool_t *pool)
+{
+    for (int i = 0; i < pool->size; i++)
+        pg_conn_start(&pool->sessions[i].conn);
+}
+
+static bool session_free(const pg_pool_session_t *s)
+{
+    return s->set_up && !s->in_use && pg_conn_ready(&s->conn);
+}
+
+int pg_pool_ready_count(const pg_pool_t *pool)
+{
+    int n = 0;
+    for (int i = 0; i < pool->size; i++)
+        n += pool->sessions[i].set_up && pg_conn_up(&pool->sessions[i].conn);
+    return n;
+}
+
+/* Lends free sessions to the oldest waiters. */
+static void dispatch(pg_pool_t *pool)
+{
+    for (int i = 0; i < pool->size && pool->head; i++) {
+        pg_pool_session_t *s = &pool->sessions[i];
+        if (!session_free(s))
+            continue;
+        pg_pool_waiter_t *w = pool->head;
+        pool->head = w->next;
+        if (pool->head == NULL)
+            pool->tail = NULL;
+        pool->queued--;
+        w->queued = false;
+        w->next = NULL;
+        s->in_use = true;
+        w->run(&s->conn, w->arg);
+    }
+}
+
+int pg_pool_acquire(pg_pool_t *pool, pg_pool_waiter_t *w, pg_pool_run_fn run,
+                    pg_pool_fail_fn fail, void *arg)
+{
+    if (pool->closing)
+        return -ENOTCONN;
+    if (pg_pool_ready_count(pool) == 0)
+        return -ENOTCONN;
+    if (pool->queued >= pool->queue_max)
+        return -EBUSY;
+    w->run = run;
+    w->fail = fail;
+    w->arg = arg;
+    w->next = NULL;
+    w->queued = true;
+    if (pool->tail)
+        pool->tail->next = w;
+    else
+        pool->head = w;
+    pool->tail = w;
+    pool->queued++;
+    dispatch(pool);
+    return 0;
+}
+
+void pg_pool_cancel(pg_pool_t *pool, pg_pool_waiter_t *w)
+{
+    if (!w->queued)
+        return;
+    pg_pool_waiter_t **p = &pool->head;
+    pg_pool_waiter_t *prev = NULL;
+    while (*p && *p != w) {
+        prev = *p;
+        p = &(*p)->next;
+    }
+    if (*p == NULL)
+        return;
+    *p = w->next;
+    if (pool->tail == w)
+        pool->tail = prev;
+    pool->queued--;
+    w->queued = false;
+}
+
+void pg_pool_release(pg_pool_t *pool, pg_conn_t *conn)
+{
+    pg_pool_session_t *s = container_of(conn, pg_pool_session_t, conn);
+    s->in_use = false;
+    dispatch(pool);
+}
+
+static void on_session_closed(pg_conn_t *conn)
+{
+    pg_pool_session_t *s = container_of(conn, pg_pool_session_t, conn);
+    pg_pool_t *pool = s->pool;
+    if (--pool->closing == 0 && pool->on_closed)
+        pool->on_closed(pool);
+}
+
+void pg_pool_close(pg_pool_t *pool, void (*on_closed)(pg_pool_t *pool))
+{
+    pool->on_closed = on_closed;
+    pool->closing = pool->size;
+    while (pool->head) {
+        pg_pool_waiter_t *w = pool->head;
+        pool->head = w->next;
+        w->queued = false;
+        pool->queued--;
+        w->fail("the agent is shutting down", w->arg);
+    }
+    pool->tail = NULL;
+    for (int i = 0; i < pool->size; i++)
+        pg_conn_close(&pool->sessions[i].conn, on_session_closed);
+}

@@ -1,0 +1,75 @@
+/*
+ * pg_pool — a few pg_conn sessions for request/response work (the statistics API): each
+ * session runs the owner's set-up SQL after every (re)connect, then serves one request at
+ * a time. Requests wait in a bounded FIFO while every ready session is busy.
+ *
+ * A request embeds a pg_pool_waiter_t. pg_pool_acquire either fails at once (no session
+ * is up, or the queue is full: the caller answers 503) or later calls run(conn, arg) with
+ * a ready session, exactly once, unless pg_pool_cancel removed the waiter first. The user
+ * of a session calls pg_pool_release when its last callback has run (PG_QUERY_DONE or
+ * PG_QUERY_LOST).
+ *
+ * Ownership: pg_pool_t is embedded by its owner; pg_pool_close calls on_closed after every
+ * session closed; waiters still queued then are failed with their fail callback.
+ */
+#ifndef EXECTIME_PG_POOL_H
+#define EXECTIME_PG_POOL_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "pg_conn.h"
+
+#define PG_POOL_MAX 16
+
+typedef struct pg_pool_waiter pg_pool_waiter_t;
+typedef void (*pg_pool_run_fn)(pg_conn_t *conn, void *arg);
+typedef void (*pg_pool_fail_fn)(const char *why, void *arg);
+
+struct pg_pool_waiter {
+    pg_pool_waiter_t *next; /* FIFO link while queued */
+    pg_pool_run_fn run;
+    pg_pool_fail_fn fail;
+    void *arg;
+    bool queued;
+};
+
+typedef struct pg_pool_session {
+    pg_conn_t conn;
+    struct pg_pool *pool;
+    bool set_up;  /* set-up SQL succeeded on this session */
+    bool in_use;  /* lent to a request */
+} pg_pool_session_t;
+
+typedef struct pg_pool {
+    uv_loop_t *loop;
+    const char *setup_sql;   /* borrowed; run on every new session */
+    pg_pool_session_t sessions[PG_POOL_MAX];
+    int size;
+    pg_pool_waiter_t *head;  /* waiting requests, oldest first */
+    pg_pool_waiter_t *tail;
+    int queued;
+    int queue_max;
+    int closing;             /* sessions not yet closed */
+    void (*on_closed)(struct pg_pool *pool);
+} pg_pool_t;
+
+__attribute__((warn_unused_result)) int pg_pool_init(pg_pool_t *pool, uv_loop_t *loop,
+                                                     const char *conninfo, int size,
+                                                     int queue_max, const char *setup_sql);
+void pg_pool_start(pg_pool_t *pool);
+
+/* 0 when run will be called later; -ENOTCONN (no session up) or -EBUSY (queue full). */
+__attribute__((warn_unused_result)) int pg_pool_acquire(pg_pool_t *pool, pg_pool_waiter_t *w,
+                                                        pg_pool_run_fn run,
+                                                        pg_pool_fail_fn fail, void *arg);
+/* Removes a waiter that has not run yet; harmless otherwise. */
+void pg_pool_cancel(pg_pool_t *pool, pg_pool_waiter_t *w);
+void pg_pool_release(pg_pool_t *pool, pg_conn_t *conn);
+
+/* Sessions up and set up. */
+int pg_pool_ready_count(const pg_pool_t *pool);
+
+void pg_pool_close(pg_pool_t *pool, void (*on_closed)(pg_pool_t *pool));
+
+#endif

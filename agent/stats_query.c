@@ -1,0 +1,884 @@
+/* stats_query — see stats_query.h. */
+#include "stats_query.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_params.h"
+#include "et_macros.h"
+#include "event_codec.h"
+#include "json_out.h"
+#include "log.h"
+#include "query_plan.h"
+#include "sketch.h"
+#include "timeutil.h"
+
+#define MAX_SERIES_BUCKETS 10000
+#define RETRY_AFTER_S "5"
+
+/* --- SQL ----------------------------------------------------------------------------- */
+
+/* The rows of one question: up to two ranges of minutes, two of hours, one of days. The
+ * text parameters are bound, never spliced. $2 is the workflow ('' = tenant-wide). */
+#define ROWS_SELECT(res, table, ranges)                                                        \
+    "SELECT " res "::int2, workflow_id, (extract(epoch FROM bucket) * 1000000)::int8, status,"  \
+    " runs, sum_us, min_us, max_us, hist FROM exectime." table                                 \
+    " WHERE tenant_id = $1 AND %s AND status = ANY ($3::int2[]) AND (" ranges ")"
+#define ROWS_SQL                                                                               \
+    ROWS_SELECT("0", "rollup_minute",                                                          \
+                "(bucket >= $4 AND bucket < $5) OR (bucket >= $6 AND bucket < $7)")            \
+    " UNION ALL "                                                                              \
+    ROWS_SELECT("1", "rollup_hour",                                                            \
+                "(bucket >= $8 AND bucket < $9) OR (bucket >= $10 AND bucket < $11)")          \
+    " UNION ALL "                                                                              \
+    ROWS_SELECT("2", "rollup_day", "bucket >= $12 AND bucket < $13")
+#define ROWS_PARAMS                                                                            \
+    "(text, text, int2[], timestamptz, timestamptz, timestamptz, timestamptz, timestamptz,"    \
+    " timestamptz, timestamptz, timestamptz, timestamptz, timestamptz)"
+#define ROWS_PARAM_COUNT 13
+
+static char setup_sql[4096];
+
+/* Builds the session set-up once: prepared statements for one workflow (or the
+ * tenant-wide rows) and for every row of the tenant (group_by=workflow). */
+static void build_setup_sql(void)
+{
+    char one[1400], all[1400];
+    snprintf(one, sizeof one, ROWS_SQL, "workflow_id = $2", "workflow_id = $2",
+             "workflow_id = $2");
+    snprintf(all, sizeof all, ROWS_SQL, "workflow_id >= $2", "workflow_id >= $2",
+             "workflow_id >= $2");
+    snprintf(setup_sql, sizeof setup_sql,
+             "SET application_name = 'exectime-agent api';"
+             "SET TIME ZONE 'UTC';"
+             "SET plan_cache_mode = force_custom_plan;"
+             "DEALLOCATE ALL;"
+             "PREPARE et_allowed(text) AS SELECT exectime.all_tenants_allowed()"
+             " OR $1 = ANY (exectime.allowed_tenants());"
+             "PREPARE et_rows_one" ROWS_PARAMS " AS %s;"
+             "PREPARE et_rows_all" ROWS_PARAMS " AS %s;",
+             one, all);
+}
+
+/* --- per-request state ---------------------------------------------------------------- */
+
+typedef struct agg {
+    uint64_t runs;
+    uint64_t failed;
+    int64_t sum_us;
+    int64_t min_us;
+    int64_t max_us;
+    et_hist_t hist;
+} agg_t;
+
+typedef struct workflow_agg {
+    char id[ET_WORKFLOW_ID_MAX + 1];
+    agg_t agg;
+    double sort_key;
+} workflow_agg_t;
+
+typedef struct stats_request {
+    stats_api_t *api;
+    http_response_t *res;          /* NULL once answered */
+    pg_pool_waiter_t waiter;
+    pg_conn_t *conn;               /* the session lent to us, while in use */
+    api_params_t params;
+    auth_claims_t claims;
+    char tenant[ET_TENANT_ID_MAX + 1];
+    plan_t plan;
+    bool has_series;
+    et_resolution_t interval;
+    int64_t series_start;
+    int64_t series_count;
+    uint64_t started_ms;
+    char if_none_match[256];
+    char origin[256];
+    bool head;
+    /* results */
+    int step;                      /* pipeline step whose results arrive */
+    bool allowed;
+    bool db_error;
+    char error[256];
+    agg_t total;
+    agg_t *series;
+    workflow_agg_t *workflows;
+    size_t workflow_len, workflow_cap;
+    uint32_t *workflow_index;      /* open addressing: 1 + position; 0 empty */
+    size_t workflow_index_cap;
+} stats_request_t;
+
+static void agg_init(agg_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->min_us = INT64_MAX;
+    a->max_us = INT64_MIN;
+    et_hist_init(&a->hist);
+}
+
+static void request_free(stats_request_t *r)
+{
+    et_hist_free(&r->total.hist);
+    if (r->series)
+        for (int64_t i = 0; i < r->series_count; i++)
+            et_hist_free(&r->series[i].hist);
+    free(r->series);
+    for (size_t i = 0; i < r->workflow_len; i++)
+        et_hist_free(&r->workflows[i].agg.hist);
+    free(r->workflows);
+    free(r->workflow_index);
+    auth_claims_free(&r->claims);
+    free(r);
+}
+
+/* --- responses -------------------------------------------------------------------------- */
+
+static bool origin_allowed(const stats_api_t *api, const char *origin)
+{
+    const char *list = api->cfg->cors_origins;
+    if (!origin[0] || !list[0])
+        return false;
+    size_t olen = strlen(origin);
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && *p == ' ') {
+            p++;
+            len--;
+        }
+        while (len && p[len - 1] == ' ')
+            len--;
+        if ((len == 1 && *p == '*') || (len == olen && memcmp(p, origin, len) == 0))
+            return true;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return false;
+}
+
+/* Headers every answer of this endpoint carries. */
+static void common_headers(stats_api_t *api, http_response_t *res, const char *origin)
+{
+    int rc = http_response_header(res, "Cache-Control", "private, no-cache");
+    if (rc == 0 && origin_allowed(api, origin)) {
+        rc = http_response_header(res, "Access-Control-Allow-Origin", origin);
+        if (rc == 0)
+            rc = http_response_header(res, "Access-Control-Expose-Headers", "ETag");
+    }
+    if (rc == 0)
+        rc = http_response_header(res, "Vary", "Origin, Authorization");
+    (void)rc; /* fixed, validated header values; a refusal only drops the header */
+}
+
+static void respond_error(stats_request_t *r, int status, const char *code, const char *parameter,
+                          const char *message)
+{
+    if (r->res == NULL)
+        return;
+    json_out_t j;
+    json_out_init(&j);
+    jout_obj_begin(&j);
+    jout_key(&j, "error");
+    jout_obj_begin(&j);
+    jout_key(&j, "code");
+    jout_str(&j, code);
+    jout_key(&j, "message");
+    jout_str(&j, message);
+    if (parameter) {
+        jout_key(&j, "parameter");
+        jout_str(&j, parameter);
+    }
+    jout_obj_end(&j);
+    jout_obj_end(&j);
+    size_t len = 0;
+    char *body = json_out_take(&j, &len);
+    common_headers(r->api, r->res, r->origin);
+    if (status == 503) {
+        int rc = http_response_header(r->res, "Retry-After", RETRY_AFTER_S);
+        (void)rc;
+    }
+    if (status == 401) {
+        int rc = http_response_header(r->res, "WWW-Authenticate", "Bearer");
+        (void)rc;
+    }
+    http_respond(r->res, status, "application/json", body, body ? len : 0);
+    free(body);
+    r->res = NULL;
+}
+
+/* Statistics of one aggregate: count, failed, avg, median, min, max, percentiles. */
+static void write_stats(json_out_t *j, const stats_request_t *r, const agg_t *a, bool with_median)
+{
+    jout_key(j, "count");
+    jout_int(j, (int64_t)a->runs);
+    jout_key(j, "failed");
+    jout_int(j, (int64_t)a->failed);
+    bool any = a->runs > 0;
+    double v;
+    jout_key(j, "avg_ms");
+    if (any)
+        jout_num(j, (double)a->sum_us / (double)a->runs / 1000.0, 12);
+    else
+        jout_null(j);
+    if (with_median) {
+        jout_key(j, "median_ms");
+        if (any && et_hist_quantile(&a->hist, 0.5, (uint64_t)a->min_us, (uint64_t)a->max_us, &v) == 0)
+            jout_num(j, v / 1000.0, 3);
+        else
+            jout_null(j);
+    }
+    jout_key(j, "min_ms");
+    if (any)
+        jout_ms(j, a->min_us);
+    else
+        jout_null(j);
+    jout_key(j, "max_ms");
+    if (any)
+        jout_ms(j, a->max_us);
+    else
+        jout_null(j);
+    jout_key(j, "percentiles");
+    jout_obj_begin(j);
+    for (int i = 0; i < r->params.percentile_count; i++) {
+        jout_key(j, r->params.percentile_keys[i]);
+        if (any && et_hist_quantile(&a->hist, r->params.percentiles[i], (uint64_t)a->min_us,
+                                    (uint64_t)a->max_us, &v) == 0)
+            jout_num(j, v / 1000.0, 3);
+        else
+            jout_null(j);
+    }
+    jout_obj_end(j);
+}
+
+static void write_time(json_out_t *j, const char *key, int64_t t_us)
+{
+    char text[40];
+    jout_key(j, key);
+    if (et_time_format(t_us, text, sizeof text) > 0)
+        jout_str(j, text);
+    else
+        jout_null(j);
+}
+
+static double sort_key(const stats_request_t *r, const agg_t *a)
+{
+    double v = 0;
+    switch (r->params.sort) {
+    case API_SORT_COUNT:
+        return (double)a->runs;
+    case API_SORT_AVG:
+        return a->runs ? (double)a->sum_us / (double)a->runs : 0;
+    case API_SORT_MAX:
+        return a->runs ? (double)a->max_us : 0;
+    case API_SORT_P95:
+        if (a->runs &&
+            et_hist_quantile(&a->hist, 0.95, (uint64_t)a->min_us, (uint64_t)a->max_us, &v) == 0)
+            return v;
+        return 0;
+    }
+    return 0;
+}
+
+static int compare_workflows(const void *pa, const void *pb)
+{
+    const workflow_agg_t *a = pa, *b = pb;
+    if (a->sort_key != b->sort_key)
+        return a->sort_key > b->sort_key ? -1 : 1; /* descending */
+    return strcmp(a->id, b->id);
+}
+
+static uint64_t fnv1a64(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* If-None-Match holds our tag (or *): the client's copy is current. */
+static bool etag_matches(const char *if_none_match, const char *etag)
+{
+    if (!if_none_match[0])
+        return false;
+    if (strcmp(if_none_match, "*") == 0)
+        return true;
+    size_t n = strlen(etag);
+    for (const char *p = strstr(if_none_match, etag); p; p = strstr(p + 1, etag))
+        if ((p == if_none_match || p[-1] == ' ' || p[-1] == ',' || p[-1] == '/') &&
+            (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+            return true;
+    return false;
+}
+
+static void respond_ok(stats_request_t *r)
+{
+    const api_params_t *p = &r->params;
+    json_out_t j;
+    json_out_init(&j);
+    jout_obj_begin(&j);
+    jout_key(&j, "tenant_id");
+    jout_str(&j, r->tenant);
+    jout_key(&j, "workflow_id");
+    if (p->has_workflow)
+        jout_str(&j, p->workflow_id);
+    else
+        jout_null(&j);
+    jout_key(&j, "status");
+    jout_str(&j, p->status_text);
+    write_time(&j, "start_date", r->plan.start_us);
+    write_time(&j, "end_date", r->plan.end_us);
+    write_stats(&j, r, &r->total, true);
+    jout_key(&j, "relative_error");
+    jout_num(&j, ET_SKETCH_ALPHA, 6);
+    jout_key(&j, "coarsened");
+    jout_bool(&j, r->plan.coarsened);
+    if (r->has_series) {
+        jout_key(&j, "interval");
+        jout_str(&j, et_resolution_name(r->interval));
+        jout_key(&j, "series");
+        jout_arr_begin(&j);
+        for (int64_t i = 0; i < r->series_count; i++) {
+            jout_obj_begin(&j);
+            write_time(&j, "bucket_start", r->series_start + i * et_resolution_us(r->interval));
+            write_stats(&j, r, &r->series[i], false);
+            jout_obj_end(&j);
+        }
+        jout_arr_end(&j);
+    }
+    if (p->group_by_workflow) {
+        for (size_t i = 0; i < r->workflow_len; i++)
+            r->workflows[i].sort_key = sort_key(r, &r->workflows[i].agg);
+        qsort(r->workflows, r->workflow_len, sizeof *r->workflows, compare_workflows);
+        jout_key(&j, "workflows");
+        jout_arr_begin(&j);
+        for (size_t i = 0; i < r->workflow_len && i < (size_t)p->limit; i++) {
+            jout_obj_begin(&j);
+            jout_key(&j, "workflow_id");
+            jout_str(&j, r->workflows[i].id);
+            write_stats(&j, r, &r->workflows[i].agg, true);
+            jout_obj_end(&j);
+        }
+        jout_arr_end(&j);
+    }
+    if (p->include_histogram) {
+        jout_key(&j, "histogram");
+        jout_arr_begin(&j);
+        for (uint32_t i = 0; i < r->total.hist.len; i++) {
+            jout_obj_begin(&j);
+            jout_key(&j, "le_ms");
+            jout_num(&j, et_sketch_slot_upper(r->total.hist.bins[i].slot) / 1000.0, 6);
+            jout_key(&j, "count");
+            jout_int(&j, (int64_t)r->total.hist.bins[i].count);
+            jout_obj_end(&j);
+        }
+        jout_arr_end(&j);
+    }
+    jout_obj_end(&j);
+    size_t len = 0;
+    char *body = json_out_take(&j, &len);
+    if (body == NULL) {
+        respond_error(r, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    char etag[24];
+    snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", fnv1a64(body, len));
+    common_headers(r->api, r->res, r->origin);
+    int rc = http_response_header(r->res, "ETag", etag);
+    (void)rc;
+    if (etag_matches(r->if_none_match, etag))
+        http_respond(r->res, 304, NULL, NULL, 0);
+    else
+        http_respond(r->res, 200, "application/json", body, len);
+    free(body);
+    r->res = NULL;
+}
+
+/* --- rows ------------------------------------------------------------------------------ */
+
+static int64_t be64(const char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | (uint8_t)p[i];
+    return (int64_t)v;
+}
+
+static int32_t be32(const char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v = (v << 8) | (uint8_t)p[i];
+    return (int32_t)v;
+}
+
+static int16_t be16(const char *p)
+{
+    return (int16_t)(((uint16_t)(uint8_t)p[0] << 8) | (uint8_t)p[1]);
+}
+
+/* Adds a binary bigint[] of packed bins to h. */
+static int add_packed_array(et_hist_t *h, const char *p, int len)
+{
+    if (len < 12)
+        return -EINVAL;
+    int32_t ndim = be32(p);
+    if (ndim == 0)
+        return 0;
+    if (ndim != 1 || len < 20)
+        return -EINVAL;
+    int32_t n = be32(p + 12);
+    const char *e = p + 20, *end = p + len;
+    for (int32_t i = 0; i < n; i++) {
+        if (end - e < 12 || be32(e) != 8)
+            return -EINVAL;
+        int64_t packed = be64(e + 4);
+        int rc = et_hist_add(h, et_hist_packed_slot(packed), et_hist_packed_count(packed));
+        if (rc < 0)
+            return rc;
+        e += 12;
+    }
+    return 0;
+}
+
+static int agg_add_row(agg_t *a, uint64_t runs, uint64_t failed, int64_t sum, int64_t min,
+                       int64_t max, const char *hist, int hist_len)
+{
+    a->runs += runs;
+    a->failed += failed;
+    a->sum_us += sum;
+    if (min < a->min_us)
+        a->min_us = min;
+    if (max > a->max_us)
+        a->max_us = max;
+    return add_packed_array(&a->hist, hist, hist_len);
+}
+
+static workflow_agg_t *workflow_find(stats_request_t *r, const char *id)
+{
+    if (r->workflow_index_cap < 2 * (r->workflow_len + 1)) {
+        size_t cap = r->workflow_index_cap ? 2 * r->workflow_index_cap : 64;
+        uint32_t *index = calloc(cap, sizeof *index);
+        if (index == NULL)
+            return NULL;
+        for (size_t i = 0; i < r->workflow_len; i++) {
+            size_t s = fnv1a64(r->workflows[i].id, strlen(r->workflows[i].id)) & (cap - 1);
+            while (index[s])
+                s = (s + 1) & (cap - 1);
+            index[s] = (uint32_t)(i + 1);
+        }
+        free(r->workflow_index);
+        r->workflow_index = index;
+        r->workflow_index_cap = cap;
+    }
+    size_t s = fnv1a64(id, strlen(id)) & (r->workflow_index_cap - 1);
+    while (r->workflow_index[s]) {
+        workflow_agg_t *w = &r->workflows[r->workflow_index[s] - 1];
+        if (strcmp(w->id, id) == 0)
+            return w;
+        s = (s + 1) & (r->workflow_index_cap - 1);
+    }
+    if (r->workflow_len == r->workflow_cap) {
+        size_t cap = r->workflow_cap ? 2 * r->workflow_cap : 64;
+        workflow_agg_t *w = realloc(r->workflows, cap * sizeof *w);
+        if (w == NULL)
+            return NULL;
+        r->workflows = w;
+        r->workflow_cap = cap;
+    }
+    workflow_agg_t *w = &r->workflows[r->workflow_len];
+    snprintf(w->id, sizeof w->id, "%s", id);
+    agg_init(&w->agg);
+    r->workflow_index[s] = (uint32_t)(++r->workflow_len);
+    return w;
+}
+
+/* Folds one result row into the total, its series bucket and its workflow. */
+static int fold_row(stats_request_t *r, const PGresult *res, int row)
+{
+    for (int c = 0; c < 9; c++)
+        if (PQgetisnull(res, row, c))
+            return -EINVAL;
+    if (PQgetlength(res, row, 0) != 2 || PQgetlength(res, row, 2) != 8 ||
+        PQgetlength(res, row, 3) != 2 || PQgetlength(res, row, 4) != 8)
+        return -EINVAL;
+    const char *workflow = PQgetvalue(res, row, 1);
+    int64_t bucket = be64(PQgetvalue(res, row, 2));
+    int status = be16(PQgetvalue(res, row, 3));
+    uint64_t runs = (uint64_t)be64(PQgetvalue(res, row, 4));
+    int64_t sum = be64(PQgetvalue(res, row, 5));
+    int64_t min = be64(PQgetvalue(res, row, 6));
+    int64_t max = be64(PQgetvalue(res, row, 7));
+    const char *hist = PQgetvalue(res, row, 8);
+    int hist_len = PQgetlength(res, row, 8);
+    /* Failures are runs that ended failed or timed out; cancelled runs are not. */
+    uint64_t failed = status == ET_STATUS_FAILED || status == ET_STATUS_TIMEOUT ? runs : 0;
+    int rc = 0;
+    bool tenant_wide = workflow[0] == '\0';
+    bool for_total = r->params.group_by_workflow && !r->params.has_workflow ? tenant_wide : true;
+    if (for_total) {
+        rc = agg_add_row(&r->total, runs, failed, sum, min, max, hist, hist_len);
+        if (rc == 0 && r->has_series) {
+            int64_t index = (et_time_floor(bucket, r->interval) - r->series_start) /
+                            et_resolution_us(r->interval);
+            if (index >= 0 && index < r->series_count)
+                rc = agg_add_row(&r->series[index], runs, failed, sum, min, max, hist, hist_len);
+        }
+    }
+    if (rc == 0 && r->params.group_by_workflow && !tenant_wide) {
+        workflow_agg_t *w = workflow_find(r, workflow);
+        rc = w ? agg_add_row(&w->agg, runs, failed, sum, min, max, hist, hist_len) : -ENOMEM;
+    }
+    return rc;
+}
+
+/* --- the database round trip -------------------------------------------------------------- */
+
+enum { STEP_BEGIN, STEP_CLAIMS, STEP_ALLOWED, STEP_ROWS, STEP_COMMIT, STEP_COUNT };
+
+static void finish_request(stats_request_t *r)
+{
+    stats_api_t *api = r->api;
+    if (r->conn) {
+        pg_pool_release(&api->pool, r->conn);
+        r->conn = NULL;
+        api->in_flight--;
+    }
+    if (r->res) {
+        if (r->db_error)
+            respond_error(r, 503, "unavailable", NULL, "the database could not answer; retry");
+        else if (!r->allowed)
+            respond_error(r, 403, "forbidden", "tenant_id",
+                          "this token may not read that tenant");
+        else
+            respond_ok(r);
+    }
+    request_free(r);
+}
+
+static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    stats_request_t *r = arg;
+    if (event == PG_QUERY_LOST) {
+        r->db_error = true;
+        r->conn = NULL; /* the session is gone; it is not ours to release twice */
+        pg_pool_release(&r->api->pool, conn);
+        r->api->in_flight--;
+        finish_request(r);
+        return;
+    }
+    if (event == PG_QUERY_DONE) {
+        finish_request(r);
+        return;
+    }
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) {
+        if (!r->db_error && st == PGRES_FATAL_ERROR) {
+            snprintf(r->error, sizeof r->error, "%s", PQresultErrorMessage(res));
+            r->error[strcspn(r->error, "\n")] = '\0';
+            log_write(LOG_ERROR, "statistics query failed", "error", r->error, NULL);
+        }
+        r->db_error = true;
+        r->step++;
+        return;
+    }
+    switch (r->step) {
+    case STEP_ALLOWED:
+        r->allowed = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+        break;
+    case STEP_ROWS:
+        for (int i = 0; i < PQntuples(res) && !r->db_error; i++) {
+            if (fold_row(r, res, i) < 0) {
+                log_write(LOG_ERROR, "statistics row could not be read", NULL);
+                r->db_error = true;
+            }
+        }
+        break;
+    default:
+        break;
+    }
+    r->step++;
+}
+
+static void on_session(pg_conn_t *conn, void *arg)
+{
+    stats_request_t *r = arg;
+    r->conn = conn;
+    r->api->in_flight++;
+    if (r->res == NULL) { /* abandoned while waiting */
+        finish_request(r);
+        return;
+    }
+    char from[4][40], to[4][40], day_from[40], day_to[40];
+    /* Unused ranges are empty: from == to. */
+    int64_t ranges[ET_RES_COUNT][2][2] = {{{0, 0}, {0, 0}}, {{0, 0}, {0, 0}}, {{0, 0}, {0, 0}}};
+    int used[ET_RES_COUNT] = {0, 0, 0};
+    for (int i = 0; i < r->plan.count; i++) {
+        const plan_piece_t *p = &r->plan.pieces[i];
+        if (used[p->res] < 2) {
+            ranges[p->res][used[p->res]][0] = p->from_us;
+            ranges[p->res][used[p->res]][1] = p->to_us;
+            used[p->res]++;
+        }
+    }
+    int k = 0;
+    for (int res = 0; res < 2; res++)
+        for (int n = 0; n < 2; n++, k++) {
+            int rc1 = et_time_format(ranges[res][n][0] ? ranges[res][n][0] : ET_TIME_MIN_VALID_US,
+                                     from[k], sizeof from[k]);
+            int rc2 = et_time_format(ranges[res][n][0] ? ranges[res][n][1] : ET_TIME_MIN_VALID_US,
+                                     to[k], sizeof to[k]);
+            (void)rc1;
+            (void)rc2;
+        }
+    int rc1 = et_time_format(used[ET_RES_DAY] ? ranges[ET_RES_DAY][0][0] : ET_TIME_MIN_VALID_US,
+                             day_from, sizeof day_from);
+    int rc2 = et_time_format(used[ET_RES_DAY] ? ranges[ET_RES_DAY][0][1] : ET_TIME_MIN_VALID_US,
+                             day_to, sizeof day_to);
+    (void)rc1;
+    (void)rc2;
+    char statuses[32] = "{";
+    for (int s = 0; s < ET_STATUS_COUNT; s++)
+        if (r->params.status_mask & (1u << s)) {
+            size_t n = strlen(statuses);
+            snprintf(statuses + n, sizeof statuses - n, "%s%d", n > 1 ? "," : "", s);
+        }
+    strcat(statuses, "}");
+    const char *workflow = r->params.has_workflow ? r->params.workflow_id : "";
+    const char *rows_values[ROWS_PARAM_COUNT] = {
+        r->tenant, workflow, statuses, from[0], to[0], from[1], to[1],
+        from[2],   to[2],    from[3],  to[3],   day_from, day_to};
+    const char *claims_values[1] = {r->claims.claims_json};
+    const char *allowed_values[1] = {r->tenant};
+    bool all_rows = r->params.group_by_workflow && !r->params.has_workflow;
+    pg_step_t steps[STEP_COUNT] = {
+        [STEP_BEGIN] = {"BEGIN READ ONLY", NULL, 0, NULL, 0},
+        [STEP_CLAIMS] = {"SELECT set_config('role', 'exectime_reader', true),"
+                         " set_config('request.jwt.claims', $1, true)",
+                         NULL, 1, claims_values, 0},
+        [STEP_ALLOWED] = {NULL, "et_allowed", 1, allowed_values, 0},
+        [STEP_ROWS] = {NULL, all_rows ? "et_rows_all" : "et_rows_one", ROWS_PARAM_COUNT,
+                       rows_values, 1},
+        [STEP_COMMIT] = {"COMMIT", NULL, 0, NULL, 0},
+    };
+    r->step = 0;
+    if (pg_conn_pipeline(conn, steps, STEP_COUNT, on_result, r) < 0) {
+        r->db_error = true;
+        finish_request(r);
+    }
+}
+
+static void on_no_session(const char *why, void *arg)
+{
+    stats_request_t *r = arg;
+    r->db_error = true;
+    finish_request(r);
+}
+
+static void on_abandon(http_response_t *res, void *arg)
+{
+    stats_request_t *r = arg;
+    http_respond(res, 503, NULL, NULL, 0); /* only frees it: the client is gone */
+    r->res = NULL;
+    if (r->waiter.queued) {
+        pg_pool_cancel(&r->api->pool, &r->waiter);
+        request_free(r);
+    }
+    /* With a session running, finish_request frees r when the round trip ends. */
+}
+
+/* --- the handler -------------------------------------------------------------------------- */
+
+static void copy_header(const http_request_t *req, const char *name, char *out, size_t cap)
+{
+    const char *v = http_request_header(req, name);
+    snprintf(out, cap, "%s", v ? v : "");
+}
+
+void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response_t *res)
+{
+    stats_request_t *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        http_respond_error(res, 503, "unavailable", "out of memory");
+        return;
+    }
+    r->api = api;
+    r->res = res;
+    r->started_ms = uv_now(api->loop);
+    agg_init(&r->total);
+    copy_header(req, "Origin", r->origin, sizeof r->origin);
+    copy_header(req, "If-None-Match", r->if_none_match, sizeof r->if_none_match);
+
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        common_headers(api, res, r->origin);
+        int rc = http_response_header(res, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+        if (rc == 0)
+            rc = http_response_header(res, "Access-Control-Allow-Headers",
+                                      "Authorization, If-None-Match");
+        if (rc == 0)
+            rc = http_response_header(res, "Access-Control-Max-Age", "600");
+        (void)rc;
+        http_respond(res, 204, NULL, NULL, 0);
+        request_free(r);
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        int rc = http_response_header(res, "Allow", "GET, HEAD, OPTIONS");
+        (void)rc;
+        respond_error(r, 405, "method_not_allowed", NULL, "use GET");
+        request_free(r);
+        return;
+    }
+    char why[256];
+    if (!api->auth_configured) {
+        respond_error(r, 401, "unauthorized", NULL, api->auth_error);
+        request_free(r);
+        return;
+    }
+    int64_t now = et_now_us();
+    int rc = auth_verify(&api->auth, http_request_header(req, "Authorization"),
+                         now / ET_US_PER_SEC, &r->claims, why, sizeof why);
+    if (rc < 0) {
+        respond_error(r, rc == -ENOMEM ? 503 : 401, rc == -ENOMEM ? "unavailable" : "unauthorized",
+                      NULL, why);
+        request_free(r);
+        return;
+    }
+    api_error_t perr;
+    if (api_params_parse(req->query, strlen(req->query), now, &r->params, &perr) < 0) {
+        respond_error(r, perr.status, perr.code, perr.parameter, perr.message);
+        request_free(r);
+        return;
+    }
+    /* The tenant: asked for, or the token's only one. */
+    if (r->params.has_tenant) {
+        snprintf(r->tenant, sizeof r->tenant, "%s", r->params.tenant_id);
+    } else if (r->claims.tenant_count == 1 && !r->claims.all_tenants) {
+        snprintf(r->tenant, sizeof r->tenant, "%s", r->claims.tenant);
+    } else {
+        respond_error(r, 400, "invalid_parameter", "tenant_id",
+                      r->claims.tenant_count == 0 && !r->claims.all_tenants
+                          ? "required: the token names no tenant"
+                          : "required: the token allows several tenants");
+        request_free(r);
+        return;
+    }
+    int64_t today = et_time_floor(now, ET_RES_DAY);
+    plan_retention_t ret = {today - (int64_t)api->cfg->minute_retention_days * ET_US_PER_DAY,
+                            today - (int64_t)api->cfg->hour_retention_days * ET_US_PER_DAY};
+    /* Plan: the series interval caps the resolution, so each row falls in one bucket. */
+    et_resolution_t max_res = ET_RES_DAY;
+    if (r->params.interval != API_INTERVAL_NONE) {
+        r->has_series = true;
+        r->interval = r->params.interval == API_INTERVAL_MINUTE ? ET_RES_MINUTE
+                      : r->params.interval == API_INTERVAL_HOUR ? ET_RES_HOUR
+                      : r->params.interval == API_INTERVAL_DAY  ? ET_RES_DAY
+                                                                 : plan_auto_interval(r->params.start_us,
+                                                                                      r->params.end_us);
+        max_res = r->interval;
+    }
+    if (r->params.interval == API_INTERVAL_AUTO) {
+        /* auto never picks buckets that retention no longer holds. */
+        if (r->interval == ET_RES_MINUTE && r->params.start_us < ret.minute_oldest_us)
+            r->interval = ET_RES_HOUR;
+        if (r->interval == ET_RES_HOUR && r->params.start_us < ret.hour_oldest_us)
+            r->interval = ET_RES_DAY;
+        max_res = r->interval;
+    }
+    /* A series finer than what retention still holds would show empty buckets. */
+    if (r->has_series && ((r->interval == ET_RES_MINUTE && r->params.start_us < ret.minute_oldest_us) ||
+                          (r->interval == ET_RES_HOUR && r->params.start_us < ret.hour_oldest_us))) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s buckets are kept for %d days; use a coarser interval for "
+                 "an older start_date", et_resolution_name(r->interval),
+                 r->interval == ET_RES_MINUTE ? api->cfg->minute_retention_days
+                                              : api->cfg->hour_retention_days);
+        respond_error(r, 400, "invalid_parameter", "interval", msg);
+        request_free(r);
+        return;
+    }
+    if (plan_range(r->params.start_us, r->params.end_us, max_res, &ret, &r->plan) < 0) {
+        respond_error(r, 400, "invalid_parameter", "start_date", "the range cannot be planned");
+        request_free(r);
+        return;
+    }
+    if (r->has_series) {
+        r->series_count = plan_series_buckets(r->plan.start_us, r->plan.end_us, r->interval);
+        if (r->series_count > MAX_SERIES_BUCKETS) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "gives %" PRId64 " buckets, more than %d: use a coarser interval",
+                     r->series_count, MAX_SERIES_BUCKETS);
+            respond_error(r, 400, "invalid_parameter", "interval", msg);
+            request_free(r);
+            return;
+        }
+        r->series_start = et_time_floor(r->plan.start_us, r->interval);
+        r->series = calloc((size_t)r->series_count, sizeof *r->series);
+        if (r->series == NULL) {
+            respond_error(r, 503, "unavailable", NULL, "out of memory");
+            request_free(r);
+            return;
+        }
+        for (int64_t i = 0; i < r->series_count; i++)
+            agg_init(&r->series[i]);
+    }
+    http_response_on_abandon(res, on_abandon, r);
+    rc = pg_pool_acquire(&api->pool, &r->waiter, on_session, on_no_session, r);
+    if (rc < 0) {
+        respond_error(r, 503, "unavailable",
+                      NULL, rc == -EBUSY ? "too many requests are waiting for the database"
+                                         : "the database is unreachable; retry");
+        request_free(r);
+    }
+}
+
+/* --- life cycle ---------------------------------------------------------------------------- */
+
+int stats_api_init(stats_api_t *api, uv_loop_t *loop, const config_t *cfg, char *err,
+                   size_t err_cap)
+{
+    memset(api, 0, sizeof *api);
+    api->loop = loop;
+    api->cfg = cfg;
+    build_setup_sql();
+    if (cfg->jwt_secret[0] || cfg->jwt_public_key_file[0]) {
+        int rc = auth_init(&api->auth, cfg->jwt_secret, cfg->jwt_public_key_file, err, err_cap);
+        if (rc < 0)
+            return rc;
+        api->auth_configured = true;
+    } else {
+        snprintf(api->auth_error, sizeof api->auth_error,
+                 "the agent has no EXECTIME_JWT_SECRET or EXECTIME_JWT_PUBLIC_KEY_FILE: "
+                 "every token is refused");
+    }
+    return pg_pool_init(&api->pool, loop, cfg->database_url, STATS_DB_SESSIONS, STATS_QUEUE_MAX,
+                        setup_sql);
+}
+
+void stats_api_start(stats_api_t *api)
+{
+    pg_pool_start(&api->pool);
+}
+
+bool stats_api_ready(const stats_api_t *api)
+{
+    return pg_pool_ready_count(&api->pool) > 0;
+}
+
+static void on_pool_closed(pg_pool_t *pool)
+{
+    stats_api_t *api = container_of(pool, stats_api_t, pool);
+    if (api->auth_configured)
+        auth_free(&api->auth);
+    if (api->on_closed)
+        api->on_closed(api);
+}
+
+void stats_api_close(stats_api_t *api, void (*on_closed)(stats_api_t *api))
+{
+    api->on_closed = on_closed;
+    pg_pool_close(&api->pool, on_pool_closed);
+}
