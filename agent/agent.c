@@ -107,6 +107,17 @@ static void on_http_done(void *arg, const http_request_t *req, int status, doubl
     snprintf(code, sizeof code, "%d", status);
     metrics_family_inc(a->http_requests, code, 1);
     metrics_histogram_observe(a->http_seconds, seconds);
+    /* One line per request; health probes and scrapes only at debug level. */
+    bool probe = req && (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/readyz") == 0 ||
+                         strcmp(req->path, "/metrics") == 0);
+    log_level_t level = probe && status < 500 ? LOG_DEBUG : LOG_INFO;
+    if (!log_enabled(level))
+        return;
+    char ms[32];
+    snprintf(ms, sizeof ms, "%.3f", seconds * 1000.0);
+    log_write(level, "http request", "method", req ? req->method : "-", "path",
+              req ? req->path : "-", "status", code, "duration_ms", ms, "remote",
+              req ? req->remote_addr : "-", NULL);
 }
 
 static bool readiness(void *arg, char *buf, size_t cap)
