@@ -60,6 +60,7 @@ enum {
     OPT_BATCH,
     OPT_SEED,
     OPT_FAILURE_RATE,
+    OPT_SPREAD_DAYS,
 };
 
 typedef struct emit_opts {
@@ -84,6 +85,7 @@ typedef struct emit_opts {
     bool has_seed;
     uint64_t seed;
     double failure_rate;
+    double spread_days;        /* finished_at spread uniformly over this many past days */
     const char *gen_flag;      /* a generator-only flag seen, for the conflict message */
     const char *single_flag;   /* a single-event flag seen, likewise */
 } emit_opts_t;
@@ -121,13 +123,16 @@ static void usage(FILE *f)
             "  --duration-us US    run time in microseconds (at most 30 days either way)\n"
             "  --finished-at TIME  RFC 3339 instant, e.g. 2026-11-01T12:00:00Z (default: now)\n"
             "\n"
-            "Generator (finished_at = now, run ids \"<seed>-<counter>\"):\n"
+            "Generator (finished_at = now unless --spread-days, run ids \"<seed>-<counter>\"):\n"
             "  --count N           events to send; 0 or absent with --rate: until SIGINT/SIGTERM\n"
             "  --rate R            events per second, paced; 0: as fast as possible (default)\n"
             "  --tenants N         tenants tenant-1..N (default 3)\n"
             "  --workflows N       workflows wf-1..N per tenant, a few hot (default 20)\n"
             "  --batch N           events per XADD, an array entry when > 1 (default 1, max %d)\n"
             "  --seed N            random seed (default: random; printed at start)\n"
+            "  --spread-days D     finished_at spread uniformly over the past D days, for\n"
+            "                      history (default 0: now); keep D below the agent's raw\n"
+            "                      retention (30 days) or it refuses the oldest events\n"
             "  --failure-rate F    share of failed runs, 0..1 (default 0.03); cancelled and\n"
             "                      timed-out runs come on top, at a third of that each\n"
             "\n"
@@ -248,6 +253,7 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"seed", required_argument, NULL, OPT_SEED},
         {"failure-rate", required_argument, NULL, OPT_FAILURE_RATE},
+        {"spread-days", required_argument, NULL, OPT_SPREAD_DAYS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -276,7 +282,7 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
         snprintf(flagbuf, sizeof(flagbuf), "--%s", flag);
         if (c >= OPT_TENANT && c <= OPT_FINISHED_AT)
             o->single_flag = flag;
-        if (c >= OPT_TENANTS && c <= OPT_FAILURE_RATE)
+        if (c >= OPT_TENANTS && c <= OPT_SPREAD_DAYS)
             o->gen_flag = flag;
 
         switch (c) {
@@ -344,6 +350,11 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
             break;
         case OPT_FAILURE_RATE:
             if (parse_double(flagbuf, optarg, 0.0, 1.0, &o->failure_rate) < 0)
+                return -EINVAL;
+            break;
+        case OPT_SPREAD_DAYS:
+            /* The agent refuses events older than its raw retention (30 days by default). */
+            if (parse_double(flagbuf, optarg, 0.0, 365.0, &o->spread_days) < 0)
                 return -EINVAL;
             break;
         case ':':
@@ -515,6 +526,7 @@ typedef struct generator {
     uint64_t tenants;
     uint64_t workflows;
     double failure_rate;
+    int64_t spread_us;         /* finished_at = now − uniform [0, spread_us) */
 } generator_t;
 
 /* Cumulative, normalised weights 1/k^s for k = 1..n. */
@@ -596,6 +608,8 @@ static void generate_event(generator_t *g, et_event_t *ev)
         d = (double)ET_DURATION_MAX_US;
     ev->duration_us = (int64_t)d;
     ev->finished_us = et_now_us();
+    if (g->spread_us > 0)
+        ev->finished_us -= (int64_t)(rng_unit(&g->rng) * (double)g->spread_us);
 }
 
 static void sleep_us(int64_t us)
@@ -621,6 +635,7 @@ static int run_generator(const emit_opts_t *o, et_emitter_t *em, uint64_t *sent,
     g.tenants = o->tenants;
     g.workflows = o->workflows;
     g.failure_rate = o->failure_rate;
+    g.spread_us = (int64_t)(o->spread_days * 86400e6);
     g.tenant_cdf = zipf_cdf(o->tenants, GEN_TENANT_ZIPF_S);
     g.workflow_cdf = zipf_cdf(o->workflows, GEN_WORKFLOW_ZIPF_S);
     et_event_t *batch = calloc(o->batch, sizeof(*batch));
