@@ -25,7 +25,7 @@
 /* The rows of one question: up to two ranges of minutes, two of hours, one of days. The
  * text parameters are bound, never spliced. $2 is the workflow ('' = tenant-wide). */
 #define ROWS_SELECT(res, table, ranges)                                                        \
-    "SELECT " res "::int2, workflow_id, (extract(epoch FROM bucket) * 1000000)::int8, status,"  \
+    "SELECT " res "::int2, workflow_id, bucket, status,"                                        \
     " runs, sum_us, min_us, max_us, hist FROM exectime." table                                 \
     " WHERE tenant_id = $1 AND %s AND status = ANY ($3::int2[]) AND (" ranges ")"
 #define ROWS_SQL                                                                               \
@@ -55,7 +55,6 @@ static void build_setup_sql(void)
     snprintf(setup_sql, sizeof setup_sql,
              "SET application_name = 'exectime-agent api';"
              "SET TIME ZONE 'UTC';"
-             "SET plan_cache_mode = force_custom_plan;"
              "DEALLOCATE ALL;"
              "PREPARE et_allowed(text) AS SELECT exectime.all_tenants_allowed()"
              " OR $1 = ANY (exectime.allowed_tenants());"
@@ -94,7 +93,7 @@ typedef struct stats_request {
     et_resolution_t interval;
     int64_t series_start;
     int64_t series_count;
-    uint64_t started_ms;
+    uint64_t started_ns;           /* uv_hrtime() at arrival, for debug timings */
     char if_none_match[256];
     char origin[256];
     bool head;
@@ -103,7 +102,9 @@ typedef struct stats_request {
     bool allowed;
     bool db_error;
     char error[256];
-    agg_t total;
+    agg_t total;                   /* its bins accumulate in total_dense until the answer */
+    uint64_t *total_dense;         /* one count per slot: O(1) per bin for the hot path */
+    et_hist_t row_bins;            /* the bins of the row being folded */
     agg_t *series;
     workflow_agg_t *workflows;
     size_t workflow_len, workflow_cap;
@@ -122,6 +123,8 @@ static void agg_init(agg_t *a)
 static void request_free(stats_request_t *r)
 {
     et_hist_free(&r->total.hist);
+    et_hist_free(&r->row_bins);
+    free(r->total_dense);
     if (r->series)
         for (int64_t i = 0; i < r->series_count; i++)
             et_hist_free(&r->series[i].hist);
@@ -317,6 +320,12 @@ static bool etag_matches(const char *if_none_match, const char *etag)
 static void respond_ok(stats_request_t *r)
 {
     const api_params_t *p = &r->params;
+    for (uint32_t slot = 0; slot <= et_sketch_max_slot(); slot++) {
+        if (r->total_dense[slot] && et_hist_add(&r->total.hist, slot, r->total_dense[slot]) < 0) {
+            respond_error(r, 503, "unavailable", NULL, "out of memory");
+            return;
+        }
+    }
     json_out_t j;
     json_out_init(&j);
     jout_obj_begin(&j);
@@ -420,9 +429,11 @@ static int16_t be16(const char *p)
     return (int16_t)(((uint16_t)(uint8_t)p[0] << 8) | (uint8_t)p[1]);
 }
 
-/* Adds a binary bigint[] of packed bins to h. */
-static int add_packed_array(et_hist_t *h, const char *p, int len)
+/* Reads a binary bigint[] of packed bins into out (reset first). The writer stores bins
+ * sorted by slot, so they append in one pass; anything else takes the general path. */
+static int read_packed_array(et_hist_t *out, const char *p, int len)
 {
+    et_hist_reset(out);
     if (len < 12)
         return -EINVAL;
     int32_t ndim = be32(p);
@@ -431,21 +442,33 @@ static int add_packed_array(et_hist_t *h, const char *p, int len)
     if (ndim != 1 || len < 20)
         return -EINVAL;
     int32_t n = be32(p + 12);
-    const char *e = p + 20, *end = p + len;
-    for (int32_t i = 0; i < n; i++) {
-        if (end - e < 12 || be32(e) != 8)
+    if (n < 0 || (int64_t)n * 12 > (int64_t)len - 20)
+        return -EINVAL;
+    int rc = et_hist_reserve(out, (uint32_t)n);
+    if (rc < 0)
+        return rc;
+    const char *e = p + 20;
+    for (int32_t i = 0; i < n; i++, e += 12) {
+        if (be32(e) != 8)
             return -EINVAL;
         int64_t packed = be64(e + 4);
-        int rc = et_hist_add(h, et_hist_packed_slot(packed), et_hist_packed_count(packed));
-        if (rc < 0)
+        uint32_t slot = et_hist_packed_slot(packed);
+        uint64_t count = et_hist_packed_count(packed);
+        if (slot > et_sketch_max_slot() || count == 0)
+            return -EINVAL;
+        if (out->len == 0 || out->bins[out->len - 1].slot < slot) {
+            out->bins[out->len].slot = slot;
+            out->bins[out->len].count = count;
+            out->len++;
+        } else if ((rc = et_hist_add(out, slot, count)) < 0) {
             return rc;
-        e += 12;
+        }
     }
     return 0;
 }
 
-static int agg_add_row(agg_t *a, uint64_t runs, uint64_t failed, int64_t sum, int64_t min,
-                       int64_t max, const char *hist, int hist_len)
+static void agg_add_counts(agg_t *a, uint64_t runs, uint64_t failed, int64_t sum, int64_t min,
+                           int64_t max)
 {
     a->runs += runs;
     a->failed += failed;
@@ -454,7 +477,14 @@ static int agg_add_row(agg_t *a, uint64_t runs, uint64_t failed, int64_t sum, in
         a->min_us = min;
     if (max > a->max_us)
         a->max_us = max;
-    return add_packed_array(&a->hist, hist, hist_len);
+}
+
+/* Adds one row; its bins (already read into bins) merge in one linear pass. */
+static int agg_add_row(agg_t *a, uint64_t runs, uint64_t failed, int64_t sum, int64_t min,
+                       int64_t max, const et_hist_t *bins)
+{
+    agg_add_counts(a, runs, failed, sum, min, max);
+    return et_hist_merge(&a->hist, bins);
 }
 
 static workflow_agg_t *workflow_find(stats_request_t *r, const char *id)
@@ -506,31 +536,34 @@ static int fold_row(stats_request_t *r, const PGresult *res, int row)
         PQgetlength(res, row, 3) != 2 || PQgetlength(res, row, 4) != 8)
         return -EINVAL;
     const char *workflow = PQgetvalue(res, row, 1);
-    int64_t bucket = be64(PQgetvalue(res, row, 2));
+    /* timestamptz in binary: µs since 2000-01-01 UTC. */
+    int64_t bucket = be64(PQgetvalue(res, row, 2)) + ET_TIME_MIN_VALID_US;
     int status = be16(PQgetvalue(res, row, 3));
     uint64_t runs = (uint64_t)be64(PQgetvalue(res, row, 4));
     int64_t sum = be64(PQgetvalue(res, row, 5));
     int64_t min = be64(PQgetvalue(res, row, 6));
     int64_t max = be64(PQgetvalue(res, row, 7));
-    const char *hist = PQgetvalue(res, row, 8);
-    int hist_len = PQgetlength(res, row, 8);
+    int rc = read_packed_array(&r->row_bins, PQgetvalue(res, row, 8), PQgetlength(res, row, 8));
+    if (rc < 0)
+        return rc;
     /* Failures are runs that ended failed or timed out; cancelled runs are not. */
     uint64_t failed = status == ET_STATUS_FAILED || status == ET_STATUS_TIMEOUT ? runs : 0;
-    int rc = 0;
     bool tenant_wide = workflow[0] == '\0';
     bool for_total = r->params.group_by_workflow && !r->params.has_workflow ? tenant_wide : true;
     if (for_total) {
-        rc = agg_add_row(&r->total, runs, failed, sum, min, max, hist, hist_len);
+        agg_add_counts(&r->total, runs, failed, sum, min, max);
+        for (uint32_t i = 0; i < r->row_bins.len; i++)
+            r->total_dense[r->row_bins.bins[i].slot] += r->row_bins.bins[i].count;
         if (rc == 0 && r->has_series) {
             int64_t index = (et_time_floor(bucket, r->interval) - r->series_start) /
                             et_resolution_us(r->interval);
             if (index >= 0 && index < r->series_count)
-                rc = agg_add_row(&r->series[index], runs, failed, sum, min, max, hist, hist_len);
+                rc = agg_add_row(&r->series[index], runs, failed, sum, min, max, &r->row_bins);
         }
     }
     if (rc == 0 && r->params.group_by_workflow && !tenant_wide) {
         workflow_agg_t *w = workflow_find(r, workflow);
-        rc = w ? agg_add_row(&w->agg, runs, failed, sum, min, max, hist, hist_len) : -ENOMEM;
+        rc = w ? agg_add_row(&w->agg, runs, failed, sum, min, max, &r->row_bins) : -ENOMEM;
     }
     return rc;
 }
@@ -590,6 +623,14 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         r->allowed = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
         break;
     case STEP_ROWS:
+        if (log_enabled(LOG_DEBUG)) {
+            char rows[24], pieces[24], waited[24];
+            snprintf(rows, sizeof rows, "%d", PQntuples(res));
+            snprintf(pieces, sizeof pieces, "%d", r->plan.count);
+            snprintf(waited, sizeof waited, "%.3f", (double)(uv_hrtime() - r->started_ns) / 1e6);
+            log_write(LOG_DEBUG, "statistics rows", "rows", rows, "plan_pieces", pieces,
+                      "ms_since_request", waited, NULL);
+        }
         for (int i = 0; i < PQntuples(res) && !r->db_error; i++) {
             if (fold_row(r, res, i) < 0) {
                 log_write(LOG_ERROR, "statistics row could not be read", NULL);
@@ -707,8 +748,14 @@ void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response
     }
     r->api = api;
     r->res = res;
-    r->started_ms = uv_now(api->loop);
+    r->started_ns = uv_hrtime();
     agg_init(&r->total);
+    r->total_dense = calloc(et_sketch_max_slot() + 1, sizeof *r->total_dense);
+    if (r->total_dense == NULL) {
+        http_respond_error(res, 503, "unavailable", "out of memory");
+        request_free(r);
+        return;
+    }
     copy_header(req, "Origin", r->origin, sizeof r->origin);
     copy_header(req, "If-None-Match", r->if_none_match, sizeof r->if_none_match);
 

@@ -173,7 +173,11 @@ uint32_t et_sketch_slot(uint64_t duration_us)
 
 uint32_t et_sketch_max_slot(void)
 {
-    return et_sketch_slot((uint64_t)ET_DURATION_MAX_US);
+    /* Computed once: callers use it as a loop bound and a validity check per bin. */
+    static uint32_t max_slot;
+    if (max_slot == 0)
+        max_slot = et_sketch_slot((uint64_t)ET_DURATION_MAX_US);
+    return max_slot;
 }
 
 double et_sketch_slot_value(uint32_t slot)
@@ -281,6 +285,11 @@ int et_hist_add(et_hist_t *h, uint32_t slot, uint64_t count)
  * union and checks for count overflow: no temporary array, and dst is left unchanged
  * when the merge fails.
  */
+int et_hist_reserve(et_hist_t *h, uint32_t cap)
+{
+    return hist_reserve(h, cap);
+}
+
 int et_hist_merge(et_hist_t *dst, const et_hist_t *src)
 {
     uint64_t out_len = 0;

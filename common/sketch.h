@@ -56,6 +56,9 @@ void et_hist_init(et_hist_t *h);
 void et_hist_free(et_hist_t *h);
 void et_hist_reset(et_hist_t *h); /* keeps the allocation */
 
+/* Makes room for at least cap bins without changing the contents. */
+__attribute__((warn_unused_result)) int et_hist_reserve(et_hist_t *h, uint32_t cap);
+
 /* Add count to slot. */
 __attribute__((warn_unused_result)) int et_hist_add(et_hist_t *h, uint32_t slot,
                                                     uint64_t count);
