@@ -177,7 +177,9 @@ static int compare_deltas(const void *pa, const void *pb)
 
 void rollup_set_sort(rollup_set_t *set)
 {
-    qsort(set->deltas, set->len, sizeof *set->deltas, compare_deltas);
+    /* An empty set may have no array yet, and qsort wants a valid pointer even for 0. */
+    if (set->len > 1)
+        qsort(set->deltas, set->len, sizeof *set->deltas, compare_deltas);
     if (set->index)
         memset(set->index, 0, set->index_cap * sizeof *set->index);
     /* Positions changed: the index is rebuilt on the next add (after a reset). */

@@ -94,3 +94,16 @@ Test(rollup_delta, refuses_keys_beyond_its_limit)
     cr_assert_eq(rollup_set_add(&set, "t", "w2", ET_STATUS_SUCCESS, T0, 1), -ENOBUFS);
     rollup_set_free(&set);
 }
+
+/* A batch made only of duplicates folds nothing: sorting a set that never held a key is fine. */
+Test(rollup_delta, sorting_a_set_that_never_held_a_key_is_fine)
+{
+    rollup_set_t set;
+    rollup_set_init(&set, 1000);
+    rollup_set_sort(&set);
+    cr_assert_eq(set.len, 0);
+    rollup_set_reset(&set);
+    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_FAILED, T0, 7), 0);
+    cr_assert_eq(set.len, 6);
+    rollup_set_free(&set);
+}

@@ -1,0 +1,64 @@
+/*
+ * Integration tests of start-up: the agent refuses a database whose sketch constants are
+ * not its own, and a bad setting stops it with one line naming the setting.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+Test(startup, agent_refuses_a_database_with_other_sketch_constants, IT_TEST_OPTS)
+{
+    PGresult *r = it_sql("UPDATE exectime.sketch_constants SET relative_accuracy = 0.02,"
+                         " gamma = 1.02 / 0.98");
+    PQclear(r);
+    it_agent_t *a = it_agent_start("c1", NULL);
+    int status = it_agent_wait_exit(a, IT_WAIT_MS);
+    char *log = it_agent_log(a);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+              "agent exited with wait status 0x%x, expected exit status 1; log:\n%s", status,
+              log);
+    cr_assert(strstr(log, "sketch constants") != NULL && strstr(log, "0.02") != NULL,
+              "the log does not say which constants differ:\n%s", log);
+    free(log);
+    cr_assert_eq(it_raw_count(), 0);
+    it_pass();
+}
+
+/* Runs `exectime-agent run` with one bad setting; it must exit 2 with one line naming it. */
+static void expect_refused(const char *setting, const char *flag, const char *name)
+{
+    char db[1200], listen[64];
+    snprintf(db, sizeof db, "EXECTIME_DATABASE_URL=%s", it.agent_url);
+    snprintf(listen, sizeof listen, "EXECTIME_LISTEN=127.0.0.1:1");
+    const char *env[] = {db, listen, "EXECTIME_LOG_FORMAT=text", setting, NULL};
+    const char *argv[] = {it.agent_bin, "run", flag, flag ? "abc" : NULL, NULL};
+    char *out = NULL;
+    int status = it_run(argv, env, &out, 60000);
+    cr_assert_eq(status, 2, "%s: exit status %d, expected 2; output:\n%s", name, status, out);
+    size_t len = strlen(out);
+    cr_assert(len > 0 && out[len - 1] == '\n' && strchr(out, '\n') == out + len - 1,
+              "%s: expected exactly one line, got:\n%s", name, out);
+    cr_assert(strstr(out, name) != NULL, "%s: the line does not name it: %s", name, out);
+    free(out);
+}
+
+Test(startup, a_bad_setting_stops_start_up_with_one_line_naming_it, IT_TEST_OPTS)
+{
+    expect_refused("EXECTIME_BATCH_MAX=abc", NULL, "EXECTIME_BATCH_MAX");
+    expect_refused("EXECTIME_BATCH_MAX=0", NULL, "EXECTIME_BATCH_MAX");
+    expect_refused("EXECTIME_CLAIM_IDLE_MS=999", NULL, "EXECTIME_CLAIM_IDLE_MS");
+    expect_refused("EXECTIME_FLUSH_MS=", NULL, "EXECTIME_FLUSH_MS");
+    expect_refused("EXECTIME_LOG_FORMAT=xml", NULL, "EXECTIME_LOG_FORMAT");
+    expect_refused("EXECTIME_LISTEN=localhost", NULL, "EXECTIME_LISTEN");
+    expect_refused("EXECTIME_REDIS_URL=http://127.0.0.1:6379", NULL, "EXECTIME_REDIS_URL");
+    expect_refused("EXECTIME_DATABASE_URL=", NULL, "EXECTIME_DATABASE_URL");
+    expect_refused("EXECTIME_MAX_DELIVERIES=-1", NULL, "EXECTIME_MAX_DELIVERIES");
+    expect_refused("EXECTIME_GROUP=", NULL, "EXECTIME_GROUP");
+    expect_refused("EXECTIME_STREAM=a,,b", NULL, "EXECTIME_STREAM");
+    expect_refused("EXECTIME_BATCH_MAX=100", "--batch-max", "--batch-max");
+    it_pass();
+}
