@@ -228,6 +228,24 @@ static void on_retry_timer(uv_timer_t *timer)
     }
 }
 
+/*
+ * The end of a round trip that did not succeed: a lost session waits for the reconnect
+ * (committed or not, the retry is safe: the raw key turns away what committed), an error
+ * rolls back and retries. Returns true when it took over.
+ */
+static bool round_failed(batch_writer_t *w, pg_query_event_t event)
+{
+    if (event == PG_QUERY_LOST) {
+        set_state(w, WRITER_DOWN);
+        return true;
+    }
+    if (w->error[0]) {
+        fail_batch(w);
+        return true;
+    }
+    return false;
+}
+
 static void send_insert(batch_writer_t *w)
 {
     w->error[0] = '\0';
@@ -276,14 +294,8 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         }
         return;
     }
-    if (event == PG_QUERY_LOST) {
-        set_state(w, WRITER_DOWN);
+    if (round_failed(w, event))
         return;
-    }
-    if (w->error[0]) {
-        fail_batch(w);
-        return;
-    }
     /* Build the rollup rows for round trip 2. */
     copy_buf_reset(&w->rollup_rows);
     rollup_set_sort(&w->deltas);
@@ -338,15 +350,8 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         }
         return;
     }
-    if (event == PG_QUERY_LOST) {
-        /* Committed or not, the retry is safe: the raw key turns away what committed. */
-        set_state(w, WRITER_DOWN);
+    if (round_failed(w, event))
         return;
-    }
-    if (w->error[0]) {
-        fail_batch(w);
-        return;
-    }
     writer_batch_t *done = w->inflight;
     uint64_t commit_ms = uv_now(w->loop) - w->round_started_ms;
     w->stats.batches_committed++;

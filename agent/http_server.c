@@ -408,14 +408,11 @@ static void conn_set_state(http_conn_t *c, conn_state_t next)
 static void conn_on_close(uv_handle_t *handle);
 
 /*
- * Closes the connection from any state. A response still with the handler is
- * abandoned (its callback runs last, when c no longer refers to it); one still being
- * read is freed. The struct itself is freed in conn_on_close.
+ * Lets go of the current exchange: one still being read is freed; a response still with
+ * the handler is returned, cut from c, so the caller can tell the handler it was abandoned.
  */
-static void conn_close(http_conn_t *c)
+static http_response_t *detach_current(http_conn_t *c)
 {
-    if (c->state == CONN_CLOSING)
-        return;
     http_response_t *abandoned = NULL;
     if (c->current != NULL) {
         if (c->state == CONN_HANDLING) {
@@ -426,6 +423,19 @@ static void conn_close(http_conn_t *c)
         }
         c->current = NULL;
     }
+    return abandoned;
+}
+
+/*
+ * Closes the connection from any state. A response still with the handler is
+ * abandoned (its callback runs last, when c no longer refers to it); one still being
+ * read is freed. The struct itself is freed in conn_on_close.
+ */
+static void conn_close(http_conn_t *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    http_response_t *abandoned = detach_current(c);
     conn_set_state(c, CONN_CLOSING);
     uv_close((uv_handle_t *)&c->tcp, conn_on_close);
     exchange_notify_abandoned(abandoned);
@@ -440,16 +450,7 @@ static void conn_fail(http_conn_t *c, int status, const char *code, const char *
 {
     if (c->state == CONN_CLOSING)
         return;
-    http_response_t *abandoned = NULL;
-    if (c->current != NULL) {
-        if (c->state == CONN_HANDLING) {
-            abandoned = c->current;
-            abandoned->conn = NULL;
-        } else {
-            exchange_free(c->current);
-        }
-        c->current = NULL;
-    }
+    http_response_t *abandoned = detach_current(c);
     if (log_enabled(LOG_DEBUG))
         log_write(LOG_DEBUG, "http request refused", "peer", c->peer, "code", code, "message",
                   message, NULL);
