@@ -739,100 +739,57 @@ static void copy_header(const http_request_t *req, const char *name, char *out, 
     snprintf(out, cap, "%s", v ? v : "");
 }
 
-void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response_t *res)
+/* The tenant: asked for, or the token's only one. Answers 400 and returns false if neither. */
+static bool resolve_tenant(stats_request_t *r)
 {
-    stats_request_t *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        http_respond_error(res, 503, "unavailable", "out of memory");
-        return;
-    }
-    r->api = api;
-    r->res = res;
-    r->started_ns = uv_hrtime();
-    agg_init(&r->total);
-    r->total_dense = calloc(et_sketch_max_slot() + 1, sizeof *r->total_dense);
-    if (r->total_dense == NULL) {
-        http_respond_error(res, 503, "unavailable", "out of memory");
-        request_free(r);
-        return;
-    }
-    copy_header(req, "Origin", r->origin, sizeof r->origin);
-    copy_header(req, "If-None-Match", r->if_none_match, sizeof r->if_none_match);
-
-    if (strcmp(req->method, "OPTIONS") == 0) {
-        common_headers(api, res, r->origin);
-        int rc = http_response_header(res, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
-        if (rc == 0)
-            rc = http_response_header(res, "Access-Control-Allow-Headers",
-                                      "Authorization, If-None-Match");
-        if (rc == 0)
-            rc = http_response_header(res, "Access-Control-Max-Age", "600");
-        (void)rc;
-        http_respond(res, 204, NULL, NULL, 0);
-        request_free(r);
-        return;
-    }
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-        int rc = http_response_header(res, "Allow", "GET, HEAD, OPTIONS");
-        (void)rc;
-        respond_error(r, 405, "method_not_allowed", NULL, "use GET");
-        request_free(r);
-        return;
-    }
-    char why[256];
-    if (!api->auth_configured) {
-        respond_error(r, 401, "unauthorized", NULL, api->auth_error);
-        request_free(r);
-        return;
-    }
-    int64_t now = et_now_us();
-    int rc = auth_verify(&api->auth, http_request_header(req, "Authorization"),
-                         now / ET_US_PER_SEC, &r->claims, why, sizeof why);
-    if (rc < 0) {
-        respond_error(r, rc == -ENOMEM ? 503 : 401, rc == -ENOMEM ? "unavailable" : "unauthorized",
-                      NULL, why);
-        request_free(r);
-        return;
-    }
-    api_error_t perr;
-    if (api_params_parse(req->query, strlen(req->query), now, &r->params, &perr) < 0) {
-        respond_error(r, perr.status, perr.code, perr.parameter, perr.message);
-        request_free(r);
-        return;
-    }
-    /* The tenant: asked for, or the token's only one. */
     if (r->params.has_tenant) {
         snprintf(r->tenant, sizeof r->tenant, "%s", r->params.tenant_id);
-    } else if (r->claims.tenant_count == 1 && !r->claims.all_tenants) {
+        return true;
+    }
+    if (r->claims.tenant_count == 1 && !r->claims.all_tenants) {
         snprintf(r->tenant, sizeof r->tenant, "%s", r->claims.tenant);
-    } else {
-        respond_error(r, 400, "invalid_parameter", "tenant_id",
-                      r->claims.tenant_count == 0 && !r->claims.all_tenants
-                          ? "required: the token names no tenant"
-                          : "required: the token allows several tenants");
-        request_free(r);
-        return;
+        return true;
     }
+    respond_error(r, 400, "invalid_parameter", "tenant_id",
+                  r->claims.tenant_count == 0 && !r->claims.all_tenants
+                      ? "required: the token names no tenant"
+                      : "required: the token allows several tenants");
+    return false;
+}
+
+/* Chooses the series interval and the rollup rows to read; answers 400 and returns false
+ * when the question cannot be answered as asked. */
+static bool plan_request(stats_request_t *r, int64_t now)
+{
+    const config_t *cfg = r->api->cfg;
     int64_t today = et_time_floor(now, ET_RES_DAY);
-    plan_retention_t ret = {today - (int64_t)api->cfg->minute_retention_days * ET_US_PER_DAY,
-                            today - (int64_t)api->cfg->hour_retention_days * ET_US_PER_DAY};
-    /* Plan: the series interval caps the resolution, so each row falls in one bucket. */
+    plan_retention_t ret = {today - (int64_t)cfg->minute_retention_days * ET_US_PER_DAY,
+                            today - (int64_t)cfg->hour_retention_days * ET_US_PER_DAY};
+    /* The series interval caps the resolution, so each row falls in one bucket. */
     et_resolution_t max_res = ET_RES_DAY;
-    if (r->params.interval != API_INTERVAL_NONE) {
-        r->has_series = true;
-        r->interval = r->params.interval == API_INTERVAL_MINUTE ? ET_RES_MINUTE
-                      : r->params.interval == API_INTERVAL_HOUR ? ET_RES_HOUR
-                      : r->params.interval == API_INTERVAL_DAY  ? ET_RES_DAY
-                                                                 : plan_auto_interval(r->params.start_us,
-                                                                                      r->params.end_us);
-        max_res = r->interval;
-    }
-    if (r->params.interval == API_INTERVAL_AUTO) {
+    switch (r->params.interval) {
+    case API_INTERVAL_NONE:
+        break;
+    case API_INTERVAL_MINUTE:
+        r->interval = ET_RES_MINUTE;
+        break;
+    case API_INTERVAL_HOUR:
+        r->interval = ET_RES_HOUR;
+        break;
+    case API_INTERVAL_DAY:
+        r->interval = ET_RES_DAY;
+        break;
+    case API_INTERVAL_AUTO:
         /* auto never picks buckets that retention no longer holds. */
+        r->interval = plan_auto_interval(r->params.start_us, r->params.end_us);
         if (r->interval == ET_RES_MINUTE && r->params.start_us < ret.minute_oldest_us)
             r->interval = ET_RES_HOUR;
         if (r->interval == ET_RES_HOUR && r->params.start_us < ret.hour_oldest_us)
             r->interval = ET_RES_DAY;
+        break;
+    }
+    if (r->params.interval != API_INTERVAL_NONE) {
+        r->has_series = true;
         max_res = r->interval;
     }
     /* A series finer than what retention still holds would show empty buckets. */
@@ -841,43 +798,114 @@ void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response
         char msg[160];
         snprintf(msg, sizeof msg, "%s buckets are kept for %d days; use a coarser interval for "
                  "an older start_date", et_resolution_name(r->interval),
-                 r->interval == ET_RES_MINUTE ? api->cfg->minute_retention_days
-                                              : api->cfg->hour_retention_days);
+                 r->interval == ET_RES_MINUTE ? cfg->minute_retention_days
+                                              : cfg->hour_retention_days);
         respond_error(r, 400, "invalid_parameter", "interval", msg);
-        request_free(r);
-        return;
+        return false;
     }
     if (plan_range(r->params.start_us, r->params.end_us, max_res, &ret, &r->plan) < 0) {
         respond_error(r, 400, "invalid_parameter", "start_date", "the range cannot be planned");
+        return false;
+    }
+    if (!r->has_series)
+        return true;
+    r->series_count = plan_series_buckets(r->plan.start_us, r->plan.end_us, r->interval);
+    if (r->series_count > MAX_SERIES_BUCKETS) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "gives %" PRId64 " buckets, more than %d: use a coarser interval",
+                 r->series_count, MAX_SERIES_BUCKETS);
+        respond_error(r, 400, "invalid_parameter", "interval", msg);
+        return false;
+    }
+    r->series_start = et_time_floor(r->plan.start_us, r->interval);
+    r->series = calloc((size_t)r->series_count, sizeof *r->series);
+    if (r->series == NULL) {
+        respond_error(r, 503, "unavailable", NULL, "out of memory");
+        return false;
+    }
+    for (int64_t i = 0; i < r->series_count; i++)
+        agg_init(&r->series[i]);
+    return true;
+}
+
+static void answer_preflight(stats_request_t *r)
+{
+    common_headers(r->api, r->res, r->origin);
+    int rc = http_response_header(r->res, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    if (rc == 0)
+        rc = http_response_header(r->res, "Access-Control-Allow-Headers",
+                                  "Authorization, If-None-Match");
+    if (rc == 0)
+        rc = http_response_header(r->res, "Access-Control-Max-Age", "600");
+    (void)rc; /* fixed, valid values */
+    http_respond(r->res, 204, NULL, NULL, 0);
+    r->res = NULL;
+}
+
+/* Checks method, token, parameters, tenant and plan, answering any refusal itself.
+ * Returns true when the request should go to the database. */
+static bool admit_request(stats_request_t *r, const http_request_t *req)
+{
+    stats_api_t *api = r->api;
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        answer_preflight(r);
+        return false;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        int rc = http_response_header(r->res, "Allow", "GET, HEAD, OPTIONS");
+        (void)rc;
+        respond_error(r, 405, "method_not_allowed", NULL, "use GET");
+        return false;
+    }
+    if (!api->auth_configured) {
+        respond_error(r, 401, "unauthorized", NULL, api->auth_error);
+        return false;
+    }
+    char why[256];
+    int64_t now = et_now_us();
+    int rc = auth_verify(&api->auth, http_request_header(req, "Authorization"),
+                         now / ET_US_PER_SEC, &r->claims, why, sizeof why);
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            respond_error(r, 503, "unavailable", NULL, "out of memory");
+        else
+            respond_error(r, 401, "unauthorized", NULL, why);
+        return false;
+    }
+    api_error_t perr;
+    if (api_params_parse(req->query, strlen(req->query), now, &r->params, &perr) < 0) {
+        respond_error(r, perr.status, perr.code, perr.parameter, perr.message);
+        return false;
+    }
+    return resolve_tenant(r) && plan_request(r, now);
+}
+
+void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response_t *res)
+{
+    stats_request_t *r = calloc(1, sizeof *r);
+    if (r)
+        r->total_dense = calloc(et_sketch_max_slot() + 1, sizeof *r->total_dense);
+    if (r == NULL || r->total_dense == NULL) {
+        free(r);
+        http_respond_error(res, 503, "unavailable", "out of memory");
+        return;
+    }
+    r->api = api;
+    r->res = res;
+    r->started_ns = uv_hrtime();
+    agg_init(&r->total);
+    copy_header(req, "Origin", r->origin, sizeof r->origin);
+    copy_header(req, "If-None-Match", r->if_none_match, sizeof r->if_none_match);
+    if (!admit_request(r, req)) {
         request_free(r);
         return;
     }
-    if (r->has_series) {
-        r->series_count = plan_series_buckets(r->plan.start_us, r->plan.end_us, r->interval);
-        if (r->series_count > MAX_SERIES_BUCKETS) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "gives %" PRId64 " buckets, more than %d: use a coarser interval",
-                     r->series_count, MAX_SERIES_BUCKETS);
-            respond_error(r, 400, "invalid_parameter", "interval", msg);
-            request_free(r);
-            return;
-        }
-        r->series_start = et_time_floor(r->plan.start_us, r->interval);
-        r->series = calloc((size_t)r->series_count, sizeof *r->series);
-        if (r->series == NULL) {
-            respond_error(r, 503, "unavailable", NULL, "out of memory");
-            request_free(r);
-            return;
-        }
-        for (int64_t i = 0; i < r->series_count; i++)
-            agg_init(&r->series[i]);
-    }
     http_response_on_abandon(res, on_abandon, r);
-    rc = pg_pool_acquire(&api->pool, &r->waiter, on_session, on_no_session, r);
+    int rc = pg_pool_acquire(&api->pool, &r->waiter, on_session, on_no_session, r);
     if (rc < 0) {
-        respond_error(r, 503, "unavailable",
-                      NULL, rc == -EBUSY ? "too many requests are waiting for the database"
-                                         : "the database is unreachable; retry");
+        respond_error(r, 503, "unavailable", NULL,
+                      rc == -EBUSY ? "too many requests are waiting for the database"
+                                   : "the database is unreachable; retry");
         request_free(r);
     }
 }
