@@ -205,9 +205,15 @@ static const char *status_reason(int status)
 
 /* ---- request storage ---- */
 
+/* Appends len bytes. data may point into the arena itself (exchange_finalize copies the
+ * path and query out of the stored target): its offset is kept across the realloc, which
+ * may move the arena and free the old block. */
 static int arena_append(http_response_t *res, const char *data, size_t len)
 {
     if (res->arena_len + len + 1 > res->arena_cap) {
+        uintptr_t base = (uintptr_t)res->arena, at = (uintptr_t)data;
+        bool inside = res->arena != NULL && at >= base && at < base + res->arena_len;
+        size_t offset = inside ? (size_t)(at - base) : 0;
         size_t cap = res->arena_cap ? res->arena_cap : 512;
         while (cap < res->arena_len + len + 1)
             cap *= 2;
@@ -216,6 +222,8 @@ static int arena_append(http_response_t *res, const char *data, size_t len)
             return -ENOMEM;
         res->arena = p;
         res->arena_cap = cap;
+        if (inside)
+            data = p + offset;
     }
     memcpy(res->arena + res->arena_len, data, len);
     res->arena_len += len;

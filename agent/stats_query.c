@@ -230,7 +230,7 @@ static void write_stats(json_out_t *j, const stats_request_t *r, const agg_t *a,
     if (with_median) {
         jout_key(j, "median_ms");
         if (any && et_hist_quantile(&a->hist, 0.5, (uint64_t)a->min_us, (uint64_t)a->max_us, &v) == 0)
-            jout_num(j, v / 1000.0, 3);
+            jout_num(j, v / 1000.0, 6);
         else
             jout_null(j);
     }
@@ -250,7 +250,7 @@ static void write_stats(json_out_t *j, const stats_request_t *r, const agg_t *a,
         jout_key(j, r->params.percentile_keys[i]);
         if (any && et_hist_quantile(&a->hist, r->params.percentiles[i], (uint64_t)a->min_us,
                                     (uint64_t)a->max_us, &v) == 0)
-            jout_num(j, v / 1000.0, 3);
+            jout_num(j, v / 1000.0, 6);
         else
             jout_null(j);
     }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -589,31 +590,48 @@ void it_agent_kill(it_agent_t *a)
 
 /* --- HTTP ----------------------------------------------------------------------------- */
 
-int it_http_get(int port, const char *path, char **body)
+int it_http_request(int port, const char *method, const char *path, const char *const *headers,
+                    it_http_response_t *out)
 {
-    if (body)
-        *body = NULL;
+    out->status = -1;
+    out->head = strdup("");
+    out->body = strdup("");
+    out->body_len = 0;
+    cr_assert(out->head != NULL && out->body != NULL);
+
+    size_t req_cap = strlen(method) + strlen(path) + 128;
+    for (const char *const *h = headers; h && *h; h++) {
+        cr_assert(strpbrk(*h, "\r\n") == NULL, "header line with a line break: %s", *h);
+        req_cap += strlen(*h) + 2;
+    }
+    char *req = malloc(req_cap);
+    cr_assert(req != NULL);
+    int n = snprintf(req, req_cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n",
+                     method, path, port);
+    size_t len = (size_t)n;
+    for (const char *const *h = headers; h && *h; h++)
+        len += (size_t)snprintf(req + len, req_cap - len, "%s\r\n", *h);
+    len += (size_t)snprintf(req + len, req_cap - len, "\r\n");
+
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        free(req);
         return -1;
+    }
     struct timeval tv = {10, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
         close(fd);
+        free(req);
         return -1;
     }
-    char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", path,
-                     port);
-    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-        close(fd);
-        return -1;
-    }
-    size_t cap = 65536, len = 0;
+    free(req);
+    size_t cap = 65536;
+    len = 0;
     char *buf = malloc(cap);
     cr_assert(buf != NULL);
     for (;;) {
@@ -632,11 +650,63 @@ int it_http_get(int port, const char *path, char **body)
     int status = -1;
     if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
         status = -1;
-    if (body) {
-        const char *sep = strstr(buf, "\r\n\r\n");
-        *body = strdup(sep ? sep + 4 : "");
+    const char *line_end = strstr(buf, "\r\n");
+    const char *sep = strstr(buf, "\r\n\r\n");
+    if (line_end && sep) {
+        free(out->head);
+        out->head = strndup(line_end + 2, (size_t)(sep + 2 - (line_end + 2)));
+        free(out->body);
+        out->body_len = len - (size_t)(sep + 4 - buf);
+        out->body = malloc(out->body_len + 1);
+        cr_assert(out->head != NULL && out->body != NULL);
+        memcpy(out->body, sep + 4, out->body_len);
+        out->body[out->body_len] = '\0';
     }
     free(buf);
+    out->status = status;
+    return status;
+}
+
+char *it_http_header(const it_http_response_t *r, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *line = r->head; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        if (end == NULL)
+            break;
+        if ((size_t)(end - line) > n && line[n] == ':' && strncasecmp(line, name, n) == 0) {
+            const char *v = line + n + 1;
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t vlen = (size_t)(end - v);
+            while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            char *value = strndup(v, vlen);
+            cr_assert(value != NULL);
+            return value;
+        }
+        line = end + 2;
+    }
+    return NULL;
+}
+
+void it_http_response_free(it_http_response_t *r)
+{
+    free(r->head);
+    free(r->body);
+    r->head = r->body = NULL;
+    r->body_len = 0;
+}
+
+int it_http_get(int port, const char *path, char **body)
+{
+    it_http_response_t r;
+    int status = it_http_request(port, "GET", path, NULL, &r);
+    if (body) {
+        *body = r.body;
+        r.body = NULL;
+    }
+    it_http_response_free(&r);
     return status;
 }
 

@@ -130,6 +130,26 @@ char *it_agent_log(const it_agent_t *a);
 
 /* GET path from 127.0.0.1:port; returns the status code (-1 if no answer); *body if given. */
 int it_http_get(int port, const char *path, char **body);
+
+/* One HTTP answer; its strings are malloc'd and freed by it_http_response_free. */
+typedef struct it_http_response {
+    int status;      /* -1 when no answer came */
+    char *head;      /* the header lines after the status line, each ending in "\r\n" */
+    char *body;      /* NUL-terminated; "" when there is none */
+    size_t body_len; /* bytes after the blank line (0 for 204 and 304) */
+} it_http_response_t;
+
+/*
+ * Sends "<method> <path> HTTP/1.1" to 127.0.0.1:port with Host, Connection: close and the
+ * given header lines ("Name: value", NULL-terminated, may be NULL), reads the answer to
+ * the end and fills *out (always: status -1 and empty strings when nothing came back).
+ * Returns out->status. A refused connection is -1, not a failure: polls use it.
+ */
+int it_http_request(int port, const char *method, const char *path, const char *const *headers,
+                    it_http_response_t *out);
+/* The value of the first header called name (case-insensitive), malloc'd; NULL if absent. */
+char *it_http_header(const it_http_response_t *r, const char *name);
+void it_http_response_free(it_http_response_t *r);
 /*
  * A /metrics value: series "name" sums every series of that name, "name{l=\"v\"}" reads
  * exactly that series. A series that is absent counts 0.

@@ -534,6 +534,37 @@ Test(http_server, request_path_query_headers_and_body_are_parsed)
     fixture_free(f);
 }
 
+/*
+ * Targets of every length across the request arena's growth (512, 1 KiB, 2 KiB bytes):
+ * the path and query are copied out of the stored target inside that arena, so a copy
+ * that makes it grow must not read the block realloc just freed.
+ */
+static void scenario_target_lengths(fixture_t *f)
+{
+    client_t *c = client_open(f);
+    CHECK(f, c != NULL, "connect");
+    char query[2200], req[2600], want[2400];
+    for (size_t n = 1; n < sizeof query; n += 1) {
+        for (size_t i = 0; i < n; i++)
+            query[i] = (char)('a' + (i * 7 + n) % 26);
+        query[n] = '\0';
+        snprintf(req, sizeof req, "GET /echo?%s HTTP/1.1\r\nHost: t\r\nX-Test: v\r\n\r\n", query);
+        response_t r;
+        if (!exchange(f, c, req, 200, &r))
+            return;
+        snprintf(want, sizeof want, "GET|/echo|%s|v|0|127.0.0.1|", query);
+        CHECK(f, strcmp(r.body, want) == 0, "query of %zu bytes echoed as %.80s", n, r.body);
+    }
+    client_close(c);
+}
+
+Test(http_server, targets_of_every_length_keep_path_and_query)
+{
+    fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_target_lengths);
+    cr_assert_eq(f->handled, 2199);
+    fixture_free(f);
+}
+
 static void scenario_pipelined(fixture_t *f)
 {
     client_t *c = client_open(f);
