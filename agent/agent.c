@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "pg_conn.h"
 #include "router.h"
+#include "static_assets.h"
 #include "stats_query.h"
 #include "stream_consumer.h"
 
@@ -40,6 +41,7 @@ typedef struct agent {
     http_server_t http;
     router_t router;
     stats_api_t stats;
+    static_assets_t assets;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t maintain_timer;
@@ -135,6 +137,12 @@ static bool readiness(void *arg, char *buf, size_t cap)
              postgres ? "true" : "false", schema ? "true" : "false", api ? "true" : "false",
              writer_state_name(a->writer.state), a->phase == AGENT_RUNNING ? "false" : "true");
     return ready;
+}
+
+static bool assets(void *arg, const http_request_t *req, http_response_t *res)
+{
+    agent_t *a = arg;
+    return static_assets_serve(&a->assets, req, res);
 }
 
 static void statistics(void *arg, const http_request_t *req, http_response_t *res)
@@ -370,7 +378,8 @@ int agent_run(const config_t *cfg)
     signal(SIGPIPE, SIG_IGN);
 
     writer_callbacks_t wcb = {on_committed, on_room, on_fatal, on_batch, a};
-    router_ops_t ops = {readiness, refresh_metrics, statistics, a};
+    router_ops_t ops = {readiness, refresh_metrics, assets, statistics, a};
+    static_assets_load(&a->assets, cfg->ui_dir);
     router_init(&a->router, &ops);
     if ((rc = writer_init(&a->writer, &a->loop, cfg, &wcb)) < 0 ||
         (rc = consumer_init(&a->consumer, &a->loop, cfg, &a->writer, on_dead, a)) < 0 ||
@@ -412,6 +421,7 @@ int agent_run(const config_t *cfg)
     if (rc != 0)
         log_write(LOG_WARN, "event loop closed with handles open", NULL);
     int code = a->exit_code;
+    static_assets_free(&a->assets);
     metrics_reset();
     free(a);
     return code;

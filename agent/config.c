@@ -11,6 +11,10 @@
 #include "log.h"
 #include "redis_url.h"
 
+#ifndef EXECTIME_UI_DIR_DEFAULT
+#define EXECTIME_UI_DIR_DEFAULT "/usr/local/share/exectime/ui"
+#endif
+
 typedef enum setting_type {
     SETTING_STRING,
     SETTING_INT,
@@ -121,6 +125,8 @@ static const setting_t settings[] = {
      36500, NULL, "days of hour rollups kept"},
     {"cors-origins", "EXECTIME_CORS_ORIGINS", STR(cors_origins), "", 0, 0, NULL,
      "comma-separated origins allowed to call the API from a browser, or *"},
+    {"ui-dir", "EXECTIME_UI_DIR", STR(ui_dir), EXECTIME_UI_DIR_DEFAULT, 0, 0, NULL,
+     "folder holding the dashboard (dashboard.html, exectime-widget.js)"},
     {"log-level", "EXECTIME_LOG_LEVEL", STR(log_level), "info", 0, 0, check_log_level,
      "debug, info, warn or error"},
     {"log-format", "EXECTIME_LOG_FORMAT", STR(log_format), "json", 0, 0, check_log_format,

@@ -34,6 +34,7 @@ typedef struct config {
     int minute_retention_days;
     int hour_retention_days;
     char cors_origins[1024];
+    char ui_dir[512];       /* dashboard.html and exectime-widget.js */
     char log_level[16];
     char log_format[16];
 } config_t;

@@ -62,6 +62,8 @@ void router_handle(void *arg, const http_request_t *req, http_response_t *res)
         r->ops.statistics(r->ops.arg, req, res);
         return;
     }
+    if (r->ops.assets && r->ops.assets(r->ops.arg, req, res))
+        return;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(req->path, routes[i].path) != 0)
             continue;

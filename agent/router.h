@@ -1,6 +1,6 @@
 /*
- * router — maps each HTTP request to its endpoint: /healthz, /readyz, /metrics and the
- * statistics API. It knows nothing of the agent's modules:
+ * router — maps each HTTP request to its endpoint: /healthz, /readyz, /metrics, the
+ * statistics API and the dashboard's files. It knows nothing of the agent's modules:
  * the owner hands it callbacks for what it needs to ask.
  *
  * Ownership: router_t is embedded by its owner and only borrows the callbacks' argument.
@@ -18,6 +18,8 @@ typedef struct router_ops {
     bool (*readiness)(void *arg, char *buf, size_t cap);
     /* Brings gauges and counters up to date just before /metrics renders. */
     void (*refresh_metrics)(void *arg);
+    /* Serves a static dashboard file if the path is one: true when answered. */
+    bool (*assets)(void *arg, const http_request_t *req, http_response_t *res);
     /* Answers the statistics API (any method; it answers 405 itself). */
     void (*statistics)(void *arg, const http_request_t *req, http_response_t *res);
     void *arg;
