@@ -113,6 +113,29 @@ build() {
     ninja -C "$dir" || die "the build in $dir failed (see above)"
 }
 
+# The widget needs Node.js 20 or newer with npm (the machine's own; Debian 12's nodejs is
+# older). Dies with a clear line when they are missing.
+ensure_node() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+        die "the dashboard widget needs Node.js >= 20 and npm on PATH"
+    local major
+    major=$(node -p 'process.versions.node.split(".")[0]')
+    ((major >= 20)) || die "the dashboard widget needs Node.js >= 20 (found $(node --version))"
+}
+
+# build_widget: installs the widget's locked npm packages when the lock file changed since
+# the last install, then builds ui-widget/dist (the bundle and dashboard.html).
+build_widget() {
+    local dir=$ET_ROOT/ui-widget
+    ensure_node
+    if [[ ! -d $dir/node_modules || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+        et_log "installing the widget's npm packages (npm ci)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in ui-widget failed (see above)"
+    fi
+    et_log "building the widget (ui-widget/dist)"
+    (cd "$dir" && npm run --silent build) || die "the widget build failed (see above)"
+}
+
 # --- processes ----------------------------------------------------------------------------
 
 # True when process $1 exists and is not a zombie.
