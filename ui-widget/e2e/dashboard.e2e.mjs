@@ -1,0 +1,803 @@
+// End-to-end test of the dashboard: a real agent (build-test/), real PostgreSQL and Redis,
+// the built widget (dist/) in Debian's Chromium driven by playwright-core.
+//
+//   cd ui-widget && npm run build && npm run test:e2e
+//
+// Needs (deploy/local/test sets them):
+//   EXECTIME_TEST_ADMIN_DATABASE_URL  PostgreSQL superuser URL, e.g. postgresql://postgres@127.0.0.1:55442/postgres
+//   EXECTIME_TEST_REDIS_URL           redis://127.0.0.1:56389
+// Optional:
+//   EXECTIME_AGENT_BIN   (default ../build-test/agent/exectime-agent)
+//   EXECTIME_EMIT_BIN    (default ../build-test/common/exectime-emit)
+//   EXECTIME_CHROMIUM    (default /usr/bin/chromium)
+//   EXECTIME_E2E_UPDATE_SCREENSHOT=1  also copy the light screenshot to docs/dashboard.png
+//                                     (done anyway when that file is missing)
+//   EXECTIME_E2E_DEBUG=1  a screenshot of every view checked (e2e-artifacts/debug-*.png)
+//
+// It creates its own database and Redis stream, starts the agent on a free port with the
+// dashboard, publishes runs with exectime-emit, and checks that what the page shows
+// (cards, workflow table) is what the API answers for the same question, formatted by
+// src/format.js; then range presets, the status filter, drilling into a workflow, a
+// rejected token and both themes (screenshots in e2e-artifacts/). Everything it made is
+// removed at the end, also when a check fails.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import {
+  NONE,
+  failureRate,
+  formatChange,
+  formatCount,
+  formatDuration,
+  formatPercent,
+  formatPointChange,
+} from '../src/format.js';
+
+const WIDGET_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(WIDGET_DIR, '..');
+const DIST = path.join(WIDGET_DIR, 'dist');
+const ARTIFACTS = path.join(WIDGET_DIR, 'e2e-artifacts');
+const DOCS_SCREENSHOT = path.join(ROOT, 'docs', 'dashboard.png');
+
+const STATS_PATH = '/api/v1/statistics/execution-times';
+const TENANT = 'tenant-1'; // exectime-emit --tenants 1
+const SPREAD_RUNS = 3000; // over the past 0.9 days
+const RECENT_RUNS = 300; // finished now: the last hour has data
+const TOTAL_RUNS = SPREAD_RUNS + RECENT_RUNS;
+const PRESET_MS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 };
+const VIEW_TIMEOUT_MS = 15_000;
+const DEBUG = process.env.EXECTIME_E2E_DEBUG === '1';
+/* harness.c's lock: the migrations create cluster-wide roles; two at once would race. */
+const SETUP_LOCK_KEY = String(0x657865637469n);
+
+const env = {
+  adminUrl: process.env.EXECTIME_TEST_ADMIN_DATABASE_URL ?? '',
+  redisUrl: process.env.EXECTIME_TEST_REDIS_URL ?? '',
+  agentBin: path.resolve(process.env.EXECTIME_AGENT_BIN || path.join(ROOT, 'build-test/agent/exectime-agent')),
+  emitBin: path.resolve(process.env.EXECTIME_EMIT_BIN || path.join(ROOT, 'build-test/common/exectime-emit')),
+  chromium: process.env.EXECTIME_CHROMIUM || '/usr/bin/chromium',
+};
+
+// What set-up made, for the clean-up (each part undone only if it was done).
+const made = {
+  tmpDir: null,
+  dbName: null,
+  stream: null,
+  agent: null, // {child, exited: Promise<{code, signal}>, logPath}
+  browser: null,
+  lock: null, // psql session holding the set-up lock
+};
+
+const ctx = {}; // port, base, secret, token, dbAdminUrl
+
+// --- processes ----------------------------------------------------------------------------
+
+/** Runs a command to its end; rejects with its output when it fails. */
+function run(cmd, args, { input, env: childEnv, timeoutMs = 60_000, allowFail = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: childEnv ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.on('error', () => {}); // a command that does not read its input
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${cmd}: ${error.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if ((code === 0 || allowFail) && !signal) resolve({ code, stdout, stderr });
+      else reject(new Error(`${path.basename(cmd)} ${args.join(' ')} ended with ${signal ?? `status ${code}`}:\n${stderr || stdout}`));
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+function psqlBin() {
+  if (process.env.EXECTIME_PG_BIN) return path.join(process.env.EXECTIME_PG_BIN, 'psql');
+  const base = '/usr/lib/postgresql';
+  const versions = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin/psql'))) : [];
+  versions.sort((a, b) => Number(b) - Number(a));
+  return versions.length ? path.join(base, versions[0], 'bin/psql') : 'psql';
+}
+const PSQL = psqlBin();
+const PSQL_ARGS = ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'];
+
+/** Runs SQL (several statements allowed, each in its own transaction); answers psql's output. */
+async function psql(url, sql) {
+  const { stdout } = await run(PSQL, [...PSQL_ARGS, '-d', url, '-f', '-'], { input: sql });
+  return stdout.trim();
+}
+
+function pgUrl(admin, { db, user } = {}) {
+  const u = new URL(admin);
+  if (db !== undefined) u.pathname = '/' + db;
+  if (user !== undefined) u.username = user;
+  return u.href;
+}
+
+/** A psql session that holds harness.c's advisory lock until release(). */
+async function takeSetupLock(adminUrl) {
+  const child = spawn(PSQL, [...PSQL_ARGS, '-d', pgUrl(adminUrl, { db: 'postgres' })], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise((resolve) => child.on('close', resolve));
+  await new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('locked')) resolve();
+    });
+    exited.then((code) => reject(new Error(`psql (set-up lock) ended with status ${code}: ${err}`)));
+    child.stdin.write(`SELECT pg_advisory_lock(${SETUP_LOCK_KEY});\n\\echo locked\n`);
+  });
+  return {
+    async release() {
+      child.stdin.end(`SELECT pg_advisory_unlock(${SETUP_LOCK_KEY});\n\\q\n`);
+      await exited;
+    },
+  };
+}
+
+function redisCli(...args) {
+  return run('redis-cli', ['-u', env.redisUrl, ...args], { timeoutMs: 10_000 });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function agentLogTail(lines = 60) {
+  try {
+    return fs.readFileSync(made.agent.logPath, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no agent log)';
+  }
+}
+
+/** Polls `probe` until it answers a truthy value; fails with `what` after timeoutMs. */
+async function waitFor(what, probe, timeoutMs = 30_000, everyMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    if (made.agent && made.agent.child.exitCode !== null) {
+      throw new Error(`the agent exited (status ${made.agent.child.exitCode}) while waiting for ${what}:\n${agentLogTail()}`);
+    }
+    try {
+      const v = await probe();
+      if (v) return v;
+      last = null;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+// --- tokens and the API -----------------------------------------------------------------
+
+function signJwt(claims, secret) {
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  return `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+}
+
+function tokenFor(secret, { expIn = 3600 } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return signJwt({ sub: 'e2e', role: 'authenticated', tenant_ids: [TENANT], iat: now, exp: now + expIn }, secret);
+}
+
+async function api(params) {
+  const url = new URL(STATS_PATH, ctx.base);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
+  const res = await fetch(url, { headers: { Authorization: `Bearer ${ctx.token}` } });
+  const body = await res.text();
+  assert.equal(res.status, 200, `GET ${url} answered ${res.status}: ${body}`);
+  return JSON.parse(body);
+}
+
+const apiCache = new Map();
+
+/**
+ * The API's answers to the question behind a widget request (its range, status and
+ * workflow), asked by this script in its own words: the summary with the per-workflow
+ * table, and the previous period of the same length.
+ */
+async function expectedFor(question) {
+  const key = JSON.stringify(question);
+  if (apiCache.has(key)) return apiCache.get(key);
+  const common = {
+    tenant_id: TENANT,
+    workflow_id: question.workflowId,
+    status: question.status,
+    percentiles: '50,95,99',
+  };
+  const start = Date.parse(question.start);
+  const end = Date.parse(question.end);
+  const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
+  const [current, previous] = await Promise.all([
+    api({
+      ...common,
+      start_date: question.start,
+      end_date: question.end,
+      ...(question.workflowId ? {} : { group_by: 'workflow', sort: 'p95', limit: 200 }),
+    }),
+    api({ ...common, start_date: iso(start - (end - start)), end_date: question.start }),
+  ]);
+  const value = { current, previous };
+  apiCache.set(key, value);
+  return value;
+}
+
+/* The cards as the widget should show them, from the API's numbers and src/format.js. */
+function expectedCards(cur, prev) {
+  const rate = failureRate(cur.failed, cur.count);
+  const prevRate = failureRate(prev.failed, prev.count);
+  const cards = {
+    runs: { value: formatCount(cur.count), previous: formatCount(prev.count), change: formatChange(cur.count, prev.count) },
+    'failure-rate': {
+      value: formatPercent(rate),
+      detail: `${formatCount(cur.failed)} failed`,
+      previous: formatPercent(prevRate),
+      change: formatPointChange(rate, prevRate),
+    },
+  };
+  const durations = {
+    avg: (o) => o.avg_ms,
+    median: (o) => o.median_ms,
+    p95: (o) => o.percentiles?.p95 ?? null,
+    p99: (o) => o.percentiles?.p99 ?? null,
+    min: (o) => o.min_ms,
+    max: (o) => o.max_ms,
+  };
+  for (const [key, pick] of Object.entries(durations)) {
+    cards[key] = { value: formatDuration(pick(cur)), previous: formatDuration(pick(prev)), change: formatChange(pick(cur), pick(prev)) };
+  }
+  return cards;
+}
+
+function expectedRows(workflows) {
+  return workflows.map((w) => [
+    w.workflow_id,
+    formatCount(w.count),
+    formatPercent(failureRate(w.failed, w.count)),
+    formatDuration(w.avg_ms),
+    formatDuration(w.median_ms ?? w.percentiles?.p50),
+    formatDuration(w.percentiles?.p95),
+    formatDuration(w.percentiles?.p99),
+    formatDuration(w.max_ms),
+  ]);
+}
+
+// --- the page -------------------------------------------------------------------------------
+
+/** What the widget shows, read from its shadow root in one go. */
+function readWidget(page) {
+  return page.evaluate(() => {
+    const host = document.querySelector('exectime-stats');
+    const root = host?.shadowRoot?.querySelector('.exectime');
+    if (!root) return null;
+    const text = (el) => (el ? el.textContent.trim().replace(/[ \t\n]+/g, ' ') : null);
+    const cards = {};
+    for (const card of root.querySelectorAll('.card')) {
+      const change = card.querySelector('.change');
+      const bare = change.cloneNode(true);
+      bare.querySelectorAll('.visually-hidden, .arrow, .vs').forEach((e) => e.remove());
+      cards[card.dataset.stat] = {
+        label: text(card.querySelector('dt')),
+        value: card.querySelector('.value').textContent.trim(),
+        detail: card.querySelector('.detail')?.textContent.trim() ?? null,
+        previous: change.getAttribute('title').replace(/^.*?: /, ''),
+        change: bare.textContent.trim(),
+      };
+    }
+    const rows = [...root.querySelectorAll('section.workflows tbody tr')].map((tr) =>
+      [...tr.children].map((c) => c.textContent.trim()),
+    );
+    // Axis labels of the histogram (SVG) that stick out of it, cut off.
+    const clipped = [];
+    for (const svg of root.querySelectorAll('.plot svg')) {
+      const width = svg.width.baseVal.value;
+      for (const t of svg.querySelectorAll('text')) {
+        const box = t.getBBox();
+        if (box.x < -0.5 || box.x + box.width > width + 0.5) clipped.push(t.textContent);
+      }
+    }
+    return {
+      busy: root.getAttribute('aria-busy') === 'true',
+      clipped,
+      scheme: root.dataset.scheme,
+      background: getComputedStyle(root).backgroundColor,
+      pressed: [...root.querySelectorAll('.segmented button[aria-pressed="true"]')].map((b) => b.firstChild.textContent.trim()),
+      status: root.querySelector('select')?.value ?? null,
+      scope: text(root.querySelector('.title .crumb')),
+      back: !!root.querySelector('.title button.back'),
+      meta: text(root.querySelector('.meta')),
+      panel: text(root.querySelector('.panel h3')),
+      panelText: text(root.querySelector('.panel')),
+      hasTable: !!root.querySelector('section.workflows'),
+      cards,
+      rows,
+    };
+  });
+}
+
+/** Records the statistics requests a page makes: the last "current" and "previous" URL. */
+function trackRequests(page) {
+  const seen = { current: null, previous: null };
+  page.on('request', (req) => {
+    const url = new URL(req.url());
+    if (url.pathname !== STATS_PATH) return;
+    // The widget asks for the series (interval) only for the range shown.
+    seen[url.searchParams.has('interval') ? 'current' : 'previous'] = url;
+  });
+  return seen;
+}
+
+function questionOf(url) {
+  const p = url.searchParams;
+  return {
+    start: p.get('start_date'),
+    end: p.get('end_date'),
+    status: p.get('status') ?? 'all',
+    workflowId: p.get('workflow_id') ?? null,
+  };
+}
+
+/**
+ * Waits until the widget shows, for the view described by `want` ({preset, status,
+ * workflowId}), exactly what the API answers for the range the widget asked for. Retries
+ * while the page is still loading or refreshing; fails with the last difference.
+ * @returns the question, the API's answer and what was shown
+ */
+async function checkView(page, seen, want) {
+  const deadline = Date.now() + VIEW_TIMEOUT_MS;
+  let problem = 'nothing read yet';
+  for (;;) {
+    const before = seen.current?.href;
+    const shown = await readWidget(page);
+    const url = seen.current;
+    if (shown && !shown.busy && url && url.href === before && seen.previous) {
+      problem = await compareView(shown, url, seen.previous, want);
+      if (!problem) {
+        if (DEBUG) await page.screenshot({ path: path.join(ARTIFACTS, `debug-${Object.values(want).join('-')}.png`) });
+        return { question: questionOf(url), shown, ...(await expectedFor(questionOf(url))) };
+      }
+    } else {
+      problem = shown ? (shown.busy ? 'still loading' : 'no statistics request seen yet') : 'no widget on the page';
+    }
+    if (Date.now() > deadline) {
+      const msg = typeof problem === 'string' ? problem : JSON.stringify(problem, null, 2);
+      const shot = path.join(ARTIFACTS, `failed-${Object.values(want).join('-')}.png`);
+      await page.screenshot({ path: shot }).catch(() => {});
+      throw new Error(`the widget never showed the API's figures for ${JSON.stringify(want)} (page: ${shot}): ${msg}`);
+    }
+    await sleep(150);
+  }
+}
+
+/* Null when the widget shows what the API says for `want`, else what differs. */
+async function compareView(shown, url, previousUrl, want) {
+  const q = questionOf(url);
+  const length = PRESET_MS[want.preset];
+  // The question the widget asked: the view's range, minute-aligned, ending at the next
+  // whole minute; the previous period right before it.
+  const start = Date.parse(q.start);
+  const end = Date.parse(q.end);
+  if (end - start !== length) return `asked for ${q.start}/${q.end}, not ${want.preset}`;
+  if (start % 60_000 || end % 60_000) return `range ${q.start}/${q.end} is not minute-aligned`;
+  if (end < Date.now() - 120_000 || end > Date.now() + 61_000) return `range ends at ${q.end}, not about now`;
+  if (q.status !== (want.status ?? 'all')) return `asked for status ${q.status}`;
+  if (q.workflowId !== (want.workflowId ?? null)) return `asked for workflow ${q.workflowId}`;
+  if (url.searchParams.get('tenant_id') !== TENANT) return `asked for tenant ${url.searchParams.get('tenant_id')}`;
+  const pq = questionOf(previousUrl);
+  if (pq.end !== q.start || Date.parse(pq.end) - Date.parse(pq.start) !== length) {
+    return `previous period ${pq.start}/${pq.end} does not end where ${q.start}/${q.end} starts`;
+  }
+  if (shown.pressed.join() !== want.preset) return `pressed preset ${shown.pressed.join() || 'none'}`;
+  if (shown.status !== (want.status ?? 'all')) return `status select shows ${shown.status}`;
+
+  const { current, previous } = await expectedFor(q);
+  const diff = {};
+  const cards = expectedCards(current, previous);
+  if (current.count === 0) {
+    if (shown.panel !== 'No runs in this range') diff.panel = { shown: shown.panel, want: 'No runs in this range' };
+  } else {
+    for (const [key, card] of Object.entries(cards)) {
+      const s = shown.cards[key];
+      for (const field of Object.keys(card)) {
+        if (!s || s[field] !== card[field]) diff[`${key}.${field}`] = { shown: s?.[field], api: card[field] };
+      }
+    }
+  }
+  if (shown.clipped.length) diff.clippedLabels = shown.clipped;
+  if (want.workflowId) {
+    if (shown.hasTable) diff.table = 'a workflow table is shown inside one workflow';
+    if (shown.scope !== `Workflow ${want.workflowId}`) diff.scope = shown.scope;
+    if (!shown.back) diff.back = 'no back button';
+  } else {
+    const rows = expectedRows(current.workflows ?? []);
+    if (JSON.stringify(shown.rows) !== JSON.stringify(rows)) diff.rows = { shown: shown.rows, api: rows };
+    if (shown.scope !== 'All workflows') diff.scope = shown.scope;
+  }
+  return Object.keys(diff).length ? { url: url.href, diff } : null;
+}
+
+// --- set-up and clean-up ----------------------------------------------------------------------
+
+function checkEnvironment() {
+  const missing = ['EXECTIME_TEST_ADMIN_DATABASE_URL', 'EXECTIME_TEST_REDIS_URL'].filter((n) => !process.env[n]);
+  if (missing.length) {
+    throw new Error(
+      `${missing.join(' and ')} not set: the e2e test needs real servers. Run deploy/local/test, or set ` +
+        'EXECTIME_TEST_ADMIN_DATABASE_URL (a PostgreSQL superuser URL, e.g. postgresql://postgres@127.0.0.1:55442/postgres) ' +
+        'and EXECTIME_TEST_REDIS_URL (e.g. redis://127.0.0.1:56389).',
+    );
+  }
+  if (!/^postgres(ql)?:\/\//.test(env.adminUrl)) throw new Error(`EXECTIME_TEST_ADMIN_DATABASE_URL is not a postgresql:// URL: ${env.adminUrl}`);
+  for (const [name, file] of [
+    ['EXECTIME_AGENT_BIN', env.agentBin],
+    ['EXECTIME_EMIT_BIN', env.emitBin],
+    ['EXECTIME_CHROMIUM', env.chromium],
+  ]) {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+    } catch {
+      throw new Error(`${name}: ${file} is not an executable${name === 'EXECTIME_CHROMIUM' ? ' (apt-get install chromium)' : ' (build build-test/ first, e.g. deploy/local/test)'}`);
+    }
+  }
+  for (const file of ['dashboard.html', 'exectime-widget.js']) {
+    if (!fs.existsSync(path.join(DIST, file))) throw new Error(`${path.join(DIST, file)} is missing: run npm run build first`);
+  }
+}
+
+async function checkServers() {
+  try {
+    await psql(pgUrl(env.adminUrl, { db: 'postgres' }), 'SELECT 1');
+  } catch (error) {
+    throw new Error(`PostgreSQL at EXECTIME_TEST_ADMIN_DATABASE_URL (${env.adminUrl}) does not answer: ${error.message}`);
+  }
+  const pong = await redisCli('PING').catch((error) => ({ stdout: error.message }));
+  if (pong.stdout.trim() !== 'PONG') {
+    throw new Error(`Redis at EXECTIME_TEST_REDIS_URL (${env.redisUrl}) does not answer PING: ${pong.stdout.trim()}`);
+  }
+}
+
+async function createDatabase() {
+  const db = `exectime_e2e_${process.pid}`;
+  const maint = pgUrl(env.adminUrl, { db: 'postgres' });
+  ctx.dbAdminUrl = pgUrl(env.adminUrl, { db });
+  const agentUrl = pgUrl(env.adminUrl, { db, user: 'exectime_agent' }); // keeps the admin's password
+  made.lock = await takeSetupLock(env.adminUrl);
+  try {
+    await psql(maint, `DROP DATABASE IF EXISTS ${db} WITH (FORCE);\nCREATE DATABASE ${db};`);
+    made.dbName = db;
+    await run(made.agentLink, ['migrate', '--database-url', ctx.dbAdminUrl], { timeoutMs: 120_000 });
+    let sql =
+      "SET client_min_messages = warning;\nDO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'exectime_agent') THEN " +
+      'CREATE ROLE exectime_agent LOGIN; END IF; END $$;\nGRANT exectime_writer, exectime_reader TO exectime_agent;\n';
+    const password = decodeURIComponent(new URL(env.adminUrl).password);
+    if (password) {
+      // The servers may want a password: give the agent's role the admin's (as harness.c does).
+      sql += `ALTER ROLE exectime_agent PASSWORD '${password.replace(/'/g, "''")}';\n`;
+    }
+    await psql(maint, sql);
+  } finally {
+    await made.lock.release();
+    made.lock = null;
+  }
+  return agentUrl;
+}
+
+async function startAgent(databaseUrl) {
+  ctx.port = await freePort();
+  ctx.base = `http://127.0.0.1:${ctx.port}`;
+  ctx.secret = randomBytes(32).toString('base64url'); // 43 characters
+  made.stream = `exectime-e2e:${process.pid}:${Date.now().toString(36)}:events`;
+  const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EXECTIME_')));
+  Object.assign(childEnv, {
+    EXECTIME_DATABASE_URL: databaseUrl,
+    EXECTIME_REDIS_URL: env.redisUrl,
+    EXECTIME_STREAM: made.stream,
+    EXECTIME_GROUP: 'exectime-e2e',
+    EXECTIME_LISTEN: `127.0.0.1:${ctx.port}`,
+    EXECTIME_JWT_SECRET: ctx.secret,
+    EXECTIME_UI_DIR: DIST,
+    EXECTIME_FLUSH_MS: '100',
+    EXECTIME_LOG_FORMAT: 'text',
+  });
+  const logPath = path.join(ARTIFACTS, 'agent.log');
+  const log = fs.openSync(logPath, 'w');
+  const child = spawn(made.agentLink, ['run'], { env: childEnv, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  child.on('error', () => {}); // surfaces as the exit above
+  made.agent = { child, exited, logPath };
+  await waitFor('the agent to answer GET /readyz', async () => (await fetch(`${ctx.base}/readyz`)).ok);
+}
+
+async function publish() {
+  const common = ['--redis-url', env.redisUrl, '--stream', made.stream, '--rate', '0', '--tenants', '1', '--workflows', '8', '--batch', '100'];
+  await run(env.emitBin, [...common, '--count', String(SPREAD_RUNS), '--seed', '7', '--spread-days', '0.9']);
+  await run(env.emitBin, [...common, '--count', String(RECENT_RUNS), '--seed', '8']);
+  let raw = 0;
+  await waitFor(
+    `${TOTAL_RUNS} raw rows in PostgreSQL`,
+    async () => {
+      raw = Number(await psql(ctx.dbAdminUrl, 'SELECT count(*) FROM exectime.execution_time_statistics'));
+      assert.ok(raw <= TOTAL_RUNS, `${raw} raw rows, more than the ${TOTAL_RUNS} sent`);
+      return raw === TOTAL_RUNS;
+    },
+    30_000,
+  ).catch((error) => {
+    throw new Error(`${error.message} (have ${raw})`);
+  });
+  // The rollups answer the API; they are written with the raw rows, but make sure.
+  await waitFor(`the API to count ${TOTAL_RUNS} runs`, async () => (await api({ tenant_id: TENANT })).count === TOTAL_RUNS, 10_000);
+}
+
+async function cleanUp() {
+  const problems = [];
+  const attempt = async (what, fn) => {
+    const t0 = Date.now();
+    try {
+      await fn();
+      if (DEBUG) console.error(`clean-up: ${what} took ${Date.now() - t0} ms`);
+    } catch (error) {
+      problems.push(`${what}: ${error.message}`);
+    }
+  };
+  if (made.browser) await attempt('closing Chromium', () => made.browser.close());
+  if (made.lock) await attempt('releasing the set-up lock', () => made.lock.release());
+  if (made.agent) {
+    await attempt('stopping the agent', async () => {
+      const { child, exited } = made.agent;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      let timer;
+      const timeout = new Promise((resolve) => (timer = setTimeout(resolve, 20_000, null)));
+      let result = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (!result) {
+        child.kill('SIGKILL');
+        result = await exited;
+        throw new Error(`no exit within 20 s of SIGTERM:\n${agentLogTail()}`);
+      }
+      if (result.code !== 0) throw new Error(`exited with ${result.signal ?? `status ${result.code}`} after SIGTERM:\n${agentLogTail()}`);
+    });
+  }
+  if (made.dbName) {
+    await attempt(`dropping database ${made.dbName}`, () =>
+      psql(pgUrl(env.adminUrl, { db: 'postgres' }), `DROP DATABASE IF EXISTS ${made.dbName} WITH (FORCE);`),
+    );
+  }
+  if (made.stream) await attempt(`deleting Redis stream ${made.stream}`, () => redisCli('DEL', made.stream, `${made.stream}:dead`));
+  if (made.tmpDir) fs.rmSync(made.tmpDir, { recursive: true, force: true });
+  if (problems.length) throw new Error(`clean-up failed:\n${problems.join('\n')}`);
+}
+
+// A last resort should the process end without the clean-up (an uncaught error, a signal).
+process.on('exit', () => {
+  if (made.agent && made.agent.child.exitCode === null) made.agent.child.kill('SIGKILL');
+});
+
+// --- the test ---------------------------------------------------------------------------------
+
+let page;
+let seen;
+const pageErrors = [];
+
+async function setUp() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  // The agent runs under a name of its own (as in harness.c): someone's
+  // `pkill exectime-agent` on a shared machine does not stop it.
+  made.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exectime-e2e-'));
+  made.agentLink = path.join(made.tmpDir, 'e2e-agent');
+  fs.symlinkSync(env.agentBin, made.agentLink);
+
+  const agentUrl = await createDatabase();
+  await startAgent(agentUrl);
+  ctx.token = tokenFor(ctx.secret);
+  await publish();
+
+  made.browser = await chromium.launch({
+    executablePath: env.chromium,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const context = await made.browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light', locale: 'en-US' });
+  page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(`uncaught: ${error.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()} (${msg.location().url})`);
+  });
+  page.on('response', (res) => {
+    if (res.status() >= 400) pageErrors.push(`HTTP ${res.status()}: ${res.url()}`);
+  });
+  seen = trackRequests(page);
+}
+
+/* The checks, run in this order on one page (each builds on the view the last one left). */
+const steps = [];
+const step = (name, fn) => steps.push([name, fn]);
+
+step('the dashboard page loads the widget with the token from the URL', async () => {
+  await page.goto(`${ctx.base}/#token=${ctx.token}`);
+  // The page moves the token into sessionStorage and out of the address bar.
+  assert.equal(new URL(page.url()).hash, '');
+  await page.locator('exectime-stats .card[data-stat="runs"] .value').waitFor({ timeout: VIEW_TIMEOUT_MS });
+  const tenantAttr = await page.locator('exectime-stats').getAttribute('tenant-id');
+  assert.equal(tenantAttr, TENANT);
+});
+
+step('24h (the default): cards and workflow table equal the API', async () => {
+  const { current, shown } = await checkView(page, seen, { preset: '24h' });
+  assert.equal(current.count, TOTAL_RUNS);
+  assert.equal(shown.cards.runs.value, formatCount(TOTAL_RUNS));
+  assert.equal(shown.rows.length, 8);
+  assert.match(shown.meta, /^Last 24 hours/);
+});
+
+step('themes: light and dark follow the system, the theme attribute overrides; screenshots', async () => {
+  await page.locator('exectime-stats .plot canvas').first().waitFor();
+  await page.locator('exectime-stats svg rect.bar').first().waitFor();
+  let shown = await readWidget(page);
+  assert.equal(shown.scheme, 'light');
+  assert.equal(shown.background, 'rgb(255, 255, 255)');
+  const light = path.join(ARTIFACTS, 'dashboard-light.png');
+  await page.screenshot({ path: light });
+
+  const scheme = (want) =>
+    page.waitForFunction((w) => document.querySelector('exectime-stats').shadowRoot.querySelector('.exectime').dataset.scheme === w, want, {
+      timeout: 5000,
+    });
+  const setTheme = (value) => page.locator('exectime-stats').evaluate((el, v) => (v ? el.setAttribute('theme', v) : el.removeAttribute('theme')), value);
+
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await scheme('dark');
+  shown = await readWidget(page);
+  assert.equal(shown.background, 'rgb(15, 23, 42)');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-dark.png') });
+
+  // theme="light" wins over a dark system; theme="dark" over a light one.
+  await setTheme('light');
+  await scheme('light');
+  await page.emulateMedia({ colorScheme: 'light' });
+  await setTheme('dark');
+  await scheme('dark');
+  assert.equal((await readWidget(page)).background, 'rgb(15, 23, 42)');
+  await setTheme(null);
+  await scheme('light');
+
+  const size = fs.statSync(light).size;
+  assert.ok(size < 300_000, `the light screenshot is ${size} bytes, over 300 kB`);
+  if (process.env.EXECTIME_E2E_UPDATE_SCREENSHOT === '1' || !fs.existsSync(DOCS_SCREENSHOT)) {
+    fs.copyFileSync(light, DOCS_SCREENSHOT);
+  }
+});
+
+step('range presets 1h and 7d: the cards follow the API', async () => {
+  const oneHour = page.getByRole('button', { name: '1h (last hour)' });
+  await oneHour.click();
+  const hour = await checkView(page, seen, { preset: '1h' });
+  // Under the mouse, the pressed preset keeps the accent (its text is the accent's foreground).
+  await oneHour.hover();
+  const colors = await oneHour.evaluate((b) => ({ bg: getComputedStyle(b).backgroundColor, fg: getComputedStyle(b).color }));
+  assert.deepEqual(colors, { bg: 'rgb(29, 78, 216)', fg: 'rgb(255, 255, 255)' }, 'the pressed preset under the mouse');
+  assert.ok(hour.current.count >= RECENT_RUNS && hour.current.count < TOTAL_RUNS, `1h: ${hour.current.count} runs`);
+  assert.ok(hour.previous.count > 0, 'the hour before has runs (spread over 0.9 days)');
+  assert.notEqual(hour.shown.cards.runs.change, NONE);
+  assert.match(hour.shown.meta, /^Last hour/);
+
+  await page.getByRole('button', { name: '7d (last 7 days)' }).click();
+  const week = await checkView(page, seen, { preset: '7d' });
+  assert.equal(week.current.count, TOTAL_RUNS);
+  assert.equal(week.previous.count, 0);
+  assert.equal(week.shown.cards.runs.change, NONE); // nothing to compare with
+});
+
+step('status filter "failed": the cards and table follow the API', async () => {
+  await page.getByRole('button', { name: '7d (last 7 days)' }).click(); // where the last step left it
+  await page.locator('exectime-stats select').selectOption('failed');
+  const failed = await checkView(page, seen, { preset: '7d', status: 'failed' });
+  assert.ok(failed.current.count > 0 && failed.current.count < TOTAL_RUNS / 5, `${failed.current.count} failed runs`);
+  assert.equal(failed.shown.cards['failure-rate'].value, '100%');
+  assert.match(failed.shown.meta, /Failed/);
+
+  await page.locator('exectime-stats select').selectOption('all');
+  await checkView(page, seen, { preset: '7d' });
+});
+
+step('choosing a workflow row drills into it; back returns to all workflows', async () => {
+  const first = (await checkView(page, seen, { preset: '7d' })).shown;
+  const workflowId = first.rows[0][0];
+  // A click on the row (not on the name's button).
+  await page.locator('exectime-stats section.workflows tbody tr').first().locator('td').first().click();
+  const one = await checkView(page, seen, { preset: '7d', workflowId });
+  assert.equal(one.current.workflow_id, workflowId);
+  const all = await api({ tenant_id: TENANT, start_date: one.question.start, end_date: one.question.end, group_by: 'workflow', limit: 200 });
+  const row = all.workflows.find((w) => w.workflow_id === workflowId);
+  assert.equal(one.current.count, row.count, 'the workflow view counts what its table row counted');
+
+  await page.getByRole('button', { name: /All workflows/ }).click();
+  const back = await checkView(page, seen, { preset: '7d' });
+  assert.equal(back.shown.rows.length, 8);
+});
+
+step('no uncaught errors or console errors on the dashboard page', () => {
+  assert.deepEqual(pageErrors, []);
+});
+
+step('a token with a wrong signature or an expired one shows "Token rejected"', async () => {
+  const other = await page.context().browser().newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const p = await other.newPage();
+    const cases = [
+      ['wrong signature', tokenFor(randomBytes(32).toString('base64url'))],
+      ['expired', tokenFor(ctx.secret, { expIn: -3600 })],
+    ];
+    for (const [what, token] of cases) {
+      const statuses = [];
+      p.on('response', (r) => {
+        if (new URL(r.url()).pathname === STATS_PATH) statuses.push(r.status());
+      });
+      await p.goto('about:blank');
+      await p.goto(`${ctx.base}/#token=${token}`);
+      const panel = p.locator('exectime-stats .panel.danger');
+      await panel.waitFor({ timeout: VIEW_TIMEOUT_MS });
+      assert.equal(await panel.locator('h3').textContent(), 'Token rejected', what);
+      assert.match(await panel.textContent(), /The API rejected the token/, what);
+      assert.equal(await p.locator('exectime-stats .card').count(), 0, what);
+      assert.ok(statuses.length > 0 && statuses.every((s) => s === 401), `${what}: statuses ${statuses}`);
+      p.removeAllListeners('response');
+    }
+  } finally {
+    await other.close();
+  }
+});
+
+// Missing servers or binaries: one clear line, not a failure per check.
+try {
+  checkEnvironment();
+  await checkServers();
+} catch (error) {
+  console.error(`e2e: ${error.message}`);
+  process.exit(1);
+}
+
+test('dashboard end to end', { timeout: 180_000 }, async (t) => {
+  t.after(cleanUp);
+  const started = Date.now();
+  await setUp();
+  t.diagnostic(`set-up (database, agent, ${TOTAL_RUNS} runs, Chromium) took ${Date.now() - started} ms`);
+  for (const [name, fn] of steps) await t.test(name, fn);
+});
