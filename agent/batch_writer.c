@@ -300,25 +300,8 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     copy_buf_reset(&w->rollup_rows);
     rollup_set_sort(&w->deltas);
     int rc = 0;
-    static int64_t packed[4096]; /* more than et_sketch_max_slot() + 1 bins */
-    for (size_t i = 0; rc == 0 && i < w->deltas.len; i++) {
-        const rollup_delta_t *d = &w->deltas.deltas[i];
-        rc = copy_buf_int(&w->rollup_rows, d->resolution, 1);
-        if (rc == 0) rc = copy_buf_text(&w->rollup_rows, d->tenant_id, 0);
-        if (rc == 0) rc = copy_buf_text(&w->rollup_rows, d->workflow_id, 0);
-        if (rc == 0) rc = copy_buf_time(&w->rollup_rows, d->bucket_us, 0);
-        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, d->status, 0);
-        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, (int64_t)d->runs, 0);
-        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, d->sum_us, 0);
-        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, d->min_us, 0);
-        if (rc == 0) rc = copy_buf_int(&w->rollup_rows, d->max_us, 0);
-        /* A histogram has at most et_sketch_max_slot() + 1 bins. */
-        size_t n = d->hist.len < ET_ARRAY_LEN(packed) ? d->hist.len : ET_ARRAY_LEN(packed);
-        for (size_t k = 0; k < n; k++)
-            packed[k] = et_hist_pack(d->hist.bins[k].slot, d->hist.bins[k].count);
-        if (rc == 0) rc = copy_buf_int_array(&w->rollup_rows, packed, n, 0);
-        if (rc == 0) rc = copy_buf_end_row(&w->rollup_rows);
-    }
+    for (size_t i = 0; rc == 0 && i < w->deltas.len; i++)
+        rc = rollup_delta_copy_row(&w->deltas.deltas[i], true, &w->rollup_rows);
     if (rc < 0) {
         snprintf(w->error, sizeof w->error, "cannot build rollup rows: %s", strerror(-rc));
         fail_batch(w);

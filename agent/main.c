@@ -1,5 +1,5 @@
 /*
- * exectime-agent — commands: run (default), migrate, verify, version, help.
+ * exectime-agent — commands: run (default), migrate, verify, rollup-rebuild, version, help.
  * Configuration comes from config (environment, then flags); a bad value stops start-up
  * with one line naming the variable.
  */
@@ -20,13 +20,15 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: exectime-agent [run|migrate|verify|version|help] [--flag value ...]\n"
+            "usage: exectime-agent [run|migrate|verify|rollup-rebuild|version|help] [--flag value ...]\n"
             "\n"
             "  run       consume the stream(s), write batches and rollups, serve HTTP (default)\n"
             "  migrate   apply the embedded schema migrations (needs a role that may create\n"
             "            schemas and roles, e.g. the database owner)\n"
             "  verify    recompute rollups from raw rows and print every difference; exit 1 if\n"
             "            any: [--tenant T] [--from TIME] [--to TIME] (default: raw retention)\n"
+            "  rollup-rebuild  replace the rollups of a range by a recomputation from the raw\n"
+            "            rows (same arguments as verify; run it as the schema owner)\n"
             "  version   print the version\n"
             "\n"
             "settings (each flag has an environment variable):\n");
@@ -46,7 +48,9 @@ static int parse_time_flag(const char *flag, const char *value, bool is_end, int
     return 0;
 }
 
-static int run_verify(const config_t *cfg, char **argv, const int *rest, int rest_count)
+/* verify and rollup-rebuild share their arguments: [--tenant T] [--from TIME] [--to TIME]. */
+static int run_verify(const config_t *cfg, char **argv, const int *rest, int rest_count,
+                      bool rebuild)
 {
     int64_t now = et_now_us();
     verify_options_t opts = {NULL, now - (int64_t)cfg->raw_retention_days * ET_US_PER_DAY,
@@ -63,16 +67,17 @@ static int run_verify(const config_t *cfg, char **argv, const int *rest, int res
             if (parse_time_flag("--to", value, true, &opts.to_us) < 0)
                 return 2;
         } else {
-            fprintf(stderr, "exectime-agent verify: unknown argument \"%s\"\n", arg);
+            fprintf(stderr, "exectime-agent %s: unknown argument \"%s\"\n",
+                    rebuild ? "rollup-rebuild" : "verify", arg);
             return 2;
         }
         i++;
     }
     if (opts.from_us >= opts.to_us) {
-        fprintf(stderr, "exectime-agent verify: --from must be before --to\n");
+        fprintf(stderr, "exectime-agent: --from must be before --to\n");
         return 2;
     }
-    return verify_run(cfg, &opts, stdout);
+    return rebuild ? verify_rebuild(cfg, &opts, stdout) : verify_run(cfg, &opts, stdout);
 }
 
 int main(int argc, char **argv)
@@ -134,7 +139,9 @@ int main(int argc, char **argv)
                    migrate_latest_version(), applied, applied == 1 ? "" : "s");
         }
     } else if (strcmp(command, "verify") == 0) {
-        code = run_verify(cfg, argv, rest, rest_count);
+        code = run_verify(cfg, argv, rest, rest_count, false);
+    } else if (strcmp(command, "rollup-rebuild") == 0) {
+        code = run_verify(cfg, argv, rest, rest_count, true);
     } else {
         fprintf(stderr, "exectime-agent: unknown command \"%s\" (see exectime-agent help)\n",
                 command);

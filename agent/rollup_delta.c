@@ -187,3 +187,27 @@ void rollup_set_sort(rollup_set_t *set)
     set->index = NULL;
     set->index_cap = 0;
 }
+
+int rollup_delta_copy_row(const rollup_delta_t *d, bool with_resolution, copy_buf_t *out)
+{
+    int64_t packed[2048]; /* more than et_sketch_max_slot() + 1 bins */
+    size_t mark = out->len;
+    int rc = with_resolution ? copy_buf_int(out, d->resolution, 1) : 0;
+    if (rc == 0) rc = copy_buf_text(out, d->tenant_id, !with_resolution);
+    if (rc == 0) rc = copy_buf_text(out, d->workflow_id, 0);
+    if (rc == 0) rc = copy_buf_time(out, d->bucket_us, 0);
+    if (rc == 0) rc = copy_buf_int(out, d->status, 0);
+    if (rc == 0) rc = copy_buf_int(out, (int64_t)d->runs, 0);
+    if (rc == 0) rc = copy_buf_int(out, d->sum_us, 0);
+    if (rc == 0) rc = copy_buf_int(out, d->min_us, 0);
+    if (rc == 0) rc = copy_buf_int(out, d->max_us, 0);
+    if (rc == 0 && d->hist.len > sizeof packed / sizeof packed[0])
+        rc = -ERANGE;
+    for (uint32_t k = 0; rc == 0 && k < d->hist.len; k++)
+        packed[k] = et_hist_pack(d->hist.bins[k].slot, d->hist.bins[k].count);
+    if (rc == 0) rc = copy_buf_int_array(out, packed, d->hist.len, 0);
+    if (rc == 0) rc = copy_buf_end_row(out);
+    if (rc < 0)
+        copy_buf_truncate(out, mark);
+    return rc;
+}

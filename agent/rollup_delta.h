@@ -11,9 +11,11 @@
 #ifndef EXECTIME_ROLLUP_DELTA_H
 #define EXECTIME_ROLLUP_DELTA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "copy_text.h"
 #include "event_codec.h"
 #include "sketch.h"
 #include "timeutil.h"
@@ -54,6 +56,15 @@ __attribute__((warn_unused_result)) int rollup_set_add(rollup_set_t *set, const 
 /* The delta of one key, or NULL. Only valid before rollup_set_sort. */
 rollup_delta_t *rollup_set_find(rollup_set_t *set, et_resolution_t res, const char *tenant_id,
                                 const char *workflow_id, int64_t bucket_us, et_status_t status);
+
+/*
+ * Appends one delta as a COPY text row: [resolution,] tenant_id, workflow_id, bucket,
+ * status, runs, sum_us, min_us, max_us, hist (packed bigint[]). The column order of the
+ * rollup tables, with the writer's staging table's resolution column in front when asked.
+ */
+__attribute__((warn_unused_result)) int rollup_delta_copy_row(const rollup_delta_t *d,
+                                                              bool with_resolution,
+                                                              copy_buf_t *out);
 
 /* Sorts deltas by (resolution, tenant, workflow, bucket, status); the index is dropped. */
 void rollup_set_sort(rollup_set_t *set);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "copy_text.h"
 #include "rollup_delta.h"
 #include "timeutil.h"
 
@@ -169,19 +170,31 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
     return rc;
 }
 
-int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
+/* The range both commands work on: widened to whole UTC days (so every bucket of every
+ * resolution is complete), narrowed to the raw retention; oldest[res] is where each
+ * resolution's rows still exist. */
+static void window(const config_t *cfg, const verify_options_t *opts, int64_t *from,
+                   int64_t *to, int64_t oldest[ET_RES_COUNT])
 {
-    int64_t now = et_now_us();
-    int64_t today = et_time_floor(now, ET_RES_DAY);
-    int64_t from = et_time_floor(opts->from_us, ET_RES_DAY);
-    int64_t to = et_time_floor(opts->to_us + ET_US_PER_DAY - 1, ET_RES_DAY);
+    int64_t today = et_time_floor(et_now_us(), ET_RES_DAY);
+    *from = et_time_floor(opts->from_us, ET_RES_DAY);
+    *to = et_time_floor(opts->to_us + ET_US_PER_DAY - 1, ET_RES_DAY);
     /* Raw partitions older than the retention are dropped by whole days. */
     int64_t raw_oldest = today - (int64_t)cfg->raw_retention_days * ET_US_PER_DAY;
-    if (from < raw_oldest)
-        from = raw_oldest;
-    int64_t oldest[ET_RES_COUNT] = {
-        today - (int64_t)cfg->minute_retention_days * ET_US_PER_DAY,
-        today - (int64_t)cfg->hour_retention_days * ET_US_PER_DAY, from};
+    if (*from < raw_oldest)
+        *from = raw_oldest;
+    oldest[ET_RES_MINUTE] = today - (int64_t)cfg->minute_retention_days * ET_US_PER_DAY;
+    oldest[ET_RES_HOUR] = today - (int64_t)cfg->hour_retention_days * ET_US_PER_DAY;
+    oldest[ET_RES_DAY] = *from;
+    for (int res = 0; res < ET_RES_COUNT; res++)
+        if (oldest[res] < *from)
+            oldest[res] = *from;
+}
+
+int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
+{
+    int64_t from, to, oldest[ET_RES_COUNT];
+    window(cfg, opts, &from, &to, oldest);
 
     PGconn *pg = PQconnectdb(cfg->database_url);
     if (PQstatus(pg) != CONNECTION_OK) {
@@ -213,7 +226,7 @@ int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
     if (rc == 0 && seen == NULL)
         rc = -ENOMEM;
     for (int res = 0; rc == 0 && res < ET_RES_COUNT; res++) {
-        int64_t res_from = from > oldest[res] ? from : oldest[res];
+        int64_t res_from = oldest[res];
         char res_from_text[40];
         if (res_from >= to || et_time_format(res_from, res_from_text, sizeof res_from_text) < 0)
             continue;
@@ -237,4 +250,125 @@ int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
     fprintf(out, "verify: %" PRIu64 " rollup rows checked from %s to %s, %" PRIu64 " difference%s\n",
             st.checked, from_text, to_text, st.differences, st.differences == 1 ? "" : "s");
     return st.differences ? 1 : 0;
+}
+
+/* Runs one statement; reports and returns -EIO on failure. */
+static int exec_step(PGconn *pg, const char *what, const char *sql, int nparams,
+                     const char *const *params, long *rows)
+{
+    PGresult *r = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -EIO;
+    if (rc < 0)
+        print_pg_error(what, pg, r);
+    else if (rows)
+        *rows += atol(PQcmdTuples(r));
+    PQclear(r);
+    return rc;
+}
+
+/* COPYs one resolution's recomputed rows into its table. */
+static int copy_rows(PGconn *pg, const rollup_set_t *set, et_resolution_t res, int64_t res_from,
+                     long *written)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "COPY exectime.%s (tenant_id, workflow_id, bucket, status, runs, sum_us, min_us,"
+             " max_us, hist) FROM STDIN", rollup_tables[res]);
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        print_pg_error("COPY", pg, r);
+        PQclear(r);
+        return -EIO;
+    }
+    PQclear(r);
+    copy_buf_t rows;
+    copy_buf_init(&rows, SIZE_MAX);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < set->len; i++) {
+        const rollup_delta_t *d = &set->deltas[i];
+        if (d->resolution != res || d->bucket_us < res_from)
+            continue;
+        rc = rollup_delta_copy_row(d, false, &rows);
+        (*written)++;
+        if (rc == 0 && rows.len > (1 << 20)) { /* send in chunks of about 1 MiB */
+            rc = PQputCopyData(pg, rows.data, (int)rows.len) == 1 ? 0 : -EIO;
+            copy_buf_reset(&rows);
+        }
+    }
+    if (rc == 0 && rows.len)
+        rc = PQputCopyData(pg, rows.data, (int)rows.len) == 1 ? 0 : -EIO;
+    copy_buf_free(&rows);
+    if (PQputCopyEnd(pg, rc == 0 ? NULL : "rollup rows could not be built") != 1)
+        rc = -EIO;
+    r = PQgetResult(pg);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        print_pg_error("COPY", pg, r);
+        rc = -EIO;
+    }
+    PQclear(r);
+    while ((r = PQgetResult(pg)) != NULL)
+        PQclear(r);
+    return rc;
+}
+
+int verify_rebuild(const config_t *cfg, const verify_options_t *opts, FILE *out)
+{
+    int64_t from, to, oldest[ET_RES_COUNT];
+    window(cfg, opts, &from, &to, oldest);
+    char from_text[40], to_text[40];
+    if (from >= to || et_time_format(from, from_text, sizeof from_text) < 0 ||
+        et_time_format(to, to_text, sizeof to_text) < 0) {
+        fprintf(stderr, "exectime-agent rollup-rebuild: the range holds no day within the raw "
+                        "retention\n");
+        return 2;
+    }
+    PGconn *pg = PQconnectdb(cfg->database_url);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        print_pg_error("cannot connect", pg, NULL);
+        PQfinish(pg);
+        return 2;
+    }
+    rollup_set_t expected;
+    rollup_set_init(&expected, SIZE_MAX);
+    long removed = 0, written = 0;
+    /* The lock makes running agents wait before their rollup upserts: a batch that
+     * committed before it is in the raw rows read below, one that commits after it adds
+     * its delta to the rebuilt rows. */
+    int rc = exec_step(pg, "BEGIN", "BEGIN", 0, NULL, NULL);
+    if (rc == 0)
+        rc = exec_step(pg, "settings", "SET LOCAL TIME ZONE 'UTC'", 0, NULL, NULL);
+    if (rc == 0)
+        rc = exec_step(pg, "LOCK",
+                       "LOCK TABLE exectime.rollup_minute, exectime.rollup_hour,"
+                       " exectime.rollup_day IN SHARE ROW EXCLUSIVE MODE",
+                       0, NULL, NULL);
+    if (rc == 0)
+        rc = load_expected(pg, from_text, to_text, opts->tenant_id, &expected);
+    rollup_set_sort(&expected);
+    for (int res = 0; rc == 0 && res < ET_RES_COUNT; res++) {
+        char res_from_text[40], sql[200];
+        if (oldest[res] >= to || et_time_format(oldest[res], res_from_text, sizeof res_from_text) < 0)
+            continue;
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM exectime.%s WHERE bucket >= $1 AND bucket < $2"
+                 " AND ($3::text IS NULL OR tenant_id = $3)", rollup_tables[res]);
+        const char *params[3] = {res_from_text, to_text, opts->tenant_id};
+        rc = exec_step(pg, "DELETE (run rollup-rebuild as the schema owner)", sql, 3, params,
+                       &removed);
+        if (rc == 0)
+            rc = copy_rows(pg, &expected, (et_resolution_t)res, oldest[res], &written);
+    }
+    if (rc == 0)
+        rc = exec_step(pg, "COMMIT", "COMMIT", 0, NULL, NULL);
+    rollup_set_free(&expected);
+    PQfinish(pg); /* an open transaction rolls back */
+    if (rc < 0) {
+        if (rc != -EIO)
+            fprintf(stderr, "exectime-agent rollup-rebuild: %s\n", strerror(-rc));
+        return 2;
+    }
+    fprintf(out, "rollup-rebuild: %ld rollup rows replaced by %ld recomputed from raw rows, "
+                 "from %s to %s\n", removed, written, from_text, to_text);
+    return 0;
 }

@@ -1,7 +1,8 @@
 /*
- * verify — the `verify` command: recomputes the rollups of a time range from the raw rows,
- * with the same C code the writer uses, and prints every rollup row that differs, is
- * missing or should not exist. Blocking (synchronous libpq); never on the agent loop.
+ * verify — the `verify` and `rollup-rebuild` commands: recompute the rollups of a time
+ * range from the raw rows, with the same C code the writer uses, and either print every
+ * rollup row that differs, is missing or should not exist, or replace the rollup rows.
+ * Blocking (synchronous libpq); never on the agent loop.
  *
  * The range is widened to whole UTC days and narrowed to what retention still holds
  * (raw rows for all, minute and hour rollups for their own retention).
@@ -24,5 +25,13 @@ typedef struct verify_options {
 } verify_options_t;
 
 int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out);
+
+/*
+ * The `rollup-rebuild` command: in one transaction, with the rollup tables locked against
+ * concurrent upserts (agents wait, then continue), deletes the rollup rows of the range and
+ * writes them anew from the raw rows. Needs a role that may delete rollup rows (the owner).
+ * Returns 0, or 2 on an error (one line on stderr; nothing is changed).
+ */
+int verify_rebuild(const config_t *cfg, const verify_options_t *opts, FILE *out);
 
 #endif
