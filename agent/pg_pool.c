@@ -18,21 +18,27 @@ static void on_setup_done(pg_conn_t *conn, pg_query_event_t event, PGresult *res
             snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
             msg[strcspn(msg, "\n")] = '\0';
             log_write(LOG_ERROR, "API session set-up failed", "error", msg, NULL);
-            s->set_up = false;
+            s->setup_failed = true;
         }
         return;
     }
-    if (event == PG_QUERY_DONE && s->set_up)
+    if (event != PG_QUERY_DONE)
+        return;
+    s->set_up = !s->setup_failed;
+    if (s->set_up)
         dispatch(s->pool);
+    else /* reconnect with backoff and try again: the cause may be fixed meanwhile */
+        pg_conn_reset(conn, "session set-up failed");
 }
 
 static void on_session_up(pg_conn_t *conn, void *arg)
 {
     pg_pool_session_t *s = arg;
-    s->set_up = true; /* cleared by on_setup_done on any error */
+    s->set_up = false; /* until the set-up query has succeeded */
+    s->setup_failed = false;
     s->in_use = false;
     if (pg_conn_query(conn, s->pool->setup_sql, on_setup_done, s) < 0)
-        s->set_up = false;
+        pg_conn_reset(conn, "cannot send the session set-up");
 }
 
 static void on_session_down(pg_conn_t *conn, const char *reason, void *arg)

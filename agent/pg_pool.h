@@ -38,6 +38,7 @@ typedef struct pg_pool_session {
     pg_conn_t conn;
     struct pg_pool *pool;
     bool set_up;  /* set-up SQL succeeded on this session */
+    bool setup_failed; /* an error came back while the set-up SQL ran */
     bool in_use;  /* lent to a request */
 } pg_pool_session_t;
 

@@ -55,6 +55,9 @@ static void build_setup_sql(void)
     snprintf(setup_sql, sizeof setup_sql,
              "SET application_name = 'exectime-agent api';"
              "SET TIME ZONE 'UTC';"
+             "DO $$ BEGIN IF NOT pg_has_role('exectime_reader', 'MEMBER') THEN"
+             " RAISE EXCEPTION 'role %% is not a member of exectime_reader: GRANT exectime_reader"
+             " TO %%', current_user, current_user; END IF; END $$;"
              "DEALLOCATE ALL;"
              "PREPARE et_allowed(text) AS SELECT exectime.all_tenants_allowed()"
              " OR $1 = ANY (exectime.allowed_tenants());"

@@ -3,6 +3,7 @@
  * not its own, and a bad setting stops it with one line naming the setting.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,5 +61,33 @@ Test(startup, a_bad_setting_stops_start_up_with_one_line_naming_it, IT_TEST_OPTS
     expect_refused("EXECTIME_GROUP=", NULL, "EXECTIME_GROUP");
     expect_refused("EXECTIME_STREAM=a,,b", NULL, "EXECTIME_STREAM");
     expect_refused("EXECTIME_BATCH_MAX=100", "--batch-max", "--batch-max");
+    it_pass();
+}
+
+static bool log_has(const it_agent_t *a, const char *text)
+{
+    char *log = it_agent_log(a);
+    bool found = strstr(log, text) != NULL;
+    free(log);
+    return found;
+}
+
+Test(startup, an_agent_role_outside_exectime_reader_is_not_ready_until_granted, IT_TEST_OPTS)
+{
+    /* The role is cluster-wide; every test's set-up grants it again, so a failure here
+     * leaves no trace for the next test. */
+    PQclear(it_sql("REVOKE exectime_reader FROM exectime_agent"));
+    it_agent_t *a = it_agent_start("c1", NULL);
+    char *body = NULL;
+    IT_WAIT_UNTIL(log_has(a, "not a member of exectime_reader"), IT_WAIT_MS,
+                  "the log never says the role lacks exectime_reader");
+    int status = it_http_get(a->port, "/readyz", &body);
+    PQclear(it_sql("GRANT exectime_reader TO exectime_agent"));
+    cr_assert_eq(status, 503, "readyz answered %d: %s", status, body);
+    cr_assert(strstr(body, "\"api_sessions\":false") != NULL, "%s", body);
+    free(body);
+    /* The sessions reconnect and set up again once the grant is there. */
+    it_agent_wait_ready(a);
+    it_agent_stop(a);
     it_pass();
 }
