@@ -53,6 +53,8 @@ typedef struct agent {
     metric_counter_t *events_inserted;
     metric_counter_t *events_duplicate;
     metric_counter_t *entries_acked;
+    metric_counter_t *entries_claimed;
+    metric_counter_t *redis_reconnects;
     metric_counter_t *batches_failed;
     metric_family_t *dead_lettered;
     metric_histogram_t *batch_events;
@@ -163,6 +165,9 @@ static void refresh_metrics(void *arg)
                         ws->events_duplicate - a->seen_writer.events_duplicate);
     metrics_counter_inc(a->batches_failed, ws->batches_failed - a->seen_writer.batches_failed);
     metrics_counter_inc(a->entries_acked, cs->entries_acked - a->seen_consumer.entries_acked);
+    metrics_counter_inc(a->entries_claimed,
+                        cs->entries_claimed - a->seen_consumer.entries_claimed);
+    metrics_counter_inc(a->redis_reconnects, cs->reconnects - a->seen_consumer.reconnects);
     a->seen_writer = *ws;
     a->seen_consumer = *cs;
     metrics_gauge_set(a->stream_lag, (double)cs->lag);
@@ -185,6 +190,10 @@ static void register_metrics(agent_t *a)
                                           "Events already stored (redelivered or republished).");
     a->entries_acked = metrics_counter("exectime_entries_acked_total",
                                        "Stream entries acknowledged (XACK).");
+    a->entries_claimed = metrics_counter("exectime_entries_claimed_total",
+                                         "Entries taken over from consumers idle too long.");
+    a->redis_reconnects = metrics_counter("exectime_redis_reconnects_total",
+                                          "Redis connections lost and re-established.");
     a->batches_failed = metrics_counter("exectime_batches_failed_total",
                                         "Batch transactions that failed and were retried.");
     a->dead_lettered = metrics_counter_labels("exectime_dead_lettered_total",

@@ -340,7 +340,6 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     w->stats.batches_committed++;
     w->stats.events_inserted += w->returned_rows;
     w->stats.events_duplicate += done->events - w->returned_rows;
-    w->stats.last_commit_ms = commit_ms;
     w->retry_ms = RETRY_MIN_MS;
     w->inflight = NULL;
     set_state(w, WRITER_IDLE);

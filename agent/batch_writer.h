@@ -63,7 +63,6 @@ typedef struct writer_stats {
     uint64_t events_duplicate;/* rows the primary key turned away */
     uint64_t batches_committed;
     uint64_t batches_failed;
-    uint64_t last_commit_ms;
 } writer_stats_t;
 
 typedef struct batch_writer batch_writer_t;

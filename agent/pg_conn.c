@@ -199,7 +199,6 @@ static void advance_connect(pg_conn_t *c)
     case PGRES_POLLING_OK:
         uv_timer_stop(&c->timer);
         c->backoff_ms = BACKOFF_MIN_MS;
-        c->connects++;
         set_state(c, PG_CONN_READY);
         if (watch(c, UV_READABLE) < 0) {
             lose_session(c, "cannot watch the socket");

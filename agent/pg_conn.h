@@ -69,7 +69,6 @@ struct pg_conn {
     pg_query_fn query_cb;   /* the running query's callback */
     void *query_arg;
     pg_conn_closed_fn on_closed;
-    unsigned connects;      /* sessions established, for metrics and tests */
 };
 
 __attribute__((warn_unused_result)) int pg_conn_init(pg_conn_t *conn, uv_loop_t *loop,

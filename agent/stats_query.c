@@ -581,7 +581,6 @@ static void finish_request(stats_request_t *r)
     if (r->conn) {
         pg_pool_release(&api->pool, r->conn);
         r->conn = NULL;
-        api->in_flight--;
     }
     if (r->res) {
         if (r->db_error)
@@ -602,7 +601,6 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         r->db_error = true;
         r->conn = NULL; /* the session is gone; it is not ours to release twice */
         pg_pool_release(&r->api->pool, conn);
-        r->api->in_flight--;
         finish_request(r);
         return;
     }
@@ -651,7 +649,6 @@ static void on_session(pg_conn_t *conn, void *arg)
 {
     stats_request_t *r = arg;
     r->conn = conn;
-    r->api->in_flight++;
     if (r->res == NULL) { /* abandoned while waiting */
         finish_request(r);
         return;

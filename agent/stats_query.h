@@ -33,7 +33,6 @@ typedef struct stats_api {
     auth_t auth;
     bool auth_configured;   /* false: every request gets 401 with a reason */
     char auth_error[256];   /* why auth is not configured */
-    unsigned in_flight;     /* requests with database work running */
     void (*on_closed)(struct stats_api *api);
 } stats_api_t;
 
