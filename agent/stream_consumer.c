@@ -292,6 +292,61 @@ void consumer_ack(stream_consumer_t *c, const writer_ack_t *acks, size_t n)
     free(ids);
 }
 
+/* A database refusal being dead-lettered: the entry's bytes are fetched again. */
+typedef struct reject {
+    stream_consumer_t *c;
+    int stream;
+    char id[WRITER_ENTRY_ID_MAX];
+    char reason[512];
+} reject_t;
+
+static const redisReply *find_event_field(const redisReply *fields);
+
+static void on_rejected_entry(redisAsyncContext *ac, void *r, void *priv)
+{
+    reject_t *rj = priv;
+    stream_consumer_t *c = rj->c;
+    redisReply *reply = r;
+    if (reply != NULL) {
+        if (c->commands_in_flight > 0)
+            c->commands_in_flight--;
+        if (reply->type == REDIS_REPLY_ERROR) {
+            log_write(LOG_ERROR, "cannot read a refused entry back; it stays pending", "id",
+                      rj->id, "error", reply->str, NULL);
+        } else {
+            /* [[id, fields]], or empty when the entry was deleted meanwhile. */
+            const redisReply *event = NULL;
+            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+                reply->element[0]->type == REDIS_REPLY_ARRAY &&
+                reply->element[0]->elements == 2)
+                event = find_event_field(reply->element[0]->element[1]);
+            bool bytes = event != NULL && event->type == REDIS_REPLY_STRING;
+            dead_letter(c, rj->stream, rj->id, bytes ? event->str : NULL,
+                        bytes ? event->len : 0, rj->reason, "rejected");
+        }
+        maybe_finish_close(c);
+    }
+    free(rj);
+}
+
+void consumer_reject(stream_consumer_t *c, int stream, const char *id, const char *reason)
+{
+    reject_t *rj = calloc(1, sizeof *rj);
+    if (rj == NULL)
+        return; /* stays pending: redelivered, refused and isolated again */
+    rj->c = c;
+    rj->stream = stream;
+    snprintf(rj->id, sizeof rj->id, "%s", id);
+    snprintf(rj->reason, sizeof rj->reason, "refused by the database: %s", reason);
+    const char *argv[4] = {"XRANGE", c->cfg->streams[stream], id, id};
+    if (send_argv(c, on_rejected_entry, rj, 4, argv, NULL) < 0) {
+        log_write(LOG_WARN, "Redis is away; a refused entry stays pending", "id", id, NULL);
+        free(rj);
+        return;
+    }
+    c->commands_in_flight++;
+}
+
 /* --- entries ------------------------------------------------------------------------ */
 
 static int stream_index(const stream_consumer_t *c, const char *key)

@@ -97,6 +97,14 @@ void consumer_resume(stream_consumer_t *c);
 /* Acknowledges committed entries (the writer's on_committed). */
 void consumer_ack(stream_consumer_t *c, const writer_ack_t *acks, size_t n);
 
+/*
+ * The database refused the entry `id` of stream index `stream` (the writer isolated it):
+ * moves it to the dead-letter stream with the database's reason (reason class
+ * "rejected"), then acknowledges it. Its bytes are read back from the stream; while Redis
+ * is away the entry stays pending and comes back through redelivery.
+ */
+void consumer_reject(stream_consumer_t *c, int stream, const char *id, const char *reason);
+
 /* Stops issuing reads; entries already read still flow to the writer. */
 void consumer_stop_reading(stream_consumer_t *c);
 
