@@ -123,6 +123,10 @@ static const setting_t settings[] = {
      1, 3650, NULL, "days of minute rollups kept"},
     {"hour-retention-days", "EXECTIME_HOUR_RETENTION_DAYS", INT(hour_retention_days), "400", 1,
      36500, NULL, "days of hour rollups kept"},
+    {"api-statement-timeout-ms", "EXECTIME_API_STATEMENT_TIMEOUT_MS",
+     INT(api_statement_timeout_ms), "5000", 1, 20000, NULL,
+     "an API query running longer is cancelled and answered 503 (ms; under the 30 s "
+     "request timeout)"},
     {"cors-origins", "EXECTIME_CORS_ORIGINS", STR(cors_origins), "", 0, 0, NULL,
      "comma-separated origins allowed to call the API from a browser, or *"},
     {"ui-dir", "EXECTIME_UI_DIR", STR(ui_dir), EXECTIME_UI_DIR_DEFAULT, 0, 0, NULL,

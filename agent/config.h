@@ -33,6 +33,7 @@ typedef struct config {
     int raw_retention_days;
     int minute_retention_days;
     int hour_retention_days;
+    int api_statement_timeout_ms; /* statement_timeout of the API's database sessions */
     char cors_origins[1024];
     char ui_dir[512];       /* dashboard.html and exectime-widget.js */
     char log_level[16];

@@ -9,34 +9,57 @@
 
 static void dispatch(pg_pool_t *pool);
 
+static const char *const session_state_names[] = {
+    [PG_SESSION_DOWN] = "down",         [PG_SESSION_SETTING_UP] = "setting_up",
+    [PG_SESSION_FREE] = "free",         [PG_SESSION_LENT] = "lent",
+    [PG_SESSION_ROLLING_BACK] = "rolling_back",
+};
+
+/* The one place a session changes state, so every change is logged. */
+static void session_set_state(pg_pool_session_t *s, pg_session_state_t next)
+{
+    if (s->state == next)
+        return;
+    if (log_enabled(LOG_DEBUG))
+        log_write(LOG_DEBUG, "API session state", "from", session_state_names[s->state], "to",
+                  session_state_names[next], NULL);
+    s->state = next;
+}
+
+/* First line of a result's error message. */
+static void result_error(const PGresult *res, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", PQresultErrorMessage(res));
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
 static void on_setup_done(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
 {
     pg_pool_session_t *s = arg;
     if (event == PG_QUERY_RESULT) {
         if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
             char msg[512];
-            snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
-            msg[strcspn(msg, "\n")] = '\0';
+            result_error(res, msg, sizeof msg);
             log_write(LOG_ERROR, "API session set-up failed", "error", msg, NULL);
             s->setup_failed = true;
         }
         return;
     }
     if (event != PG_QUERY_DONE)
-        return;
-    s->set_up = !s->setup_failed;
-    if (s->set_up)
+        return; /* lost: on_session_down has marked it down */
+    if (!s->setup_failed) {
+        session_set_state(s, PG_SESSION_FREE);
         dispatch(s->pool);
-    else /* reconnect with backoff and try again: the cause may be fixed meanwhile */
+    } else { /* reconnect with backoff and try again: the cause may be fixed meanwhile */
         pg_conn_reset(conn, "session set-up failed");
+    }
 }
 
 static void on_session_up(pg_conn_t *conn, void *arg)
 {
     pg_pool_session_t *s = arg;
-    s->set_up = false; /* until the set-up query has succeeded */
     s->setup_failed = false;
-    s->in_use = false;
+    session_set_state(s, PG_SESSION_SETTING_UP);
     if (pg_conn_query(conn, s->pool->setup_sql, on_setup_done, s) < 0)
         pg_conn_reset(conn, "cannot send the session set-up");
 }
@@ -44,7 +67,30 @@ static void on_session_up(pg_conn_t *conn, void *arg)
 static void on_session_down(pg_conn_t *conn, const char *reason, void *arg)
 {
     pg_pool_session_t *s = arg;
-    s->set_up = false;
+    session_set_state(s, PG_SESSION_DOWN);
+}
+
+/* The ROLLBACK sent by pg_pool_release: the session is free again only if it worked. */
+static void on_rolled_back(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    pg_pool_session_t *s = arg;
+    if (event == PG_QUERY_RESULT) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            char msg[512];
+            result_error(res, msg, sizeof msg);
+            log_write(LOG_WARN, "API session ROLLBACK failed", "error", msg, NULL);
+            s->rollback_failed = true;
+        }
+        return;
+    }
+    if (event != PG_QUERY_DONE)
+        return; /* lost: on_session_down has marked it down */
+    if (s->rollback_failed || PQtransactionStatus(conn->pg) != PQTRANS_IDLE) {
+        pg_conn_reset(conn, "ROLLBACK left the session unclean");
+        return;
+    }
+    session_set_state(s, PG_SESSION_FREE);
+    dispatch(s->pool);
 }
 
 int pg_pool_init(pg_pool_t *pool, uv_loop_t *loop, const char *conninfo, int size,
@@ -75,14 +121,17 @@ void pg_pool_start(pg_pool_t *pool)
 
 static bool session_free(const pg_pool_session_t *s)
 {
-    return s->set_up && !s->in_use && pg_conn_ready(&s->conn);
+    return s->state == PG_SESSION_FREE && pg_conn_ready(&s->conn);
 }
 
 int pg_pool_ready_count(const pg_pool_t *pool)
 {
     int n = 0;
-    for (int i = 0; i < pool->size; i++)
-        n += pool->sessions[i].set_up && pg_conn_up(&pool->sessions[i].conn);
+    for (int i = 0; i < pool->size; i++) {
+        const pg_pool_session_t *s = &pool->sessions[i];
+        n += s->state != PG_SESSION_DOWN && s->state != PG_SESSION_SETTING_UP &&
+             pg_conn_up(&s->conn);
+    }
     return n;
 }
 
@@ -100,7 +149,7 @@ static void dispatch(pg_pool_t *pool)
         pool->queued--;
         w->queued = false;
         w->next = NULL;
-        s->in_use = true;
+        session_set_state(s, PG_SESSION_LENT);
         w->run(&s->conn, w->arg);
     }
 }
@@ -148,11 +197,43 @@ void pg_pool_cancel(pg_pool_t *pool, pg_pool_waiter_t *w)
     w->queued = false;
 }
 
+/*
+ * Takes a session back and makes it clean before anyone else gets it: a request that
+ * failed inside its transaction (statement timeout, cancel, lock timeout, out of memory)
+ * leaves it aborted, and the next BEGIN on it would fail, request after request.
+ */
 void pg_pool_release(pg_pool_t *pool, pg_conn_t *conn)
 {
     pg_pool_session_t *s = container_of(conn, pg_pool_session_t, conn);
-    s->in_use = false;
-    dispatch(pool);
+    if (s->state != PG_SESSION_LENT)
+        return; /* lost while lent: it is down and sets itself up again when back */
+    if (!pg_conn_up(conn)) {
+        session_set_state(s, PG_SESSION_DOWN);
+        return;
+    }
+    PGTransactionStatusType tx = pg_conn_ready(conn) ? PQtransactionStatus(conn->pg)
+                                                     : PQTRANS_ACTIVE;
+    switch (tx) {
+    case PQTRANS_IDLE:
+        session_set_state(s, PG_SESSION_FREE);
+        dispatch(pool);
+        return;
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR:
+        log_write(LOG_INFO, "API session released inside a transaction: rolling back",
+                  "transaction", tx == PQTRANS_INERROR ? "aborted" : "open", NULL);
+        s->rollback_failed = false;
+        session_set_state(s, PG_SESSION_ROLLING_BACK);
+        if (pg_conn_query(conn, "ROLLBACK", on_rolled_back, s) < 0 && pg_conn_up(conn))
+            pg_conn_reset(conn, "cannot send ROLLBACK");
+        return;
+    case PQTRANS_ACTIVE:
+    case PQTRANS_UNKNOWN:
+        break;
+    }
+    /* Down first: the reset ends a running query, whose callback must not find it lent. */
+    session_set_state(s, PG_SESSION_DOWN);
+    pg_conn_reset(conn, "API session released with a command running or in an unknown state");
 }
 
 static void on_session_closed(pg_conn_t *conn)

@@ -43,9 +43,10 @@
 
 static char setup_sql[4096];
 
-/* Builds the session set-up once: prepared statements for one workflow (or the
- * tenant-wide rows) and for every row of the tenant (group_by=workflow). */
-static void build_setup_sql(void)
+/* Builds the session set-up once: a statement timeout, so a stuck query (a lock held
+ * elsewhere, a slow plan) cannot hold a session for ever, and prepared statements for one
+ * workflow (or the tenant-wide rows) and for every row of the tenant (group_by=workflow). */
+static void build_setup_sql(const config_t *cfg)
 {
     char one[1400], all[1400];
     snprintf(one, sizeof one, ROWS_SQL, "workflow_id = $2", "workflow_id = $2",
@@ -55,6 +56,7 @@ static void build_setup_sql(void)
     snprintf(setup_sql, sizeof setup_sql,
              "SET application_name = 'exectime-agent api';"
              "SET TIME ZONE 'UTC';"
+             "SET statement_timeout = %d;"
              "DO $$ BEGIN IF NOT pg_has_role('exectime_reader', 'MEMBER') THEN"
              " RAISE EXCEPTION 'role %% is not a member of exectime_reader: GRANT exectime_reader"
              " TO %%', current_user, current_user; END IF; END $$;"
@@ -63,7 +65,7 @@ static void build_setup_sql(void)
              " OR $1 = ANY (exectime.allowed_tenants());"
              "PREPARE et_rows_one" ROWS_PARAMS " AS %s;"
              "PREPARE et_rows_all" ROWS_PARAMS " AS %s;",
-             one, all);
+             cfg->api_statement_timeout_ms, one, all);
 }
 
 /* --- per-request state ---------------------------------------------------------------- */
@@ -918,7 +920,7 @@ int stats_api_init(stats_api_t *api, uv_loop_t *loop, const config_t *cfg, char 
     memset(api, 0, sizeof *api);
     api->loop = loop;
     api->cfg = cfg;
-    build_setup_sql();
+    build_setup_sql(cfg);
     if (cfg->jwt_secret[0] || cfg->jwt_public_key_file[0]) {
         int rc = auth_init(&api->auth, cfg->jwt_secret, cfg->jwt_public_key_file, err, err_cap);
         if (rc < 0)

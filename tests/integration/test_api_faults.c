@@ -1,0 +1,199 @@
+/*
+ * Integration tests of the statistics API under faults, against real servers: a query
+ * that fails inside its transaction (statement timeout, cancel, lock timeout, terminated
+ * backend) answers 503, and every request after it is answered again, because the failed
+ * session is rolled back (or reconnected) before it is lent again.
+ *
+ * Each fault is produced the way it happens in production: another session holds
+ * `LOCK TABLE exectime.rollup_day IN ACCESS EXCLUSIVE MODE` while an API request runs, and
+ * then the request's statement times out, its lock wait times out, or an operator cancels
+ * or terminates its backend.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <jwt.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define SECRET "exectime-integration-test-secret-0123456789"
+#define API_PATH "/api/v1/statistics/execution-times"
+#define FOLLOWING_REQUESTS 20 /* answered after the fault: every one must be 200 */
+#define ANSWER_WAIT_S 60      /* bound on the faulted request's answer (not a timing check) */
+
+/* --- tokens and requests ----------------------------------------------------------------- */
+
+/* "Authorization: Bearer <HS256 token for tenant t1, exp in an hour>", malloc'd. */
+static char *auth_line(void)
+{
+    char claims[128];
+    snprintf(claims, sizeof claims, "{\"exp\": %lld, \"tenant_id\": \"t1\"}",
+             (long long)time(NULL) + 3600);
+    jwt_t *jwt = NULL;
+    cr_assert_eq(jwt_new(&jwt), 0);
+    cr_assert_eq(jwt_add_grants_json(jwt, claims), 0);
+    cr_assert_eq(jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)SECRET,
+                             (int)strlen(SECRET)),
+                 0);
+    char *token = jwt_encode_str(jwt);
+    cr_assert_not_null(token);
+    jwt_free(jwt);
+    size_t n = strlen(token) + 32;
+    char *line = malloc(n);
+    cr_assert_not_null(line);
+    snprintf(line, n, "Authorization: Bearer %s", token);
+    free(token);
+    return line;
+}
+
+/*
+ * Sends one API request on a new connection and returns the socket without reading, so
+ * the test can act on the database while the request waits there.
+ */
+static int api_send(int port, const char *auth)
+{
+    char req[2048];
+    int len = snprintf(req, sizeof req,
+                       "GET " API_PATH " HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
+                       "Connection: close\r\n\r\n",
+                       auth);
+    cr_assert(len > 0 && (size_t)len < sizeof req);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0);
+    struct timeval tv = {ANSWER_WAIT_S, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(send(fd, req, (size_t)len, MSG_NOSIGNAL), len);
+    return fd;
+}
+
+/* Reads the answer on fd to its end and closes fd: its status, or -1 without one. */
+static int api_read_status(int fd, char *body, size_t cap)
+{
+    char buf[8192];
+    size_t len = 0;
+    ssize_t got;
+    while (len < sizeof buf - 1 && (got = recv(fd, buf + len, sizeof buf - 1 - len, 0)) > 0)
+        len += (size_t)got;
+    close(fd);
+    buf[len] = '\0';
+    int status = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        status = -1;
+    const char *b = strstr(buf, "\r\n\r\n");
+    snprintf(body, cap, "%s", b ? b + 4 : buf);
+    return status;
+}
+
+/* --- the faults ----------------------------------------------------------------------------- */
+
+typedef enum fault {
+    FAULT_STATEMENT_TIMEOUT, /* the agent's own EXECTIME_API_STATEMENT_TIMEOUT_MS fires */
+    FAULT_CANCEL,            /* pg_cancel_backend of the waiting API backend */
+    FAULT_LOCK_TIMEOUT,      /* lock_timeout set on the agent's login role */
+    FAULT_TERMINATE,         /* pg_terminate_backend of the waiting API backend */
+} fault_t;
+
+/* The pid of an API backend waiting for a lock, or 0. */
+static long long waiting_api_backend(void)
+{
+    return it_sql_int("SELECT coalesce(min(pid), 0) FROM pg_stat_activity"
+                      " WHERE datname = current_database()"
+                      " AND application_name = 'exectime-agent api'"
+                      " AND wait_event_type = 'Lock'");
+}
+
+/*
+ * Starts an agent, makes one API request fail with the fault while another session holds
+ * an exclusive lock on rollup_day, releases the lock, and expects every following request
+ * to be answered 200 (before the fix: every one 503, the failed session being lent again
+ * inside its aborted transaction).
+ */
+static void fault_then_requests_succeed(fault_t fault)
+{
+    const char *env[3] = {"EXECTIME_JWT_SECRET=" SECRET, NULL, NULL};
+    if (fault == FAULT_STATEMENT_TIMEOUT)
+        env[1] = "EXECTIME_API_STATEMENT_TIMEOUT_MS=300";
+    if (fault == FAULT_LOCK_TIMEOUT)
+        PQclear(it_sql("ALTER ROLE exectime_agent IN DATABASE %s SET lock_timeout = '300ms'",
+                       it.db_name));
+    it_agent_t *a = it_agent_start("api", env);
+    it_agent_wait_ready(a);
+    char *auth = auth_line();
+    const char *headers[] = {auth, NULL};
+    it_http_response_t res;
+    int status = it_http_request(a->port, "GET", API_PATH, headers, &res);
+    cr_assert_eq(status, 200, "before the fault: %d %s", status, res.body);
+    it_http_response_free(&res);
+
+    PGconn *locker = PQconnectdb(it.db_admin_url);
+    cr_assert_eq(PQstatus(locker), CONNECTION_OK, "%s", PQerrorMessage(locker));
+    PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE exectime.rollup_day IN ACCESS EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+
+    int fd = api_send(a->port, auth);
+    if (fault == FAULT_CANCEL || fault == FAULT_TERMINATE) {
+        long long pid = 0;
+        IT_WAIT_UNTIL((pid = waiting_api_backend()) != 0, IT_WAIT_MS,
+                      "no API backend ever waited for the lock");
+        PQclear(it_sql("SELECT %s(%lld)",
+                       fault == FAULT_CANCEL ? "pg_cancel_backend" : "pg_terminate_backend",
+                       pid));
+    }
+    char body[1024];
+    status = api_read_status(fd, body, sizeof body);
+    cr_assert_eq(status, 503, "the faulted request answered %d: %s", status, body);
+
+    r = PQexec(locker, "ROLLBACK");
+    PQclear(r);
+    PQfinish(locker);
+    if (fault == FAULT_LOCK_TIMEOUT)
+        PQclear(it_sql("ALTER ROLE exectime_agent IN DATABASE %s RESET lock_timeout",
+                       it.db_name));
+
+    int failed = 0;
+    char first_failure[512] = "";
+    for (int i = 0; i < FOLLOWING_REQUESTS; i++) {
+        status = it_http_request(a->port, "GET", API_PATH, headers, &res);
+        if (status != 200 && failed++ == 0)
+            snprintf(first_failure, sizeof first_failure, "%d %s", status, res.body);
+        it_http_response_free(&res);
+    }
+    cr_assert_eq(failed, 0, "%d of %d requests after the fault failed; the first: %s", failed,
+                 FOLLOWING_REQUESTS, first_failure);
+    cr_assert_eq(it_http_get(a->port, "/readyz", NULL), 200);
+    free(auth);
+    it_agent_stop(a);
+    it_pass();
+}
+
+Test(api_faults, statement_timeout_leaves_the_api_answering, IT_TEST_OPTS)
+{
+    fault_then_requests_succeed(FAULT_STATEMENT_TIMEOUT);
+}
+
+Test(api_faults, cancelled_query_leaves_the_api_answering, IT_TEST_OPTS)
+{
+    fault_then_requests_succeed(FAULT_CANCEL);
+}
+
+Test(api_faults, lock_timeout_leaves_the_api_answering, IT_TEST_OPTS)
+{
+    fault_then_requests_succeed(FAULT_LOCK_TIMEOUT);
+}
+
+Test(api_faults, terminated_backend_leaves_the_api_answering, IT_TEST_OPTS)
+{
+    fault_then_requests_succeed(FAULT_TERMINATE);
+}
