@@ -553,12 +553,15 @@ static void conn_dispatch(http_conn_t *c, conn_event_t ev)
         case CONN_IDLE:
         case CONN_READING_HEAD:
         case CONN_READING_BODY:
-        case CONN_HANDLING: /* the peer left before its answer: abandon it */
         case CONN_LINGERING:
             conn_close(c);
             break;
+        case CONN_HANDLING:
+            /* A half-close (shutdown(SHUT_WR) after the request) looks the same as a peer
+             * that left: answer anyway, as curl expects and nginx does. A peer that left
+             * shows up as a failed write; the handler timeout bounds the wait. */
         case CONN_WRITING:
-            break; /* finish writing; conn_after_response sees peer_eof */
+            break; /* finish; conn_after_response and conn_parse see peer_eof */
         case CONN_CLOSING:
             break;
         }

@@ -19,12 +19,14 @@
  *    response, either before returning or later from any other callback on the loop
  *    (e.g. after a PostgreSQL query). After that call neither the request nor the
  *    response may be touched.
- *  - If the connection goes away first (peer closed or reset, request timeout, server
- *    closing) the response is *abandoned*: its on_abandon callback, if set, runs once,
- *    http_response_abandoned() turns true, and the eventual http_respond only frees
- *    it. So responding late is always safe; never responding leaks the response.
- *    An end of input from the peer while its request is being handled counts as the
- *    peer going away (as nginx does for a client that closes before its answer).
+ *  - If the connection goes away first (peer reset, a read or write error, request
+ *    timeout, server closing) the response is *abandoned*: its on_abandon callback, if
+ *    set, runs once, http_response_abandoned() turns true, and the eventual http_respond
+ *    only frees it. So responding late is always safe; never responding leaks the
+ *    response. An end of input from the peer (FIN) while its request is being handled is
+ *    taken as a half-close (shutdown(SHUT_WR) after sending): the response is still
+ *    written, then the connection closes. A peer that in fact closed completely is
+ *    noticed when that write fails.
  *  - Everything passed to http_respond and http_response_header is copied.
  *
  * Errors: functions that can fail return 0 or a negative errno-style (libuv) code, with

@@ -7,7 +7,7 @@
  * Each fault is produced the way it happens in production: another session holds
  * `LOCK TABLE exectime.rollup_day IN ACCESS EXCLUSIVE MODE` while an API request runs, and
  * then the request's statement times out, its lock wait times out, or an operator cancels
- * or terminates its backend.
+ * or terminates its backend. Also: a client that half-closes after its request is answered.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -196,4 +196,23 @@ Test(api_faults, lock_timeout_leaves_the_api_answering, IT_TEST_OPTS)
 Test(api_faults, terminated_backend_leaves_the_api_answering, IT_TEST_OPTS)
 {
     fault_then_requests_succeed(FAULT_TERMINATE);
+}
+
+/* A client that sends its request and then shuts down its sending side (as `curl` and
+ * many HTTP/1.0 clients may) still gets the answer. */
+Test(api_faults, half_closed_client_gets_the_api_answer, IT_TEST_OPTS)
+{
+    const char *env[] = {"EXECTIME_JWT_SECRET=" SECRET, NULL};
+    it_agent_t *a = it_agent_start("api", env);
+    it_agent_wait_ready(a);
+    char *auth = auth_line();
+    int fd = api_send(a->port, auth);
+    cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+    char body[1024];
+    int status = api_read_status(fd, body, sizeof body);
+    cr_assert_eq(status, 200, "after a half-close: %d %s", status, body);
+    cr_assert(strstr(body, "\"count\"") != NULL, "not a statistics answer: %s", body);
+    free(auth);
+    it_agent_stop(a);
+    it_pass();
 }
