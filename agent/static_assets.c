@@ -1,19 +1,108 @@
 /* static_assets — see static_assets.h. */
 #include "static_assets.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 
 static const static_asset_t templates[STATIC_ASSET_COUNT] = {
-    {"/", "dashboard.html", "text/html; charset=utf-8", "no-cache", NULL, 0, ""},
+    {"/", "dashboard.html", "text/html; charset=utf-8", "no-cache", true, NULL, 0, "", ""},
     {"/widget/exectime-widget.js", "exectime-widget.js", "text/javascript; charset=utf-8",
-     "public, max-age=300, must-revalidate", NULL, 0, ""},
+     "public, max-age=300, must-revalidate", false, NULL, 0, "", ""},
 };
+
+/*
+ * The page's policy around its script sources. Styles may be inline: the page has a
+ * <style> block and the widget injects its components' CSS as <style> elements (Svelte
+ * with emitCss off); scripts may not, except the page's own by hash. The API is on the
+ * agent's origin (connect-src 'self'); the page's icon is a data: URL.
+ */
+#define CSP_BEFORE_SCRIPTS "default-src 'self'; script-src 'self'"
+#define CSP_AFTER_SCRIPTS                                                                    \
+    "; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "        \
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+
+/* First case-insensitive occurrence of needle in hay[0, n), or NULL. */
+static const char *find_ci(const char *hay, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; k <= n && i <= n - k; i++) {
+        if (strncasecmp(hay + i, needle, k) == 0)
+            return hay + i;
+    }
+    return NULL;
+}
+
+/* True when the tag text tag[0, n) (between "<script" and ">") has a src attribute. */
+static bool tag_has_src(const char *tag, size_t n)
+{
+    for (size_t i = 1; i + 3 <= n; i++) {
+        if (!isspace((unsigned char)tag[i - 1]) || strncasecmp(tag + i, "src", 3) != 0)
+            continue;
+        char after = i + 3 < n ? tag[i + 3] : '>';
+        if (after == '=' || after == '>' || after == '/' || isspace((unsigned char)after))
+            return true;
+    }
+    return false;
+}
+
+int static_assets_page_csp(const char *html, size_t len, char *buf, size_t cap)
+{
+    char hashes[STATIC_INLINE_SCRIPTS_MAX * 64] = "";
+    size_t hlen = 0;
+    int count = 0, rc = 0;
+    const char *p = html, *end = html + len;
+    const char *open;
+    while (rc == 0 && (open = find_ci(p, (size_t)(end - p), "<script")) != NULL) {
+        const char *tag = open + 7;
+        /* "<scripts>" or "<script-x>" is another element. */
+        if (tag < end && *tag != '>' && !isspace((unsigned char)*tag)) {
+            p = tag;
+            continue;
+        }
+        const char *tag_end = memchr(tag, '>', (size_t)(end - tag));
+        const char *close = tag_end ? find_ci(tag_end + 1, (size_t)(end - tag_end - 1), "</script")
+                                    : NULL;
+        if (close == NULL) {
+            rc = -EINVAL;
+            break;
+        }
+        p = close + 8;
+        if (tag_has_src(tag, (size_t)(tag_end - tag)))
+            continue;
+        if (count == STATIC_INLINE_SCRIPTS_MAX) {
+            rc = -E2BIG;
+            break;
+        }
+        /* A hash source is the base64 SHA-256 of the element's text exactly as sent. */
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned md_len = 0;
+        unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+        if (EVP_Digest(tag_end + 1, (size_t)(close - tag_end - 1), md, &md_len, EVP_sha256(),
+                       NULL) != 1) {
+            rc = -ENOMEM;
+            break;
+        }
+        EVP_EncodeBlock(b64, md, (int)md_len);
+        hlen += (size_t)snprintf(hashes + hlen, sizeof hashes - hlen, " 'sha256-%s'", b64);
+        count++;
+    }
+    if (rc < 0)
+        hashes[0] = '\0';
+    int n = snprintf(buf, cap, "%s%s%s", CSP_BEFORE_SCRIPTS, hashes, CSP_AFTER_SCRIPTS);
+    if (n < 0 || (size_t)n >= cap) {
+        snprintf(buf, cap, "%s%s", CSP_BEFORE_SCRIPTS, CSP_AFTER_SCRIPTS);
+        return -E2BIG;
+    }
+    return rc < 0 ? rc : n;
+}
 
 /* Reads a whole file of at most STATIC_ASSET_MAX_BYTES. */
 static int read_file(const char *path, char **out, size_t *len)
@@ -60,6 +149,12 @@ int static_assets_load(static_assets_t *sa, const char *dir)
         for (size_t k = 0; k < a->len; k++)
             h = (h ^ (uint8_t)a->data[k]) * 1099511628211ULL;
         snprintf(a->etag, sizeof a->etag, "\"%016" PRIx64 "\"", h);
+        if (a->is_page) {
+            int csp = static_assets_page_csp(a->data, a->len, a->csp, sizeof a->csp);
+            if (csp < 0)
+                log_write(LOG_WARN, "dashboard page: its inline scripts are not allowed by the "
+                          "Content-Security-Policy", "path", path, "error", strerror(-csp), NULL);
+        }
         loaded++;
     }
     return loaded;
@@ -89,7 +184,13 @@ bool static_assets_serve(const static_assets_t *sa, const http_request_t *req,
             rc = http_response_header(res, "ETag", a->etag);
         if (rc == 0)
             rc = http_response_header(res, "X-Content-Type-Options", "nosniff");
-        (void)rc; /* fixed, valid values */
+        if (rc == 0)
+            rc = http_response_header(res, "Referrer-Policy", "no-referrer");
+        if (rc == 0 && a->is_page)
+            rc = http_response_header(res, "Content-Security-Policy", a->csp);
+        if (rc == 0 && a->is_page)
+            rc = http_response_header(res, "X-Frame-Options", "SAMEORIGIN");
+        (void)rc; /* fixed values built at load, well within the header budget */
         const char *inm = http_request_header(req, "If-None-Match");
         if (inm && strstr(inm, a->etag))
             http_respond(res, 304, NULL, NULL, 0);
