@@ -202,7 +202,7 @@ static void describe_status(int status, char *buf, size_t cap)
         snprintf(buf, cap, "wait status 0x%x", status);
 }
 
-static char *read_file(const char *path)
+char *it_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -234,11 +234,11 @@ int it_run(const char *const *argv, const char *const *env, char **output, int t
         kill(pid, SIGKILL);
         int ignored;
         wait_pid(pid, 10000, &ignored);
-        char *out = read_file(path);
+        char *out = it_read_file(path);
         cr_assert_fail("%s did not finish within %d ms; output:\n%s", argv[0], timeout_ms, out);
     }
     if (output)
-        *output = read_file(path);
+        *output = it_read_file(path);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -328,12 +328,17 @@ static void connect_redis(void)
 
 void it_setup(void)
 {
-    memset(&it, 0, sizeof it);
-    emitter = NULL;
-    const char *admin, *redis, *bin;
+    const char *admin, *redis;
     need_env("EXECTIME_TEST_ADMIN_DATABASE_URL", &admin);
     need_env("EXECTIME_TEST_REDIS_URL", &redis);
-    bin = getenv("EXECTIME_AGENT_BIN");
+    it_setup_servers(admin, redis);
+}
+
+void it_setup_servers(const char *admin, const char *redis)
+{
+    memset(&it, 0, sizeof it);
+    emitter = NULL;
+    const char *bin = getenv("EXECTIME_AGENT_BIN");
     cr_assert(bin && access(bin, X_OK) == 0,
               "EXECTIME_AGENT_BIN is not an executable (meson test sets it): %s",
               bin ? bin : "(unset)");
@@ -360,6 +365,35 @@ void it_setup(void)
 
     connect_redis();
     create_database(admin);
+}
+
+void it_reconnect(void)
+{
+    /* A connection whose server went away still says CONNECTION_OK until it is used. */
+    if (it.pg) {
+        PGresult *r = PQexec(it.pg, "SELECT 1");
+        bool alive = PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+        if (!alive) {
+            PQfinish(it.pg);
+            it.pg = NULL;
+        }
+    }
+    if (it.pg == NULL && it.db_created)
+        it.pg = pg_connect(it.db_admin_url);
+    if (it.redis) {
+        redisReply *r = redisCommand(it.redis, "PING");
+        bool alive = r != NULL && r->type != REDIS_REPLY_ERROR;
+        freeReplyObject(r);
+        if (!alive) {
+            redisFree(it.redis);
+            it.redis = NULL;
+        }
+    }
+    if (it.redis == NULL)
+        connect_redis();
+    et_emitter_close(emitter);
+    emitter = NULL;
 }
 
 void it_pass(void)
@@ -477,7 +511,7 @@ it_agent_t *it_agent_start(const char *consumer, const char *const *env)
 
 char *it_agent_log(const it_agent_t *a)
 {
-    return read_file(a->log_path);
+    return it_read_file(a->log_path);
 }
 
 void it_agent_print_log(const it_agent_t *a, int max_lines)

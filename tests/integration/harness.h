@@ -36,7 +36,7 @@
 #include "emitter.h"
 
 #define IT_WAIT_MS 120000 /* bound of every wait: generous, ASan on 2 busy cores */
-#define IT_AGENTS_MAX 4
+#define IT_AGENTS_MAX 24 /* the fault tests restart agents many times */
 #define IT_STREAMS_MAX 2
 #define IT_TEST_OPTS .init = it_setup, .fini = it_teardown, .timeout = 400
 
@@ -78,6 +78,18 @@ typedef struct it_context {
 extern it_context_t it;
 
 void it_setup(void);
+/*
+ * it_setup on the given servers instead of the environment's: admin_url a PostgreSQL
+ * superuser URL or conninfo, redis_url redis://host:port. The fault tests, which start
+ * servers of their own, use it from their criterion .init.
+ */
+void it_setup_servers(const char *admin_url, const char *redis_url);
+/*
+ * After a server restart: replaces the test's PostgreSQL and Redis connections when they
+ * broke (fails if the server does not answer), and drops the emitter so its next use
+ * reconnects.
+ */
+void it_reconnect(void);
 void it_teardown(void);
 /* Marks the test as passed: teardown then keeps the agents' logs to itself. */
 void it_pass(void);
@@ -164,6 +176,8 @@ double it_metric(const it_agent_t *a, const char *series);
  * status, or 128 + signal. Fails the test after timeout_ms.
  */
 int it_run(const char *const *argv, const char *const *env, char **output, int timeout_ms);
+/* A whole file, malloc'd and NUL-terminated ("" when it cannot be read). */
+char *it_read_file(const char *path);
 /* `exectime-agent verify` on the test's database; expects exit 0. */
 void it_verify_ok(void);
 
