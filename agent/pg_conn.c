@@ -2,15 +2,26 @@
 #include "pg_conn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "et_macros.h"
 #include "log.h"
 
-#define BACKOFF_MIN_MS 200
-#define BACKOFF_MAX_MS 30000
+/* Short and capped low: most outages are brief (a restart, a failover), and every second
+ * of backoff after PostgreSQL is back is a second of backlog that did not need to grow. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
 #define CONNECT_TIMEOUT_MS 10000
+
+/* Added unless the conninfo sets them: a dead peer is noticed in about 15-25 s, whether
+ * the session is idle (keepalives) or has data unacknowledged (tcp_user_timeout), instead
+ * of the kernel's default of hours. Ignored by libpq on Unix sockets. */
+static const char *const tcp_defaults[][2] = {
+    {"keepalives", "1"},       {"keepalives_idle", "10"},       {"keepalives_interval", "5"},
+    {"keepalives_count", "3"}, {"tcp_user_timeout", "15000"},
+};
 
 /* Heap-allocated so a new socket can get a new handle while the old one is still closing. */
 struct pg_poll {
@@ -152,10 +163,77 @@ static void on_notice(void *arg, const char *message)
     log_write(LOG_INFO, "postgres notice", "conn", c->name, "notice", line, NULL);
 }
 
+void pg_conninfo_free(char **keywords, char **values)
+{
+    for (size_t i = 0; keywords && keywords[i]; i++)
+        free(keywords[i]);
+    for (size_t i = 0; values && values[i]; i++)
+        free(values[i]);
+    free(keywords);
+    free(values);
+}
+
+int pg_conninfo_params(const char *conninfo, char ***keywords, char ***values, char *err,
+                       size_t err_cap)
+{
+    *keywords = NULL;
+    *values = NULL;
+    char *why = NULL;
+    /* Parses both forms; only what the string sets has a value, so environment defaults
+     * (PGHOST…) still apply in PQconnectStartParams. */
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
+    if (opts == NULL) {
+        snprintf(err, err_cap, "%s", why ? why : "out of memory");
+        err[strcspn(err, "\n")] = '\0';
+        int rc = why ? -EINVAL : -ENOMEM;
+        PQfreemem(why);
+        return rc;
+    }
+    size_t n = 0;
+    for (const PQconninfoOption *o = opts; o->keyword; o++)
+        n++;
+    char **k = calloc(n + 1, sizeof *k);
+    char **v = calloc(n + 1, sizeof *v);
+    int rc = k && v ? 0 : -ENOMEM;
+    size_t used = 0;
+    for (const PQconninfoOption *o = opts; rc == 0 && o->keyword; o++) {
+        const char *val = o->val;
+        /* Only keywords this libpq knows get a default: an older one lacks some. */
+        for (size_t d = 0; val == NULL && d < ET_ARRAY_LEN(tcp_defaults); d++)
+            if (strcmp(o->keyword, tcp_defaults[d][0]) == 0)
+                val = tcp_defaults[d][1];
+        if (val == NULL)
+            continue;
+        k[used] = strdup(o->keyword);
+        v[used] = strdup(val);
+        if (k[used] == NULL || v[used] == NULL)
+            rc = -ENOMEM;
+        used++;
+    }
+    PQconninfoFree(opts);
+    if (rc < 0) {
+        for (size_t i = 0; i < used; i++) {
+            free(k[i]);
+            free(v[i]);
+        }
+        free(k);
+        free(v);
+        snprintf(err, err_cap, "out of memory");
+        return rc;
+    }
+    *keywords = k;
+    *values = v;
+    return 0;
+}
+
 static void start_attempt(pg_conn_t *c)
 {
     char reason[512];
-    c->pg = PQconnectStart(c->conninfo);
+    /* expand_dbname 0: the conninfo was expanded by the parse already. A conninfo that
+     * did not parse goes to libpq as it is, so the log says libpq's reason each try. */
+    c->pg = c->keywords ? PQconnectStartParams((const char *const *)c->keywords,
+                                               (const char *const *)c->values, 0)
+                        : PQconnectStart(c->conninfo);
     if (c->pg == NULL) {
         lose_session(c, "out of memory");
         return;
@@ -174,10 +252,18 @@ static void start_attempt(pg_conn_t *c)
 static void on_timer(uv_timer_t *timer)
 {
     pg_conn_t *c = container_of(timer, pg_conn_t, timer);
-    if (c->state == PG_CONN_BACKOFF)
+    char reason[96];
+    if (c->state == PG_CONN_BACKOFF) {
         start_attempt(c);
-    else if (c->state == PG_CONN_CONNECTING)
+    } else if (c->state == PG_CONN_CONNECTING) {
         lose_session(c, "connect timed out");
+    } else if (c->state == PG_CONN_BUSY) {
+        /* The server neither answered nor failed the session: a half-open connection or a
+         * backend frozen. Reset; the owner retries on a new session. */
+        snprintf(reason, sizeof reason, "no answer to a query within %llu ms",
+                 (unsigned long long)c->query_timeout_ms);
+        lose_session(c, reason);
+    }
 }
 
 /* One step of PQconnectPoll; on success the session is up. */
@@ -245,6 +331,7 @@ static void drain_results(pg_conn_t *c)
         }
         after_null = false;
         if (res == NULL) {
+            uv_timer_stop(&c->timer);
             set_state(c, PG_CONN_READY);
             end_query(c, PG_QUERY_DONE);
             return;
@@ -257,6 +344,7 @@ static void drain_results(pg_conn_t *c)
                 lose_session(c, pg_reason(c, reason, sizeof reason));
                 return;
             }
+            uv_timer_stop(&c->timer);
             set_state(c, PG_CONN_READY);
             end_query(c, PG_QUERY_DONE);
             return;
@@ -288,6 +376,18 @@ static void on_socket(uv_poll_t *handle, int status, int events)
     if (c == NULL)
         return;
     if (status < 0) {
+        /* POLLERR (UV_EBADF) says only that the socket failed; libpq reads the socket's
+         * error and says what it was ("connection refused"…). While connecting, libpq may
+         * also go on to the host's next address. */
+        if (c->state == PG_CONN_CONNECTING) {
+            advance_connect(c);
+            return;
+        }
+        if ((c->state == PG_CONN_READY || c->state == PG_CONN_BUSY) &&
+            (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD)) {
+            lose_session(c, pg_reason(c, reason, sizeof reason));
+            return;
+        }
         lose_session(c, uv_strerror(status));
         return;
     }
@@ -325,11 +425,18 @@ int pg_conn_init(pg_conn_t *c, uv_loop_t *loop, const char *name, const char *co
                  pg_conn_up_fn on_up, pg_conn_down_fn on_down, void *arg)
 {
     memset(c, 0, sizeof *c);
+    char why[256];
     c->conninfo = strdup(conninfo);
     if (c->conninfo == NULL)
         return -ENOMEM;
-    int rc = uv_timer_init(loop, &c->timer);
+    int rc = pg_conninfo_params(conninfo, &c->keywords, &c->values, why, sizeof why);
+    if (rc == -ENOMEM) {
+        free(c->conninfo);
+        return rc;
+    }
+    rc = uv_timer_init(loop, &c->timer);
     if (rc < 0) {
+        pg_conninfo_free(c->keywords, c->values);
         free(c->conninfo);
         return rc;
     }
@@ -361,6 +468,8 @@ static int begin_query(pg_conn_t *c, int sent, pg_query_fn cb, void *arg)
     c->query_cb = cb;
     c->query_arg = arg;
     set_state(c, PG_CONN_BUSY);
+    if (c->query_timeout_ms)
+        uv_timer_start(&c->timer, on_timer, c->query_timeout_ms, 0);
     if (flush_output(c) < 0) {
         lose_session(c, pg_reason(c, reason, sizeof reason));
         return 0; /* the callback has had PG_QUERY_LOST */
@@ -433,6 +542,11 @@ int pg_conn_copy_end(pg_conn_t *c, const char *error)
     return PQputCopyEnd(c->pg, error) < 0 ? -EIO : 0;
 }
 
+void pg_conn_set_query_timeout(pg_conn_t *c, uint64_t ms)
+{
+    c->query_timeout_ms = ms;
+}
+
 void pg_conn_reset(pg_conn_t *c, const char *reason)
 {
     lose_session(c, reason);
@@ -454,6 +568,9 @@ static void on_timer_closed(uv_handle_t *handle)
     set_state(c, PG_CONN_CLOSED);
     free(c->conninfo);
     c->conninfo = NULL;
+    pg_conninfo_free(c->keywords, c->values);
+    c->keywords = NULL;
+    c->values = NULL;
     if (c->on_closed)
         c->on_closed(c);
 }

@@ -1,8 +1,14 @@
 /*
  * pg_conn — one non-blocking libpq connection driven by the libuv loop: connects with
- * PQconnectStart/PQconnectPoll, reconnects with exponential backoff after any failure,
- * and runs one query (a simple-protocol string that may hold several statements and COPY
- * FROM STDIN) at a time.
+ * PQconnectStartParams/PQconnectPoll, reconnects with exponential backoff (100 ms doubling
+ * to 2 s: an outage's end is noticed quickly) after any failure, and runs one query (a
+ * simple-protocol string that may hold several statements and COPY FROM STDIN) at a time.
+ *
+ * Dead peers: unless the conninfo sets them, TCP keepalives (idle 10 s, every 5 s, 3
+ * probes) and tcp_user_timeout (15 s) are added, so a half-open connection fails in
+ * seconds instead of hanging a query. An owner may also set a query watchdog
+ * (pg_conn_set_query_timeout): a query with no complete answer within it resets the
+ * session, as if it had been lost.
  *
  * Callbacks:
  *  - on_up(conn, arg) runs each time a session is established; the owner then sends its
@@ -24,6 +30,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -59,8 +66,11 @@ struct pg_conn {
     PGconn *pg;
     struct pg_poll *poll;
     int polled_fd;
-    uv_timer_t timer;       /* backoff and connect timeout */
+    char **keywords;        /* owned: conninfo parsed, with our TCP defaults; NULL-ended */
+    char **values;          /* NULL when the conninfo did not parse: libpq says why */
+    uv_timer_t timer;       /* backoff, connect timeout, query watchdog */
     uint64_t backoff_ms;
+    uint64_t query_timeout_ms; /* watchdog of a running query; 0: none */
     bool flushing;          /* libpq still holds output: watch for writable */
     bool pipelined;         /* the running query is a pipeline: it ends at its sync */
     pg_conn_up_fn on_up;
@@ -75,6 +85,21 @@ __attribute__((warn_unused_result)) int pg_conn_init(pg_conn_t *conn, uv_loop_t 
                                                      const char *name, const char *conninfo,
                                                      pg_conn_up_fn on_up, pg_conn_down_fn on_down,
                                                      void *arg);
+
+/*
+ * Parses conninfo (a URI or key=value string) into NULL-terminated keyword and value
+ * arrays for PQconnectStartParams, adding keepalives and tcp_user_timeout where the
+ * conninfo does not set them (the user's own values win). The arrays and their strings
+ * are malloc'd; free them with pg_conninfo_free. Returns 0, -EINVAL with libpq's reason in
+ * err, or -ENOMEM.
+ */
+__attribute__((warn_unused_result)) int pg_conninfo_params(const char *conninfo,
+                                                           char ***keywords, char ***values,
+                                                           char *err, size_t err_cap);
+void pg_conninfo_free(char **keywords, char **values);
+
+/* Sets the query watchdog (0: none); applies from the next query on. */
+void pg_conn_set_query_timeout(pg_conn_t *conn, uint64_t ms);
 
 /* Starts the first connection attempt; failures are retried with backoff. */
 void pg_conn_start(pg_conn_t *conn);
