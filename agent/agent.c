@@ -18,8 +18,10 @@
 #include "stats_query.h"
 #include "stream_consumer.h"
 
-#define SHUTDOWN_TIMEOUT_MS 30000
 #define SHUTDOWN_POLL_MS 20
+/* Exit status of a shutdown that ran out of time with entries left uncommitted: they stay
+ * pending in Redis, but a supervisor should know the exit was not clean. */
+#define EXIT_SHUTDOWN_TIMED_OUT 3
 #define MAINTAIN_INTERVAL_MS (3600 * 1000)
 
 typedef enum agent_phase {
@@ -40,6 +42,9 @@ typedef struct agent {
     pg_conn_t maintenance;
     http_server_t http;
     router_t router;
+    http_server_t ops_http;  /* EXECTIME_OPS_LISTEN: probes and metrics, own limits */
+    router_t ops_router;
+    bool ops_enabled;        /* ops_http initialized: it must be closed */
     stats_api_t stats;
     static_assets_t assets;
     uv_signal_t sigterm;
@@ -56,6 +61,8 @@ typedef struct agent {
     metric_counter_t *entries_claimed;
     metric_counter_t *redis_reconnects;
     metric_counter_t *batches_failed;
+    metric_counter_t *batches_split;
+    metric_counter_t *entries_rejected;
     metric_family_t *dead_lettered;
     metric_histogram_t *batch_events;
     metric_histogram_t *commit_seconds;
@@ -81,6 +88,14 @@ static void on_room(batch_writer_t *w, void *arg)
 {
     agent_t *a = arg;
     consumer_resume(&a->consumer);
+}
+
+/* The database refuses this entry: dead-letter it (read back from Redis), then ack it. */
+static void on_rejected(batch_writer_t *w, const writer_ack_t *ack, const char *reason,
+                        void *arg)
+{
+    agent_t *a = arg;
+    consumer_reject(&a->consumer, ack->stream, ack->id, reason);
 }
 
 static void on_fatal(batch_writer_t *w, const char *reason, void *arg)
@@ -130,14 +145,16 @@ static bool readiness(void *arg, char *buf, size_t cap)
     bool redis = consumer_connected(&a->consumer);
     bool postgres = pg_conn_up(&a->writer.pg);
     bool schema = writer_ready(&a->writer);
+    bool flowing = writer_flowing(&a->writer); /* connected is not enough: commits go on */
     bool api = stats_api_ready(&a->stats);
-    bool ready = redis && schema && api && a->phase == AGENT_RUNNING;
+    bool ready = redis && schema && flowing && api && a->phase == AGENT_RUNNING;
     snprintf(buf, cap,
              "{\"status\":\"%s\",\"redis\":%s,\"postgres\":%s,\"schema_current\":%s,"
-             "\"api_sessions\":%s,\"writer\":\"%s\",\"stopping\":%s}",
+             "\"writer_flowing\":%s,\"api_sessions\":%s,\"writer\":\"%s\",\"stopping\":%s}",
              ready ? "ready" : "not_ready", redis ? "true" : "false",
-             postgres ? "true" : "false", schema ? "true" : "false", api ? "true" : "false",
-             writer_state_name(a->writer.state), a->phase == AGENT_RUNNING ? "false" : "true");
+             postgres ? "true" : "false", schema ? "true" : "false", flowing ? "true" : "false",
+             api ? "true" : "false", writer_state_name(a->writer.state),
+             a->phase == AGENT_RUNNING ? "false" : "true");
     return ready;
 }
 
@@ -164,6 +181,9 @@ static void refresh_metrics(void *arg)
     metrics_counter_inc(a->events_duplicate,
                         ws->events_duplicate - a->seen_writer.events_duplicate);
     metrics_counter_inc(a->batches_failed, ws->batches_failed - a->seen_writer.batches_failed);
+    metrics_counter_inc(a->batches_split, ws->batches_split - a->seen_writer.batches_split);
+    metrics_counter_inc(a->entries_rejected,
+                        ws->entries_rejected - a->seen_writer.entries_rejected);
     metrics_counter_inc(a->entries_acked, cs->entries_acked - a->seen_consumer.entries_acked);
     metrics_counter_inc(a->entries_claimed,
                         cs->entries_claimed - a->seen_consumer.entries_claimed);
@@ -196,6 +216,10 @@ static void register_metrics(agent_t *a)
                                           "Redis connections lost and re-established.");
     a->batches_failed = metrics_counter("exectime_batches_failed_total",
                                         "Batch transactions that failed and were retried.");
+    a->batches_split = metrics_counter("exectime_batches_split_total",
+                                       "Refused batches (or slices) halved to isolate an entry.");
+    a->entries_rejected = metrics_counter("exectime_entries_rejected_total",
+                                          "Entries the database refused, sent to dead letters.");
     a->dead_lettered = metrics_counter_labels("exectime_dead_lettered_total",
                                               "Entries moved to the dead-letter stream.",
                                               "reason");
@@ -275,6 +299,10 @@ static void on_http_closed(http_server_t *s)
 {
     on_part_closed(container_of(s, agent_t, http));
 }
+static void on_ops_http_closed(http_server_t *s)
+{
+    on_part_closed(container_of(s, agent_t, ops_http));
+}
 static void on_maintenance_closed(pg_conn_t *c)
 {
     on_part_closed(container_of(c, agent_t, maintenance));
@@ -292,12 +320,14 @@ static void close_everything(agent_t *a)
     uv_handle_t *handles[] = {(uv_handle_t *)&a->sigterm, (uv_handle_t *)&a->sigint,
                               (uv_handle_t *)&a->maintain_timer,
                               (uv_handle_t *)&a->shutdown_poll};
-    a->open_parts = (int)ET_ARRAY_LEN(handles) + 5;
+    a->open_parts = (int)ET_ARRAY_LEN(handles) + 5 + (a->ops_enabled ? 1 : 0);
     for (size_t i = 0; i < ET_ARRAY_LEN(handles); i++) {
         handles[i]->data = a;
         uv_close(handles[i], on_handle_closed);
     }
     http_server_close(&a->http, on_http_closed);
+    if (a->ops_enabled)
+        http_server_close(&a->ops_http, on_ops_http_closed);
     consumer_close(&a->consumer, on_consumer_closed);
     writer_close(&a->writer, on_writer_closed);
     pg_conn_close(&a->maintenance, on_maintenance_closed);
@@ -316,9 +346,17 @@ static void on_shutdown_poll(uv_timer_t *timer)
 {
     agent_t *a = container_of(timer, agent_t, shutdown_poll);
     if (uv_now(&a->loop) >= a->shutdown_deadline) {
-        log_write(LOG_WARN,
+        size_t events, entries;
+        writer_pending(&a->writer, &events, &entries);
+        char ev[24], en[24];
+        snprintf(ev, sizeof ev, "%zu", events);
+        snprintf(en, sizeof en, "%zu", entries);
+        log_write(LOG_ERROR,
                   "shutdown timed out; uncommitted entries stay pending and will be redelivered",
+                  "events", ev, "entries", en, "writer", writer_state_name(a->writer.state),
                   NULL);
+        if (a->exit_code < EXIT_SHUTDOWN_TIMED_OUT)
+            a->exit_code = EXIT_SHUTDOWN_TIMED_OUT;
         close_everything(a);
         return;
     }
@@ -353,7 +391,7 @@ static void begin_shutdown(agent_t *a, int exit_code)
     log_write(LOG_INFO, "shutting down: committing what is in flight", NULL);
     a->phase = AGENT_STOPPING_READS;
     consumer_stop_reading(&a->consumer);
-    a->shutdown_deadline = uv_now(&a->loop) + SHUTDOWN_TIMEOUT_MS;
+    a->shutdown_deadline = uv_now(&a->loop) + (uint64_t)a->cfg->shutdown_timeout_ms;
     uv_timer_start(&a->shutdown_poll, on_shutdown_poll, SHUTDOWN_POLL_MS, SHUTDOWN_POLL_MS);
 }
 
@@ -386,15 +424,27 @@ int agent_run(const config_t *cfg)
     register_metrics(a);
     signal(SIGPIPE, SIG_IGN);
 
-    writer_callbacks_t wcb = {on_committed, on_room, on_fatal, on_batch, a};
+    writer_callbacks_t wcb = {.on_committed = on_committed, .on_room = on_room,
+                              .on_fatal = on_fatal, .on_batch = on_batch,
+                              .on_rejected = on_rejected, .arg = a};
     router_ops_t ops = {readiness, refresh_metrics, assets, statistics, a};
+    router_ops_t ops_only = {readiness, refresh_metrics, NULL, NULL, a};
     static_assets_load(&a->assets, cfg->ui_dir);
     router_init(&a->router, &ops);
+    router_init(&a->ops_router, &ops_only);
+    http_server_limits_t limits;
+    http_server_limits_default(&limits);
+    limits.max_connections = (unsigned)cfg->http_max_connections;
+    limits.max_connections_per_client = (unsigned)cfg->http_max_connections_per_client;
+    /* The ops port keeps the default limits: few scrapers and probes, never the API's. */
+    a->ops_enabled = cfg->ops_listen[0] != '\0';
     if ((rc = writer_init(&a->writer, &a->loop, cfg, &wcb)) < 0 ||
         (rc = consumer_init(&a->consumer, &a->loop, cfg, &a->writer, on_dead, a)) < 0 ||
         (rc = pg_conn_init(&a->maintenance, &a->loop, "maintenance", cfg->database_url,
                            on_maintenance_up, NULL, a)) < 0 ||
-        (rc = http_server_init(&a->http, &a->loop, NULL, router_handle, &a->router)) < 0) {
+        (rc = http_server_init(&a->http, &a->loop, &limits, router_handle, &a->router)) < 0 ||
+        (a->ops_enabled && (rc = http_server_init(&a->ops_http, &a->loop, NULL, router_handle,
+                                                  &a->ops_router)) < 0)) {
         fprintf(stderr, "exectime-agent: start-up failed: %s\n", uv_strerror(rc));
         return 1;
     }
@@ -403,6 +453,8 @@ int agent_run(const config_t *cfg)
         return 2;
     }
     http_server_set_observer(&a->http, on_http_done, a);
+    if (a->ops_enabled)
+        http_server_set_observer(&a->ops_http, on_http_done, a);
     uv_signal_init(&a->loop, &a->sigterm);
     uv_signal_init(&a->loop, &a->sigint);
     uv_timer_init(&a->loop, &a->maintain_timer);
@@ -415,8 +467,14 @@ int agent_run(const config_t *cfg)
         fprintf(stderr, "exectime-agent: EXECTIME_LISTEN %s: %s\n", cfg->listen, err);
         a->exit_code = 1;
         close_everything(a);
+    } else if (a->ops_enabled &&
+               http_server_listen(&a->ops_http, cfg->ops_listen, err, sizeof err) < 0) {
+        fprintf(stderr, "exectime-agent: EXECTIME_OPS_LISTEN %s: %s\n", cfg->ops_listen, err);
+        a->exit_code = 1;
+        close_everything(a);
     } else {
-        log_write(LOG_INFO, "exectime-agent started", "listen", cfg->listen, "stream",
+        log_write(LOG_INFO, "exectime-agent started", "listen", cfg->listen, "ops_listen",
+                  a->ops_enabled ? cfg->ops_listen : "off", "stream",
                   cfg->stream, "group", cfg->group, "consumer", cfg->consumer, NULL);
         writer_start(&a->writer);
         pg_conn_start(&a->maintenance);

@@ -89,6 +89,12 @@ static int check_listen(const char *v, char *why, size_t cap)
     return 0;
 }
 
+/* Like check_listen, but empty means "off". */
+static int check_listen_or_empty(const char *v, char *why, size_t cap)
+{
+    return *v ? check_listen(v, why, cap) : 0;
+}
+
 #define STR(field) SETTING_STRING, offsetof(config_t, field), sizeof(((config_t *)0)->field)
 #define INT(field) SETTING_INT, offsetof(config_t, field), 0
 
@@ -105,6 +111,16 @@ static const setting_t settings[] = {
      "PostgreSQL: libpq URI or conninfo string (required)"},
     {"listen", "EXECTIME_LISTEN", STR(listen), "127.0.0.1:8080", 0, 0, check_listen,
      "HTTP address: host:port or [ipv6]:port"},
+    {"ops-listen", "EXECTIME_OPS_LISTEN", STR(ops_listen), "", 0, 0, check_listen_or_empty,
+     "second HTTP address serving only /healthz, /readyz and /metrics, apart from the API's "
+     "connection limits (empty: off)"},
+    {"http-max-connections", "EXECTIME_HTTP_MAX_CONNECTIONS", INT(http_max_connections), "1024",
+     1, 65536, NULL,
+     "connections open at once on EXECTIME_LISTEN; beyond, the longest-idle keep-alive one is "
+     "closed, or the newcomer gets 503"},
+    {"http-max-connections-per-client", "EXECTIME_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+     INT(http_max_connections_per_client), "128", 1, 65536, NULL,
+     "the same, per remote IP address (raise it behind a reverse proxy)"},
     {"jwt-secret", "EXECTIME_JWT_SECRET", STR(jwt_secret), "", 0, 0, NULL,
      "HS256 secret for API tokens"},
     {"jwt-public-key-file", "EXECTIME_JWT_PUBLIC_KEY_FILE", STR(jwt_public_key_file), "", 0, 0,
@@ -117,6 +133,13 @@ static const setting_t settings[] = {
      "entries pending this long on another consumer are claimed (ms)"},
     {"max-deliveries", "EXECTIME_MAX_DELIVERIES", INT(max_deliveries), "10", 1, 1000, NULL,
      "an entry delivered more often is dead-lettered"},
+    {"statement-timeout-ms", "EXECTIME_STATEMENT_TIMEOUT_MS", INT(statement_timeout_ms), "60000",
+     1000, 3600000, NULL,
+     "statement_timeout of the writer's session (ms); a round trip unanswered 10 s longer "
+     "resets the session"},
+    {"shutdown-timeout-ms", "EXECTIME_SHUTDOWN_TIMEOUT_MS", INT(shutdown_timeout_ms), "30000",
+     100, 3600000, NULL,
+     "on SIGTERM, most time to commit what is in flight before exiting with status 3 (ms)"},
     {"raw-retention-days", "EXECTIME_RAW_RETENTION_DAYS", INT(raw_retention_days), "30", 1, 3650,
      NULL, "days of raw rows kept; older events are refused"},
     {"minute-retention-days", "EXECTIME_MINUTE_RETENTION_DAYS", INT(minute_retention_days), "14",

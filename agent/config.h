@@ -24,12 +24,17 @@ typedef struct config {
     char consumer[128];
     char database_url[1024];
     char listen[128];
+    char ops_listen[128];            /* /healthz, /readyz, /metrics only; "" = none */
+    int http_max_connections;        /* on listen: open at once */
+    int http_max_connections_per_client; /* on listen: open at once from one IP address */
     char jwt_secret[512];
     char jwt_public_key_file[512];
     int batch_max;      /* events per transaction */
     int flush_ms;       /* age at which a partial batch is written */
     int claim_idle_ms;  /* pending this long on another consumer: XAUTOCLAIM takes it */
     int max_deliveries; /* delivered more often than this: dead-lettered */
+    int statement_timeout_ms; /* the writer session's statement_timeout */
+    int shutdown_timeout_ms;  /* SIGTERM: most time to commit what is in flight */
     int raw_retention_days;
     int minute_retention_days;
     int hour_retention_days;

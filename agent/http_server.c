@@ -94,6 +94,7 @@ typedef struct http_conn {
     struct http_conn *next;
     conn_state_t state;
     uint64_t deadline;         /* uv_now() at which the current state times out; 0 none */
+    uint64_t idle_since;       /* uv_now() when it last entered CONN_IDLE */
     uint64_t req_start_ns;     /* uv_hrtime() when the current request began */
     http_response_t *current;  /* request being read or handled; NULL otherwise */
     size_t in_off;             /* in[in_off, in_len) is input not yet parsed */
@@ -137,6 +138,7 @@ void http_server_limits_default(http_server_limits_t *limits)
     limits->max_body_bytes = 64 * 1024;
     limits->max_headers = 100;
     limits->max_connections = 1024;
+    limits->max_connections_per_client = 128;
     limits->header_timeout_ms = 10 * 1000;
     limits->idle_timeout_ms = 60 * 1000;
     limits->request_timeout_ms = 30 * 1000;
@@ -391,6 +393,7 @@ static void conn_set_state(http_conn_t *c, conn_state_t next)
     switch (next) {
     case CONN_IDLE:
         c->deadline = now + (c->requests == 0 ? l->header_timeout_ms : l->idle_timeout_ms);
+        c->idle_since = now;
         break;
     case CONN_READING_HEAD:
         /* A new connection's first request keeps the deadline counted from accept. */
@@ -963,10 +966,47 @@ static void conn_peer_name(http_conn_t *c)
         uv_ip6_name((const struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
 }
 
+/* Counted connections from the address peer. */
+static unsigned server_client_connections(const http_server_t *s, const char *peer)
+{
+    unsigned n = 0;
+    for (const http_conn_t *c = s->conns; c != NULL; c = c->next)
+        n += c->counted && strcmp(c->peer, peer) == 0;
+    return n;
+}
+
 /*
- * Accepts one connection. Beyond max_connections the connection is answered 503 and
- * closed (up to HTTP_SHED_MAX at a time; beyond that closed without an answer), so a
- * flood costs a bounded amount of memory.
+ * Makes room for one connection by closing the longest-idle counted connection (of the
+ * address peer, or of anyone when peer is NULL): a connection waiting for a request
+ * costs its client only a reconnect, whereas refusing the newcomer may lock out a client
+ * that has none. It stops counting at once; its memory goes in its close callback.
+ * Returns false when every connection in scope is busy.
+ */
+static bool server_evict_idle(http_server_t *s, const char *peer)
+{
+    http_conn_t *oldest = NULL;
+    for (http_conn_t *c = s->conns; c != NULL; c = c->next) {
+        if (!c->counted || c->state != CONN_IDLE || (peer != NULL && strcmp(c->peer, peer) != 0))
+            continue;
+        if (oldest == NULL || c->idle_since < oldest->idle_since)
+            oldest = c;
+    }
+    if (oldest == NULL)
+        return false;
+    if (log_enabled(LOG_DEBUG))
+        log_write(LOG_DEBUG, "http connection closed to make room", "peer", oldest->peer, NULL);
+    oldest->counted = false;
+    s->nconns--;
+    s->idle_evictions++;
+    conn_close(oldest);
+    return true;
+}
+
+/*
+ * Accepts one connection. Over the per-client or the server-wide limit the longest-idle
+ * connection in that scope is closed to make room; if none is idle the newcomer is
+ * answered 503 and closed (up to HTTP_SHED_MAX at a time; beyond that closed without an
+ * answer), so a flood costs a bounded amount of memory.
  */
 static void server_on_connection(uv_stream_t *listener, int status)
 {
@@ -1002,13 +1042,19 @@ static void server_on_connection(uv_stream_t *listener, int status)
     }
     conn_peer_name(c);
     uv_tcp_nodelay(&c->tcp, 1);
-    if (s->nconns >= s->limits.max_connections) {
+    const char *refusal = NULL;
+    if (server_client_connections(s, c->peer) >= s->limits.max_connections_per_client &&
+        !server_evict_idle(s, c->peer))
+        refusal = "too many connections from this address";
+    else if (s->nconns >= s->limits.max_connections && !server_evict_idle(s, NULL))
+        refusal = "too many connections";
+    if (refusal != NULL) {
         c->shed = true;
         s->nshed++;
         if (s->nshed > HTTP_SHED_MAX)
             conn_close(c);
         else
-            conn_fail(c, 503, "unavailable", "too many connections", "Retry-After: 1\r\n");
+            conn_fail(c, 503, "unavailable", refusal, "Retry-After: 1\r\n");
         return;
     }
     c->counted = true;
@@ -1042,7 +1088,8 @@ int http_server_init(http_server_t *s, uv_loop_t *loop, const http_server_limits
         http_server_limits_default(&s->limits);
     const http_server_limits_t *l = &s->limits;
     if (l->max_header_bytes == 0 || l->max_url_bytes == 0 || l->max_url_bytes > UINT16_MAX ||
-        l->max_headers == 0 || l->max_connections == 0 || l->header_timeout_ms == 0 ||
+        l->max_headers == 0 || l->max_connections == 0 || l->max_connections_per_client == 0 ||
+        l->header_timeout_ms == 0 ||
         l->idle_timeout_ms == 0 || l->request_timeout_ms == 0 ||
         l->max_body_bytes > (size_t)UINT32_MAX || l->max_header_bytes > (size_t)UINT32_MAX)
         return -EINVAL;
@@ -1174,6 +1221,11 @@ int http_server_port(const http_server_t *s)
 unsigned http_server_connections(const http_server_t *s)
 {
     return s->nconns;
+}
+
+uint64_t http_server_idle_evictions(const http_server_t *s)
+{
+    return s->idle_evictions;
 }
 
 static void server_on_listener_closed(uv_handle_t *handle)

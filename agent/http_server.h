@@ -34,6 +34,13 @@
  * are JSON {"error":{"code":"...","message":"..."}} and close the connection:
  * 400 bad_request, 408 request_timeout, 413 payload_too_large, 414 uri_too_long,
  * 431 headers_too_large, 503 unavailable (connection limit or handler timeout).
+ *
+ * Connection limits: a server-wide cap and a cap per remote IP address. Under either, a
+ * new connection is served by closing the longest-idle connection in its scope (one
+ * waiting for a request: a keep-alive between requests, or one that has sent nothing
+ * yet) instead of refusing the newcomer; only when every connection in scope is busy is
+ * the newcomer answered 503 with Retry-After. Health probes belong on a separate server
+ * (the agent's EXECTIME_OPS_LISTEN) so they answer whatever the API's clients do.
  */
 #ifndef EXECTIME_HTTP_SERVER_H
 #define EXECTIME_HTTP_SERVER_H
@@ -49,7 +56,11 @@ typedef struct http_server_limits {
     size_t max_url_bytes;        /* request target; beyond: 414 (4 KiB, at most 65535) */
     size_t max_body_bytes;       /* beyond: 413, also for GET (64 KiB) */
     unsigned max_headers;        /* header lines; beyond: 431 (100) */
-    unsigned max_connections;    /* open at once; beyond: 503 and close (1024) */
+    unsigned max_connections;    /* open at once (1024); a new connection beyond it
+                                    first closes the longest-idle keep-alive connection,
+                                    and is answered 503 and closed only if none is idle */
+    unsigned max_connections_per_client; /* open at once from one remote IP address (128);
+                                    beyond: the same, among that address's connections */
     uint64_t header_timeout_ms;  /* a new connection's first request, or a started
                                     request's headers, must arrive within: 408 (10 s) */
     uint64_t idle_timeout_ms;    /* keep-alive wait for the next request: close (60 s) */
@@ -96,6 +107,7 @@ struct http_server {
     struct http_conn *conns; /* every connection not yet freed, closing ones included */
     unsigned nconns;         /* connections counted against max_connections */
     unsigned nshed;          /* connections over the limit being answered 503 */
+    uint64_t idle_evictions; /* idle connections closed to make room for new ones */
     uint64_t sweep_ms;
     bool listener_open; /* listener initialized and not yet closed */
     bool sweep_open;    /* sweep timer not yet closed */
@@ -134,6 +146,9 @@ int http_server_port(const http_server_t *s);
 
 /** Connections currently open and counted against max_connections. */
 unsigned http_server_connections(const http_server_t *s);
+
+/** Idle connections closed so far to make room for new ones (for metrics and tests). */
+uint64_t http_server_idle_evictions(const http_server_t *s);
 
 /**
  * Closes the listener and every connection at once (responses still with a handler are

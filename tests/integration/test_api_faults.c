@@ -216,3 +216,83 @@ Test(api_faults, half_closed_client_gets_the_api_answer, IT_TEST_OPTS)
     it_agent_stop(a);
     it_pass();
 }
+
+/* A port free right now on 127.0.0.1 (the kernel's choice for port 0). */
+static int free_local_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/*
+ * With the API port full of busy connections, new clients there get 503, while the ops
+ * port (EXECTIME_OPS_LISTEN) still answers /healthz, /readyz and /metrics, and serves
+ * nothing else.
+ */
+Test(api_faults, ops_port_answers_probes_while_the_api_port_is_full, IT_TEST_OPTS)
+{
+    enum { LIMIT = 4 }; /* as many as the API's database sessions: all of them wait */
+    int ops_port = free_local_port();
+    char ops_env[64], limit_env[64];
+    snprintf(ops_env, sizeof ops_env, "EXECTIME_OPS_LISTEN=127.0.0.1:%d", ops_port);
+    snprintf(limit_env, sizeof limit_env, "EXECTIME_HTTP_MAX_CONNECTIONS=%d", LIMIT);
+    /* The longest statement timeout, so the held requests stay busy while we look. */
+    const char *env[] = {"EXECTIME_JWT_SECRET=" SECRET, ops_env, limit_env,
+                         "EXECTIME_API_STATEMENT_TIMEOUT_MS=20000", NULL};
+    it_agent_t *a = it_agent_start("api", env);
+    it_agent_wait_ready(a);
+    IT_WAIT_UNTIL(it_http_get(ops_port, "/healthz", NULL) == 200, IT_WAIT_MS,
+                  "the ops port never answered");
+
+    /* Fill the API port with busy connections: requests waiting for a lock. (Idle ones
+     * would be closed to make room, so they would not fill it.) */
+    char *auth = auth_line();
+    PGconn *locker = PQconnectdb(it.db_admin_url);
+    cr_assert_eq(PQstatus(locker), CONNECTION_OK, "%s", PQerrorMessage(locker));
+    PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE exectime.rollup_day IN ACCESS EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    int held[LIMIT];
+    for (int i = 0; i < LIMIT; i++)
+        held[i] = api_send(a->port, auth);
+    IT_WAIT_UNTIL(it_sql_int("SELECT count(*) FROM pg_stat_activity"
+                             " WHERE datname = current_database()"
+                             " AND application_name = 'exectime-agent api'"
+                             " AND wait_event_type = 'Lock'") == LIMIT,
+                  IT_WAIT_MS, "the held requests never all waited for the lock");
+
+    it_http_response_t res;
+    cr_assert_eq(it_http_request(a->port, "GET", "/healthz", NULL, &res), 503,
+                 "the full API port answered %d", res.status);
+    cr_assert(strstr(res.body, "too many connections") != NULL, "%s", res.body);
+    it_http_response_free(&res);
+    cr_assert_eq(it_http_get(ops_port, "/healthz", NULL), 200);
+    cr_assert_eq(it_http_get(ops_port, "/readyz", NULL), 200);
+    char *metrics = NULL;
+    cr_assert_eq(it_http_get(ops_port, "/metrics", &metrics), 200);
+    cr_assert(strstr(metrics, "exectime_http_requests_total") != NULL, "%s", metrics);
+    free(metrics);
+    cr_assert_eq(it_http_get(ops_port, API_PATH, NULL), 404);
+    cr_assert_eq(it_http_get(ops_port, "/", NULL), 404);
+
+    r = PQexec(locker, "ROLLBACK");
+    PQclear(r);
+    PQfinish(locker);
+    for (int i = 0; i < LIMIT; i++) {
+        char body[1024];
+        int status = api_read_status(held[i], body, sizeof body);
+        cr_assert_eq(status, 200, "held request %d answered %d: %s", i, status, body);
+    }
+    IT_WAIT_UNTIL(it_http_get(a->port, "/healthz", NULL) == 200, IT_WAIT_MS,
+                  "the API port did not serve again once the connections closed");
+    free(auth);
+    it_agent_stop(a);
+    it_pass();
+}

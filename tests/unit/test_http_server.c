@@ -931,40 +931,105 @@ static void scenario_max_connections(fixture_t *f)
     client_t *a = client_open(f);
     client_t *b = client_open(f);
     CHECK(f, a != NULL && b != NULL, "connect");
-    if (!exchange(f, a, GET_HEALTHZ, 200, &r) || !exchange(f, b, GET_HEALTHZ, 200, &r))
-        return;
+    /* Both busy: a's answer comes first, so a is the longer idle afterwards. */
+    CHECK(f, client_send_str(a, "GET /async?ms=100 HTTP/1.1\r\n\r\n"), "send a");
+    CHECK(f, wait_sem(&f->handled_sem, 5000), "a never handled");
+    CHECK(f, client_send_str(b, "GET /async?ms=400 HTTP/1.1\r\n\r\n"), "send b");
+    CHECK(f, wait_sem(&f->handled_sem, 5000), "b never handled");
     client_t *c = client_open(f);
     CHECK(f, c != NULL, "connect third");
     CHECK(f, client_read_response(c, &r, false) == 0, "third got no answer");
     CHECK(f, r.status == 503 && error_code_is(&r, "unavailable"), "third got %d", r.status);
+    CHECK(f, strstr(r.body, "too many connections") != NULL, "body %s", r.body);
     CHECK(f, client_wait_closed(c) == 1, "third not closed");
     client_close(c);
 
-    /* Once one leaves, a new connection is served again. */
+    /* Once they are idle keep-alive connections, a newcomer is served, and the
+     * longest-idle one is closed to make room. */
+    CHECK(f, client_read_response(a, &r, false) == 0 && r.status == 200, "a's answer");
+    CHECK(f, client_read_response(b, &r, false) == 0 && r.status == 200, "b's answer");
+    client_t *d = client_open(f);
+    CHECK(f, d != NULL, "connect fourth");
+    if (!exchange(f, d, GET_HEALTHZ, 200, &r))
+        return;
+    CHECK(f, client_wait_closed(a) == 1, "the longest-idle connection was not closed");
+    if (!exchange(f, b, GET_HEALTHZ, 200, &r))
+        return;
     client_close(a);
-    bool served = false;
-    for (int i = 0; i < 100 && !served; i++) {
-        client_t *d = client_open(f);
-        CHECK(f, d != NULL, "connect");
-        if (client_send_str(d, GET_HEALTHZ) && client_read_response(d, &r, false) == 0 &&
-            r.status == 200)
-            served = true;
-        client_close(d);
-        if (!served)
-            sleep_ms(20);
-    }
-    CHECK(f, served, "never served after a slot freed up");
     client_close(b);
+    client_close(d);
 }
 
-Test(http_server, max_connections_is_honoured)
+Test(http_server, max_connections_sheds_idle_then_refuses)
 {
     http_server_limits_t l;
     http_server_limits_default(&l);
     l.max_connections = 2;
     fixture_t *f = run(&l, "127.0.0.1:0", AF_INET, scenario_max_connections);
+    cr_assert_eq(f->handled, 4);
+    cr_assert_eq(f->status_seen[503], 1);
+    cr_assert_eq(http_server_idle_evictions(&f->server), 1);
+    fixture_free(f);
+}
+
+/* Connects from a chosen loopback address (Linux routes all of 127.0.0.0/8 locally). */
+static client_t *client_open_from(fixture_t *f, const char *source)
+{
+    client_t *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {5, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    inet_pton(AF_INET, source, &src.sin_addr);
+    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&src, sizeof src) != 0 ||
+        connect(c->fd, (struct sockaddr *)&dst, sizeof dst) != 0) {
+        if (c->fd >= 0)
+            close(c->fd);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void scenario_per_client_limit(fixture_t *f)
+{
+    response_t r;
+    client_t *a = client_open_from(f, "127.0.0.1");
+    client_t *b = client_open_from(f, "127.0.0.1");
+    CHECK(f, a != NULL && b != NULL, "connect");
+    CHECK(f, client_send_str(a, "GET /async?ms=300 HTTP/1.1\r\n\r\n"), "send a");
+    CHECK(f, client_send_str(b, "GET /async?ms=300 HTTP/1.1\r\n\r\n"), "send b");
+    CHECK(f, wait_sem(&f->handled_sem, 5000) && wait_sem(&f->handled_sem, 5000), "not handled");
+    /* A third from the same address is refused; another address is served. */
+    client_t *c = client_open_from(f, "127.0.0.1");
+    CHECK(f, c != NULL, "connect third");
+    CHECK(f, client_read_response(c, &r, false) == 0, "third got no answer");
+    CHECK(f, r.status == 503 && strstr(r.body, "from this address") != NULL, "third got %d %s",
+          r.status, r.body);
+    client_close(c);
+    client_t *other = client_open_from(f, "127.0.0.2");
+    CHECK(f, other != NULL, "connect from 127.0.0.2");
+    if (!exchange(f, other, GET_HEALTHZ, 200, &r))
+        return;
+    CHECK(f, client_read_response(a, &r, false) == 0 && r.status == 200, "a's answer");
+    CHECK(f, client_read_response(b, &r, false) == 0 && r.status == 200, "b's answer");
+    client_close(a);
+    client_close(b);
+    client_close(other);
+}
+
+Test(http_server, per_client_limit_refuses_one_address_only)
+{
+    http_server_limits_t l;
+    http_server_limits_default(&l);
+    l.max_connections_per_client = 2;
+    fixture_t *f = run(&l, "127.0.0.1:0", AF_INET, scenario_per_client_limit);
     cr_assert_eq(f->handled, 3);
-    cr_assert_geq(f->status_seen[503], 1);
+    cr_assert_eq(f->status_seen[503], 1);
     fixture_free(f);
 }
 
