@@ -16,10 +16,15 @@
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 10000
 #define SCHEMA_RECHECK_MS 5000
+/* The watchdog of a round trip beyond statement_timeout: by then the server should have
+ * cancelled the statement and said so; silence means the session is dead or frozen. */
+#define WATCHDOG_SLACK_MS 10000
 /* Bytes of COPY text per event at most: three escaped ids, two timestamps, numbers. */
 #define ROW_BYTES_MAX (2 * (ET_TENANT_ID_MAX + ET_WORKFLOW_ID_MAX + ET_RUN_ID_MAX) + 128)
 
-static const char setup_sql[] =
+/* After "SET statement_timeout = <ms>;", so that a statement stuck on a lock or a slow disk
+ * fails (57014, retried) instead of holding the batch for ever. */
+static const char setup_sql_tail[] =
     "SET client_min_messages = warning;"
     "SET ROLE exectime_writer;"
     "SET TIME ZONE 'UTC';"
@@ -98,6 +103,28 @@ static void batch_reset(writer_batch_t *b)
     b->ack_len = 0;
     b->opened_ms = 0;
     b->attempts = 0;
+    b->slice_from = 0;
+    b->slice_len = 0;
+    b->data_failures = 0;
+    b->split = false;
+    b->failed = false;
+}
+
+/* The slice's COPY rows and events: from the end of the entry before it to its last. */
+static size_t slice_rows_from(const writer_batch_t *b)
+{
+    return b->slice_from ? b->acks[b->slice_from - 1].rows_end : 0;
+}
+
+static size_t slice_rows_to(const writer_batch_t *b)
+{
+    return b->acks[b->slice_from + b->slice_len - 1].rows_end;
+}
+
+static size_t slice_events(const writer_batch_t *b)
+{
+    size_t from = b->slice_from ? b->acks[b->slice_from - 1].events_end : 0;
+    return b->acks[b->slice_from + b->slice_len - 1].events_end - from;
 }
 
 static void record_error(batch_writer_t *w, const PGresult *res)
@@ -109,13 +136,33 @@ static void record_error(batch_writer_t *w, const PGresult *res)
     for (char *p = w->error; *p; p++)
         if (*p == '\n')
             *p = ' ';
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    snprintf(w->sqlstate, sizeof w->sqlstate, "%s", state ? state : "");
+    snprintf(w->reason, sizeof w->reason, "%.300s%s%.150s (SQLSTATE %.5s)",
+             primary ? primary : w->error,
+             detail ? ": " : "", detail ? detail : "", state ? state : "none");
+}
+
+/*
+ * The rows' own fault, which every retry meets again: class 22 (data exception: out of
+ * range, bad input), 23 (integrity: a check), 54 (program limit). Everything else says
+ * nothing about the rows and is retried as it is: a lost session, 40001 serialization,
+ * 40P01 deadlock, 57014 cancel or statement_timeout, 53 insufficient resources, and XX
+ * internal errors (a server fault: dead-lettering good events for it would be worse than
+ * waiting, and readiness shows the stall).
+ */
+static bool data_error(const char *sqlstate)
+{
+    return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
+           strncmp(sqlstate, "54", 2) == 0;
 }
 
 /* Sends COPY data for the round trip that asked for it. */
-static void send_copy(batch_writer_t *w, pg_conn_t *conn, const copy_buf_t *rows)
+static void send_copy(batch_writer_t *w, pg_conn_t *conn, const char *data, size_t len)
 {
-    if (pg_conn_copy_data(conn, rows->data, rows->len) < 0 ||
-        pg_conn_copy_end(conn, NULL) < 0)
+    if (pg_conn_copy_data(conn, data, len) < 0 || pg_conn_copy_end(conn, NULL) < 0)
         pg_conn_reset(conn, "COPY failed to send");
 }
 
@@ -128,7 +175,7 @@ static void run_setup(batch_writer_t *w)
     w->error[0] = '\0';
     w->schema_version = -1;
     set_state(w, WRITER_SETUP);
-    if (pg_conn_query(&w->pg, setup_sql, on_setup, w) < 0)
+    if (pg_conn_query(&w->pg, w->setup_sql, on_setup, w) < 0)
         set_state(w, WRITER_DOWN);
 }
 
@@ -193,14 +240,89 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
 static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
 static void on_rollback(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
 
-/* The batch failed inside a transaction: roll back, wait, retry it whole. */
+/* The slice failed inside a transaction: roll back, then retry, split or reject it. */
 static void fail_batch(batch_writer_t *w)
 {
+    writer_batch_t *b = w->inflight;
+    bool data = data_error(w->sqlstate);
     w->stats.batches_failed++;
-    log_write(LOG_WARN, "batch failed; it will be retried", "error", w->error, NULL);
+    b->failed = true;
+    if (data)
+        b->data_failures++;
+    char entries[24], attempt[24];
+    snprintf(entries, sizeof entries, "%zu", b->slice_len);
+    snprintf(attempt, sizeof attempt, "%u", b->attempts);
+    log_write(LOG_WARN, data ? "batch refused by the database" : "batch failed; it will be retried",
+              "error", w->error, "sqlstate", w->sqlstate, "entries", entries, "attempt",
+              attempt, NULL);
     set_state(w, WRITER_ROLLING_BACK);
     if (pg_conn_query(&w->pg, "ROLLBACK", on_rollback, w) < 0)
         set_state(w, WRITER_DOWN);
+}
+
+/*
+ * Moves past n entries of the in-flight batch (committed or rejected): the next slice
+ * keeps the current length, or takes all that is left when whole_rest. Returns true when
+ * nothing is left: the writer then holds no batch in flight (the caller resets it after
+ * its callbacks, which still read its acks).
+ */
+static bool advance(batch_writer_t *w, size_t n, bool whole_rest)
+{
+    writer_batch_t *b = w->inflight;
+    b->slice_from += n;
+    size_t left = b->ack_len - b->slice_from;
+    if (whole_rest || b->slice_len > left)
+        b->slice_len = left;
+    b->attempts = 0;
+    b->data_failures = 0;
+    b->failed = false;
+    if (left == 0)
+        w->inflight = NULL;
+    set_state(w, WRITER_IDLE);
+    return left == 0;
+}
+
+/* After a slice is done: free the batch if it was the last, write on, tell of room. */
+static void step_done(batch_writer_t *w, writer_batch_t *b, bool finished)
+{
+    if (finished)
+        batch_reset(b);
+    maybe_flush(w);
+    if (w->cb.on_room && w->state != WRITER_CLOSING)
+        w->cb.on_room(w, w->cb.arg);
+}
+
+/* The slice is one entry the database refuses: hand it over, then try the rest whole. */
+static void reject_entry(batch_writer_t *w)
+{
+    writer_batch_t *b = w->inflight;
+    const writer_ack_t *ack = &b->acks[b->slice_from];
+    w->stats.entries_rejected++;
+    log_write(LOG_WARN, "the database refuses an entry; it goes to the dead letters",
+              "stream", w->cfg->streams[ack->stream], "id", ack->id, "error", w->reason, NULL);
+    bool finished = advance(w, 1, true);
+    if (w->cb.on_rejected)
+        w->cb.on_rejected(w, ack, w->reason, w->cb.arg);
+    step_done(w, b, finished);
+}
+
+/* Halves a refused slice: its first half is written next, the second after it. */
+static void split_slice(batch_writer_t *w)
+{
+    writer_batch_t *b = w->inflight;
+    char from[24], to[24];
+    snprintf(from, sizeof from, "%zu", b->slice_len);
+    b->slice_len /= 2;
+    snprintf(to, sizeof to, "%zu", b->slice_len);
+    b->split = true;
+    b->attempts = 0;
+    b->data_failures = 0;
+    b->failed = false;
+    w->stats.batches_split++;
+    log_write(LOG_WARN, "splitting a refused batch to isolate the entry the database refuses",
+              "entries", from, "slice", to, NULL);
+    set_state(w, WRITER_IDLE);
+    maybe_flush(w);
 }
 
 static void on_rollback(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
@@ -210,6 +332,16 @@ static void on_rollback(pg_conn_t *conn, pg_query_event_t event, PGresult *res, 
         return;
     if (event == PG_QUERY_LOST) {
         set_state(w, WRITER_DOWN);
+        return;
+    }
+    /* A data error comes back on every try: after a few (once, inside a bisection, where
+     * the slice's entries have all failed together already) stop retrying it as it is. */
+    writer_batch_t *b = w->inflight;
+    if (b->data_failures >= (b->split ? 1u : (unsigned)WRITER_DATA_ATTEMPTS)) {
+        if (b->slice_len > 1)
+            split_slice(w);
+        else
+            reject_entry(w);
         return;
     }
     set_state(w, WRITER_RETRY_WAIT);
@@ -236,6 +368,7 @@ static void on_retry_timer(uv_timer_t *timer)
 static bool round_failed(batch_writer_t *w, pg_query_event_t event)
 {
     if (event == PG_QUERY_LOST) {
+        w->inflight->failed = true;
         set_state(w, WRITER_DOWN);
         return true;
     }
@@ -249,6 +382,8 @@ static bool round_failed(batch_writer_t *w, pg_query_event_t event)
 static void send_insert(batch_writer_t *w)
 {
     w->error[0] = '\0';
+    w->sqlstate[0] = '\0';
+    w->reason[0] = '\0';
     w->returned_rows = 0;
     rollup_set_reset(&w->deltas);
     w->inflight->attempts++;
@@ -276,9 +411,12 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     batch_writer_t *w = arg;
     if (event == PG_QUERY_RESULT) {
         switch (PQresultStatus(res)) {
-        case PGRES_COPY_IN:
-            send_copy(w, conn, &w->inflight->rows);
+        case PGRES_COPY_IN: {
+            const writer_batch_t *b = w->inflight;
+            size_t from = slice_rows_from(b);
+            send_copy(w, conn, b->rows.data + from, slice_rows_to(b) - from);
             break;
+        }
         case PGRES_TUPLES_OK:
             w->returned_rows = (size_t)PQntuples(res);
             for (int i = 0; i < PQntuples(res); i++) {
@@ -320,7 +458,7 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     if (event == PG_QUERY_RESULT) {
         switch (PQresultStatus(res)) {
         case PGRES_COPY_IN:
-            send_copy(w, conn, &w->rollup_rows);
+            send_copy(w, conn, w->rollup_rows.data, w->rollup_rows.len);
             break;
         case PGRES_COMMAND_OK:
             /* COMMIT of an aborted transaction answers ROLLBACK. */
@@ -335,17 +473,18 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     }
     if (round_failed(w, event))
         return;
+    /* The slice committed (the whole batch unless it is being bisected). */
     writer_batch_t *done = w->inflight;
+    size_t from = done->slice_from, n = done->slice_len, slice = slice_events(done);
     uint64_t commit_ms = uv_now(w->loop) - w->round_started_ms;
     w->stats.batches_committed++;
     w->stats.events_inserted += w->returned_rows;
-    w->stats.events_duplicate += done->events - w->returned_rows;
+    w->stats.events_duplicate += slice - w->returned_rows;
     w->retry_ms = RETRY_MIN_MS;
-    w->inflight = NULL;
-    set_state(w, WRITER_IDLE);
+    bool finished = advance(w, n, false);
     if (log_enabled(LOG_DEBUG)) {
         char events[24], inserted[24], insert_ms[24], upsert_ms[24], keys[24];
-        snprintf(events, sizeof events, "%zu", done->events);
+        snprintf(events, sizeof events, "%zu", slice);
         snprintf(inserted, sizeof inserted, "%zu", w->returned_rows);
         snprintf(keys, sizeof keys, "%zu", w->deltas.len);
         snprintf(insert_ms, sizeof insert_ms, "%" PRIu64, w->upsert_started_ms - w->round_started_ms);
@@ -354,13 +493,10 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
                   "rollup_keys", keys, "insert_ms", insert_ms, "upsert_ms", upsert_ms, NULL);
     }
     if (w->cb.on_batch)
-        w->cb.on_batch(w, done->events, w->returned_rows, commit_ms, w->cb.arg);
+        w->cb.on_batch(w, slice, w->returned_rows, commit_ms, w->cb.arg);
     if (w->cb.on_committed)
-        w->cb.on_committed(w, done->acks, done->ack_len, w->cb.arg);
-    batch_reset(done);
-    maybe_flush(w);
-    if (w->cb.on_room && w->state != WRITER_CLOSING)
-        w->cb.on_room(w, w->cb.arg);
+        w->cb.on_committed(w, done->acks + from, n, w->cb.arg);
+    step_done(w, done, finished);
 }
 
 /* Starts writing when the session is idle and a batch is due: a retried batch first, then
@@ -386,6 +522,8 @@ static void maybe_flush(batch_writer_t *w)
         return;
     }
     w->inflight = f;
+    f->slice_from = 0;
+    f->slice_len = f->ack_len; /* the whole batch in one transaction */
     w->filling = f == &w->batches[0] ? &w->batches[1] : &w->batches[0];
     uv_timer_stop(&w->flush_timer);
     send_insert(w);
@@ -419,17 +557,21 @@ int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
     w->cb = *cb;
     w->retry_ms = RETRY_MIN_MS;
     w->schema_version = -1;
-    /* A batch may overshoot batch_max by the entries of one read, each of up to
-     * ET_ENTRY_MAX_EVENTS events; the consumer reads at most 128 entries at once. */
-    size_t limit = ((size_t)cfg->batch_max + 128 * ET_ENTRY_MAX_EVENTS) * ROW_BYTES_MAX;
+    /* writer_add refuses an entry past batch_max + one entry's most events, so that is
+     * what a batch holds at most, whatever a read brought. */
+    size_t cap = (size_t)cfg->batch_max + ET_ENTRY_MAX_EVENTS;
+    size_t limit = cap * ROW_BYTES_MAX;
     for (int i = 0; i < 2; i++)
         copy_buf_init(&w->batches[i].rows, limit);
     w->filling = &w->batches[0];
-    rollup_set_init(&w->deltas, 6 * ((size_t)cfg->batch_max + 128 * ET_ENTRY_MAX_EVENTS));
+    rollup_set_init(&w->deltas, 6 * cap);
     copy_buf_init(&w->rollup_rows, 6 * limit);
+    snprintf(w->setup_sql, sizeof w->setup_sql, "SET statement_timeout = %d;%s",
+             cfg->statement_timeout_ms, setup_sql_tail);
     int rc = pg_conn_init(&w->pg, loop, "writer", cfg->database_url, on_pg_up, on_pg_down, w);
     if (rc < 0)
         return rc;
+    pg_conn_set_query_timeout(&w->pg, (uint64_t)cfg->statement_timeout_ms + WATCHDOG_SLACK_MS);
     if ((rc = uv_timer_init(loop, &w->flush_timer)) < 0 ||
         (rc = uv_timer_init(loop, &w->retry_timer)) < 0)
         return rc;
@@ -448,10 +590,40 @@ size_t writer_room(const batch_writer_t *w)
     return used >= max ? 0 : max - used;
 }
 
+size_t writer_room_bytes(const batch_writer_t *w)
+{
+    const copy_buf_t *rows = &w->filling->rows;
+    return rows->len >= rows->limit ? 0 : rows->limit - rows->len;
+}
+
 bool writer_ready(const batch_writer_t *w)
 {
     return w->schema_ok && w->state != WRITER_DOWN && w->state != WRITER_SETUP &&
            w->state != WRITER_NOT_MIGRATED && w->state != WRITER_CLOSING;
+}
+
+bool writer_flowing(const batch_writer_t *w)
+{
+    if (!writer_ready(w) || w->state == WRITER_ROLLING_BACK || w->state == WRITER_RETRY_WAIT)
+        return false;
+    if (w->inflight && w->inflight->failed)
+        return false; /* retrying it after a failure */
+    uint64_t started = w->state == WRITER_UPSERTING ? w->upsert_started_ms : w->round_started_ms;
+    if ((w->state == WRITER_INSERTING || w->state == WRITER_UPSERTING) &&
+        uv_now(w->loop) - started > WRITER_STALL_MS)
+        return false; /* no answer for a while: locked, frozen or gone */
+    return true;
+}
+
+void writer_pending(const batch_writer_t *w, size_t *events, size_t *entries)
+{
+    *events = w->filling->events;
+    *entries = w->filling->ack_len;
+    const writer_batch_t *b = w->inflight;
+    if (b) {
+        *entries += b->ack_len - b->slice_from;
+        *events += b->events - (b->slice_from ? b->acks[b->slice_from - 1].events_end : 0);
+    }
 }
 
 /* Appends one event as a staging row; on failure the row is taken back out. */
@@ -478,6 +650,8 @@ int writer_add(batch_writer_t *w, uint8_t stream, const char *id, const et_event
     writer_batch_t *b = w->filling;
     if (strlen(id) >= WRITER_ENTRY_ID_MAX)
         return -EINVAL;
+    if (b->events + n > (size_t)w->cfg->batch_max + ET_ENTRY_MAX_EVENTS)
+        return -ENOBUFS; /* the hard cap: the consumer leaves the entry pending */
     if (b->ack_len == b->ack_cap) {
         size_t cap = b->ack_cap ? 2 * b->ack_cap : 256;
         writer_ack_t *acks = realloc(b->acks, cap * sizeof *acks);
@@ -497,6 +671,8 @@ int writer_add(batch_writer_t *w, uint8_t stream, const char *id, const et_event
     writer_ack_t *ack = &b->acks[b->ack_len++];
     ack->stream = stream;
     snprintf(ack->id, sizeof ack->id, "%s", id);
+    ack->rows_end = b->rows.len;
+    ack->events_end = b->events + n;
     if (b->ack_len == 1) {
         b->opened_ms = uv_now(w->loop);
         uv_timer_start(&w->flush_timer, on_flush_timer, (uint64_t)w->cfg->flush_ms, 0);

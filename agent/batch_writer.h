@@ -5,14 +5,28 @@
  *   2. fold those rows into rollup deltas in C (rollup_delta), COPY the deltas into a
  *      second staging table, upsert minute/hour/day rollups in key order; COMMIT.
  * Only after COMMIT succeeds are the batch's stream entry ids handed to on_committed, so
- * the consumer acknowledges only what PostgreSQL holds. A failed or interrupted batch is
- * retried whole: the raw table's primary key makes the retry add nothing twice.
+ * the consumer acknowledges only what PostgreSQL holds. An interrupted batch, or one that
+ * failed for a reason that is not its rows' (lost session, serialization, deadlock,
+ * cancel, statement_timeout, lack of resources), is retried as it is, with backoff: the
+ * raw table's primary key makes a retry add nothing twice.
+ *
+ * Refused rows: a batch that fails WRITER_DATA_ATTEMPTS times with a data error (SQLSTATE
+ * class 22 data exception, 23 integrity, 54 program limit) is bisected by stream entry:
+ * it is written as contiguous slices (the entries' COPY rows and their acks), each its
+ * own transaction (raw insert, rollups of what that slice inserted, COMMIT), halving a
+ * slice that fails until the refused entry stands alone. That entry goes to on_rejected
+ * with the database's reason (the consumer dead-letters and acknowledges it); every
+ * committed slice goes to on_committed with exactly its entries. Then the rest of the
+ * batch is tried whole again.
  *
  * One batch fills while one commits; writer_room says how many more events fit, and
  * on_room tells the consumer when room has come back (backpressure: Redis is the buffer).
+ * writer_add refuses (-ENOBUFS) an entry that would take the filling batch past
+ * batch_max + ET_ENTRY_MAX_EVENTS events, which bounds memory whatever a read brought.
  *
  * Ownership: batch_writer_t is embedded by its owner. Ack arrays passed to on_committed
- * live only during the call. writer_close calls on_closed when every handle has closed.
+ * and the ack and reason passed to on_rejected live only during the call; callbacks must
+ * not call writer_add. writer_close calls on_closed when every handle has closed.
  */
 #ifndef EXECTIME_BATCH_WRITER_H
 #define EXECTIME_BATCH_WRITER_H
@@ -30,9 +44,16 @@
 
 #define WRITER_ENTRY_ID_MAX 48 /* "<ms>-<seq>": two 20-digit numbers and a dash */
 
+/* A batch failing this often with a data error is bisected (a slice of it: once). */
+#define WRITER_DATA_ATTEMPTS 3
+/* A round trip in flight longer than this means events are not flowing (readiness). */
+#define WRITER_STALL_MS 10000
+
 typedef struct writer_ack {
     uint8_t stream;                /* index into config_t.streams */
     char id[WRITER_ENTRY_ID_MAX];  /* stream entry id */
+    size_t rows_end;               /* end of this entry's rows in the batch's COPY text */
+    size_t events_end;             /* events of the batch up to and including this entry */
 } writer_ack_t;
 
 typedef enum writer_state {
@@ -54,7 +75,12 @@ typedef struct writer_batch {
     size_t ack_len;
     size_t ack_cap;
     uint64_t opened_ms; /* loop time of the first event */
-    unsigned attempts;
+    unsigned attempts;  /* of the slice being written */
+    size_t slice_from;  /* first ack not yet committed or rejected */
+    size_t slice_len;   /* acks written in one transaction: all that is left, unless split */
+    unsigned data_failures; /* of the current slice, with a data error */
+    bool split;         /* being bisected: a failing slice is halved at once */
+    bool failed;        /* the current slice's last attempt failed */
 } writer_batch_t;
 
 typedef struct writer_stats {
@@ -63,6 +89,8 @@ typedef struct writer_stats {
     uint64_t events_duplicate;/* rows the primary key turned away */
     uint64_t batches_committed;
     uint64_t batches_failed;
+    uint64_t batches_split;   /* refused batches or slices halved */
+    uint64_t entries_rejected;/* entries the database refused, given to on_rejected */
 } writer_stats_t;
 
 typedef struct batch_writer batch_writer_t;
@@ -72,6 +100,8 @@ typedef void (*writer_room_fn)(batch_writer_t *w, void *arg);
 typedef void (*writer_fatal_fn)(batch_writer_t *w, const char *reason, void *arg);
 typedef void (*writer_batch_fn)(batch_writer_t *w, size_t events, size_t inserted,
                                 uint64_t commit_ms, void *arg);
+typedef void (*writer_rejected_fn)(batch_writer_t *w, const writer_ack_t *ack,
+                                   const char *reason, void *arg);
 typedef void (*writer_closed_fn)(batch_writer_t *w);
 
 typedef struct writer_callbacks {
@@ -79,6 +109,9 @@ typedef struct writer_callbacks {
     writer_room_fn on_room;
     writer_fatal_fn on_fatal;   /* the database is unusable for this agent: exit */
     writer_batch_fn on_batch;   /* after each commit, for metrics */
+    /* The database refuses this entry's rows (reason: its message and SQLSTATE). The owner
+     * dead-letters and acknowledges it; without this callback it stays pending. */
+    writer_rejected_fn on_rejected;
     void *arg;
 } writer_callbacks_t;
 
@@ -95,6 +128,9 @@ struct batch_writer {
     copy_buf_t rollup_rows;
     size_t returned_rows;       /* rows RETURNING gave for the in-flight batch */
     char error[512];            /* first error of the in-flight round trip */
+    char sqlstate[6];           /* its SQLSTATE; "" when it did not come from the server */
+    char reason[512];           /* its primary message, detail and SQLSTATE */
+    char setup_sql[1536];       /* session set-up, with statement_timeout */
     bool schema_ok;
     bool draining;              /* flush everything, then call on_drained */
     void (*on_drained)(batch_writer_t *w);
@@ -119,14 +155,28 @@ size_t writer_room(const batch_writer_t *w);
 
 /*
  * Adds one stream entry's events (n may be 0: the id is still acknowledged after the next
- * commit). Returns 0, or -ENOBUFS / -ENOMEM when the batch cannot hold them.
+ * commit). Returns 0, or -ENOBUFS when the filling batch would pass its hard cap
+ * (batch_max + ET_ENTRY_MAX_EVENTS events, or its bytes), -ENOMEM: the entry is not
+ * taken and the caller leaves it pending.
  */
 __attribute__((warn_unused_result)) int writer_add(batch_writer_t *w, uint8_t stream,
                                                    const char *id, const et_event_t *events,
                                                    size_t n);
 
+/* Bytes of COPY text the filling batch still takes before it refuses entries. */
+size_t writer_room_bytes(const batch_writer_t *w);
+
 /* Session up and schema current: the agent is ready to ingest. */
 bool writer_ready(const batch_writer_t *w);
+
+/*
+ * Events are flowing: ready, and not retrying a failed batch, waiting to retry, nor
+ * waiting longer than WRITER_STALL_MS for a round trip (a frozen or locked database).
+ */
+bool writer_flowing(const batch_writer_t *w);
+
+/* Events and entries added but not yet committed or rejected (for shutdown logs). */
+void writer_pending(const batch_writer_t *w, size_t *events, size_t *entries);
 
 /* Writes what is buffered, then calls on_drained once nothing is left or in flight. */
 void writer_drain(batch_writer_t *w, void (*on_drained)(batch_writer_t *w));
