@@ -18,8 +18,10 @@
 #include "stats_query.h"
 #include "stream_consumer.h"
 
-#define SHUTDOWN_TIMEOUT_MS 30000
 #define SHUTDOWN_POLL_MS 20
+/* Exit status of a shutdown that ran out of time with entries left uncommitted: they stay
+ * pending in Redis, but a supervisor should know the exit was not clean. */
+#define EXIT_SHUTDOWN_TIMED_OUT 3
 #define MAINTAIN_INTERVAL_MS (3600 * 1000)
 
 typedef enum agent_phase {
@@ -59,6 +61,8 @@ typedef struct agent {
     metric_counter_t *entries_claimed;
     metric_counter_t *redis_reconnects;
     metric_counter_t *batches_failed;
+    metric_counter_t *batches_split;
+    metric_counter_t *entries_rejected;
     metric_family_t *dead_lettered;
     metric_histogram_t *batch_events;
     metric_histogram_t *commit_seconds;
@@ -84,6 +88,14 @@ static void on_room(batch_writer_t *w, void *arg)
 {
     agent_t *a = arg;
     consumer_resume(&a->consumer);
+}
+
+/* The database refuses this entry: dead-letter it (read back from Redis), then ack it. */
+static void on_rejected(batch_writer_t *w, const writer_ack_t *ack, const char *reason,
+                        void *arg)
+{
+    agent_t *a = arg;
+    consumer_reject(&a->consumer, ack->stream, ack->id, reason);
 }
 
 static void on_fatal(batch_writer_t *w, const char *reason, void *arg)
@@ -133,14 +145,16 @@ static bool readiness(void *arg, char *buf, size_t cap)
     bool redis = consumer_connected(&a->consumer);
     bool postgres = pg_conn_up(&a->writer.pg);
     bool schema = writer_ready(&a->writer);
+    bool flowing = writer_flowing(&a->writer); /* connected is not enough: commits go on */
     bool api = stats_api_ready(&a->stats);
-    bool ready = redis && schema && api && a->phase == AGENT_RUNNING;
+    bool ready = redis && schema && flowing && api && a->phase == AGENT_RUNNING;
     snprintf(buf, cap,
              "{\"status\":\"%s\",\"redis\":%s,\"postgres\":%s,\"schema_current\":%s,"
-             "\"api_sessions\":%s,\"writer\":\"%s\",\"stopping\":%s}",
+             "\"writer_flowing\":%s,\"api_sessions\":%s,\"writer\":\"%s\",\"stopping\":%s}",
              ready ? "ready" : "not_ready", redis ? "true" : "false",
-             postgres ? "true" : "false", schema ? "true" : "false", api ? "true" : "false",
-             writer_state_name(a->writer.state), a->phase == AGENT_RUNNING ? "false" : "true");
+             postgres ? "true" : "false", schema ? "true" : "false", flowing ? "true" : "false",
+             api ? "true" : "false", writer_state_name(a->writer.state),
+             a->phase == AGENT_RUNNING ? "false" : "true");
     return ready;
 }
 
@@ -167,6 +181,9 @@ static void refresh_metrics(void *arg)
     metrics_counter_inc(a->events_duplicate,
                         ws->events_duplicate - a->seen_writer.events_duplicate);
     metrics_counter_inc(a->batches_failed, ws->batches_failed - a->seen_writer.batches_failed);
+    metrics_counter_inc(a->batches_split, ws->batches_split - a->seen_writer.batches_split);
+    metrics_counter_inc(a->entries_rejected,
+                        ws->entries_rejected - a->seen_writer.entries_rejected);
     metrics_counter_inc(a->entries_acked, cs->entries_acked - a->seen_consumer.entries_acked);
     metrics_counter_inc(a->entries_claimed,
                         cs->entries_claimed - a->seen_consumer.entries_claimed);
@@ -199,6 +216,10 @@ static void register_metrics(agent_t *a)
                                           "Redis connections lost and re-established.");
     a->batches_failed = metrics_counter("exectime_batches_failed_total",
                                         "Batch transactions that failed and were retried.");
+    a->batches_split = metrics_counter("exectime_batches_split_total",
+                                       "Refused batches (or slices) halved to isolate an entry.");
+    a->entries_rejected = metrics_counter("exectime_entries_rejected_total",
+                                          "Entries the database refused, sent to dead letters.");
     a->dead_lettered = metrics_counter_labels("exectime_dead_lettered_total",
                                               "Entries moved to the dead-letter stream.",
                                               "reason");
@@ -325,9 +346,17 @@ static void on_shutdown_poll(uv_timer_t *timer)
 {
     agent_t *a = container_of(timer, agent_t, shutdown_poll);
     if (uv_now(&a->loop) >= a->shutdown_deadline) {
-        log_write(LOG_WARN,
+        size_t events, entries;
+        writer_pending(&a->writer, &events, &entries);
+        char ev[24], en[24];
+        snprintf(ev, sizeof ev, "%zu", events);
+        snprintf(en, sizeof en, "%zu", entries);
+        log_write(LOG_ERROR,
                   "shutdown timed out; uncommitted entries stay pending and will be redelivered",
+                  "events", ev, "entries", en, "writer", writer_state_name(a->writer.state),
                   NULL);
+        if (a->exit_code < EXIT_SHUTDOWN_TIMED_OUT)
+            a->exit_code = EXIT_SHUTDOWN_TIMED_OUT;
         close_everything(a);
         return;
     }
@@ -362,7 +391,7 @@ static void begin_shutdown(agent_t *a, int exit_code)
     log_write(LOG_INFO, "shutting down: committing what is in flight", NULL);
     a->phase = AGENT_STOPPING_READS;
     consumer_stop_reading(&a->consumer);
-    a->shutdown_deadline = uv_now(&a->loop) + SHUTDOWN_TIMEOUT_MS;
+    a->shutdown_deadline = uv_now(&a->loop) + (uint64_t)a->cfg->shutdown_timeout_ms;
     uv_timer_start(&a->shutdown_poll, on_shutdown_poll, SHUTDOWN_POLL_MS, SHUTDOWN_POLL_MS);
 }
 
@@ -395,7 +424,9 @@ int agent_run(const config_t *cfg)
     register_metrics(a);
     signal(SIGPIPE, SIG_IGN);
 
-    writer_callbacks_t wcb = {on_committed, on_room, on_fatal, on_batch, a};
+    writer_callbacks_t wcb = {.on_committed = on_committed, .on_room = on_room,
+                              .on_fatal = on_fatal, .on_batch = on_batch,
+                              .on_rejected = on_rejected, .arg = a};
     router_ops_t ops = {readiness, refresh_metrics, assets, statistics, a};
     router_ops_t ops_only = {readiness, refresh_metrics, NULL, NULL, a};
     static_assets_load(&a->assets, cfg->ui_dir);

@@ -133,6 +133,13 @@ static const setting_t settings[] = {
      "entries pending this long on another consumer are claimed (ms)"},
     {"max-deliveries", "EXECTIME_MAX_DELIVERIES", INT(max_deliveries), "10", 1, 1000, NULL,
      "an entry delivered more often is dead-lettered"},
+    {"statement-timeout-ms", "EXECTIME_STATEMENT_TIMEOUT_MS", INT(statement_timeout_ms), "60000",
+     1000, 3600000, NULL,
+     "statement_timeout of the writer's session (ms); a round trip unanswered 10 s longer "
+     "resets the session"},
+    {"shutdown-timeout-ms", "EXECTIME_SHUTDOWN_TIMEOUT_MS", INT(shutdown_timeout_ms), "30000",
+     100, 3600000, NULL,
+     "on SIGTERM, most time to commit what is in flight before exiting with status 3 (ms)"},
     {"raw-retention-days", "EXECTIME_RAW_RETENTION_DAYS", INT(raw_retention_days), "30", 1, 3650,
      NULL, "days of raw rows kept; older events are refused"},
     {"minute-retention-days", "EXECTIME_MINUTE_RETENTION_DAYS", INT(minute_retention_days), "14",

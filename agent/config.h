@@ -33,6 +33,8 @@ typedef struct config {
     int flush_ms;       /* age at which a partial batch is written */
     int claim_idle_ms;  /* pending this long on another consumer: XAUTOCLAIM takes it */
     int max_deliveries; /* delivered more often than this: dead-lettered */
+    int statement_timeout_ms; /* the writer session's statement_timeout */
+    int shutdown_timeout_ms;  /* SIGTERM: most time to commit what is in flight */
     int raw_retention_days;
     int minute_retention_days;
     int hour_retention_days;
