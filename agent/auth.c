@@ -358,7 +358,13 @@ static int check_header(const auth_t *a, const json_t *header, char *why, size_t
     return 0;
 }
 
-/* exp is required and nbf honoured, each with AUTH_CLOCK_SKEW_S of slack. */
+/*
+ * exp is required and nbf honoured, each with AUTH_CLOCK_SKEW_S of slack. iat, when
+ * present, must be a time not in the future (with the same slack), as PostgREST checks:
+ * a token "issued" later than now comes from a wrong clock or was not minted by the
+ * issuer at all. No maximum lifetime is imposed: long-lived service tokens (Supabase's
+ * service_role key is valid for years) are the issuer's choice; docs/security.md says so.
+ */
 static int check_times(const json_t *claims, int64_t now_s, char *why, size_t why_cap)
 {
     const json_t *exp = json_object_get(claims, "exp");
@@ -377,6 +383,14 @@ static int check_times(const json_t *claims, int64_t now_s, char *why, size_t wh
             return refuse(why, why_cap, "invalid nbf claim");
         if (json_number_value(nbf) > (double)now_s + AUTH_CLOCK_SKEW_S)
             return refuse(why, why_cap, "token not yet valid");
+    }
+
+    const json_t *iat = json_object_get(claims, "iat");
+    if (iat != NULL && !json_is_null(iat)) {
+        if (!json_is_number(iat))
+            return refuse(why, why_cap, "invalid iat claim");
+        if (json_number_value(iat) > (double)now_s + AUTH_CLOCK_SKEW_S)
+            return refuse(why, why_cap, "token issued in the future");
     }
     return 0;
 }

@@ -8,8 +8,9 @@
  * EXECTIME_JWT_PUBLIC_KEY_FILE, the algorithm following the key's type. The header's
  * `alg` is checked before the signature, so `none`, another HMAC size or an HS256 token
  * "signed" with the public key's PEM text (algorithm confusion) never reach libjwt's
- * verifier. `exp` is required and `nbf` honoured, both with AUTH_CLOCK_SKEW_S seconds of
- * skew; `iat`, `aud` and `iss` are not checked.
+ * verifier. `exp` is required, `nbf` honoured and an `iat` in the future refused, each
+ * with AUTH_CLOCK_SKEW_S seconds of skew; there is no maximum lifetime, and `aud` and
+ * `iss` are not checked.
  *
  * Ownership: auth_init fills a caller-provided auth_t that owns a copy of the secret (or
  * the key, re-encoded as SubjectPublicKeyInfo PEM); auth_free releases it and may be
@@ -77,7 +78,7 @@ const char *auth_alg_name(auth_alg_t alg);
  * @return 0, -EACCES with a reason for the client in why ("missing bearer token",
  *         "token too long", "malformed token", "unexpected algorithm HS512",
  *         "bad signature", "missing exp claim", "token expired", "token not yet valid",
- *         "invalid tenant claim", ...), or -ENOMEM
+ *         "token issued in the future", "invalid tenant claim", ...), or -ENOMEM
  */
 __attribute__((warn_unused_result)) int auth_verify(const auth_t *a, const char *authorization,
                                                     int64_t now_s, auth_claims_t *out,

@@ -480,10 +480,31 @@ Test(auth_hs256, verify_accepts_nbf_within_skew_or_past)
     verify_ok(h);
     free(h);
     auth_claims_free(&c);
-    snprintf(extra, sizeof extra, "\"nbf\":%lld,\"iat\":\"ignored\"", (long long)now - 100);
+    snprintf(extra, sizeof extra, "\"nbf\":%lld,\"iat\":%lld", (long long)now - 100,
+             (long long)now - 100);
     h = bearer_hs256(claims_exp(extra));
     verify_ok(h);
     free(h);
+}
+
+Test(auth_hs256, verify_refuses_token_issued_in_the_future)
+{
+    char extra[64];
+    snprintf(extra, sizeof extra, "\"iat\":%lld", (long long)now + AUTH_CLOCK_SKEW_S + 1);
+    char *h = bearer_hs256(claims_exp(extra));
+    verify_refused(h, "token issued in the future");
+    free(h);
+}
+
+Test(auth_hs256, verify_accepts_iat_within_skew_or_null)
+{
+    char extra[64];
+    snprintf(extra, sizeof extra, "\"iat\":%lld.5", (long long)now + AUTH_CLOCK_SKEW_S - 1);
+    char *h = bearer_hs256(claims_exp(extra));
+    verify_ok(h);
+    free(h);
+    auth_claims_free(&c);
+    verify_ok(bearer_raw(hs_header, claims_exp("\"iat\":null"), SECRET));
 }
 
 Test(auth_hs256, verify_refuses_token_without_exp)
@@ -497,6 +518,8 @@ Test(auth_hs256, verify_refuses_non_numeric_times)
 {
     verify_refused(bearer_raw(hs_header, "{\"exp\":\"9999999999\"}", SECRET), "invalid exp claim");
     verify_refused(bearer_raw(hs_header, claims_exp("\"nbf\":true"), SECRET), "invalid nbf claim");
+    verify_refused(bearer_raw(hs_header, claims_exp("\"iat\":\"yesterday\""), SECRET),
+                   "invalid iat claim");
 }
 
 Test(auth_hs256, verify_refuses_overlong_token)
