@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -317,7 +318,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t req_len = 0;
     char *req = expand(data, size, &req_len);
     c->request = uv_buf_init(req, (unsigned)req_len);
-    if (uv_tcp_init(&fz.loop, &c->tcp) != 0)
+    if (uv_tcp_init_ex(&fz.loop, &c->tcp, AF_INET) != 0)
+        abort();
+    /* The client half-closes first, so each of its sockets ends in TIME_WAIT on an
+     * ephemeral port for a minute: thousands a second cover the whole range, where the
+     * test servers listen too (55442, 56389). Marked SO_REUSEADDR, those leftovers no
+     * longer stop a server that binds with SO_REUSEADDR (PostgreSQL, Redis and libuv all
+     * do) from starting meanwhile. */
+    uv_os_fd_t fd;
+    int one = 1;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
         abort();
     c->tcp.data = c;
     c->connect.data = c;
