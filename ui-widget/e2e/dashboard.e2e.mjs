@@ -651,7 +651,14 @@ const steps = [];
 const step = (name, fn) => steps.push([name, fn]);
 
 step('the dashboard page loads the widget with the token from the URL', async () => {
-  await page.goto(`${ctx.base}/#token=${ctx.token}`);
+  const response = await page.goto(`${ctx.base}/#token=${ctx.token}`);
+  // Served under a strict policy (agent/static_assets.c, docs/security.md): the page works
+  // only if its inline script's hash is listed; any violation is a console error here.
+  const headers = response.headers();
+  assert.match(headers['content-security-policy'] ?? '', /script-src 'self' 'sha256-[A-Za-z0-9+/=]+';/);
+  assert.match(headers['content-security-policy'], /object-src 'none'; base-uri 'none';.*frame-ancestors 'self'/);
+  assert.equal(headers['x-content-type-options'], 'nosniff');
+  assert.equal(headers['referrer-policy'], 'no-referrer');
   // The page moves the token into sessionStorage and out of the address bar.
   assert.equal(new URL(page.url()).hash, '');
   await page.locator('exectime-stats .card[data-stat="runs"] .value').waitFor({ timeout: VIEW_TIMEOUT_MS });
