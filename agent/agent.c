@@ -436,6 +436,7 @@ int agent_run(const config_t *cfg)
     http_server_limits_default(&limits);
     limits.max_connections = (unsigned)cfg->http_max_connections;
     limits.max_connections_per_client = (unsigned)cfg->http_max_connections_per_client;
+    limits.response_budget_bytes = (size_t)cfg->http_response_budget_bytes;
     /* The ops port keeps the default limits: few scrapers and probes, never the API's. */
     a->ops_enabled = cfg->ops_listen[0] != '\0';
     if ((rc = writer_init(&a->writer, &a->loop, cfg, &wcb)) < 0 ||

@@ -150,6 +150,13 @@ static const setting_t settings[] = {
      INT(api_statement_timeout_ms), "5000", 1, 20000, NULL,
      "an API query running longer is cancelled and answered 503 (ms; under the 30 s "
      "request timeout)"},
+    {"api-max-response-bytes", "EXECTIME_API_MAX_RESPONSE_BYTES", INT(api_max_response_bytes),
+     "8388608", 1024, 1073741824, NULL,
+     "largest statistics answer (bytes); a larger one is refused with 422 response_too_large"},
+    {"http-response-budget-bytes", "EXECTIME_HTTP_RESPONSE_BUDGET_BYTES",
+     INT(http_response_budget_bytes), "67108864", 1048576, 2147483647, NULL,
+     "response bytes held at once for slow readers, all connections (bytes); beyond, answers "
+     "over 16 KiB are replaced by 503 with Retry-After"},
     {"cors-origins", "EXECTIME_CORS_ORIGINS", STR(cors_origins), "", 0, 0, NULL,
      "comma-separated origins allowed to call the API from a browser, or *"},
     {"ui-dir", "EXECTIME_UI_DIR", STR(ui_dir), EXECTIME_UI_DIR_DEFAULT, 0, 0, NULL,

@@ -39,6 +39,8 @@ typedef struct config {
     int minute_retention_days;
     int hour_retention_days;
     int api_statement_timeout_ms; /* statement_timeout of the API's database sessions */
+    int api_max_response_bytes;   /* a statistics answer larger than this is refused (422) */
+    int http_response_budget_bytes; /* response bytes held in write buffers, all connections */
     char cors_origins[1024];
     char ui_dir[512];       /* dashboard.html and exectime-widget.js */
     char log_level[16];

@@ -142,6 +142,7 @@ void http_server_limits_default(http_server_limits_t *limits)
     limits->header_timeout_ms = 10 * 1000;
     limits->idle_timeout_ms = 60 * 1000;
     limits->request_timeout_ms = 30 * 1000;
+    limits->response_budget_bytes = 64 * 1024 * 1024;
 }
 
 /* ---- small helpers ---- */
@@ -327,6 +328,7 @@ static void conn_on_write(uv_write_t *req, int status)
     conn_write_t *w = container_of(req, conn_write_t, req);
     http_conn_t *c = container_of((uv_tcp_t *)req->handle, http_conn_t, tcp);
     bool is_response = w->is_response;
+    c->server->response_bytes_held -= w->len; /* runs for cancelled writes too */
     free(w);
     if (c->state == CONN_CLOSING)
         return;
@@ -347,6 +349,8 @@ static int conn_send(http_conn_t *c, conn_write_t *w)
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, conn_on_write);
     if (rc < 0)
         free(w);
+    else
+        c->server->response_bytes_held += w->len;
     return rc;
 }
 
@@ -1091,6 +1095,7 @@ int http_server_init(http_server_t *s, uv_loop_t *loop, const http_server_limits
         l->max_headers == 0 || l->max_connections == 0 || l->max_connections_per_client == 0 ||
         l->header_timeout_ms == 0 ||
         l->idle_timeout_ms == 0 || l->request_timeout_ms == 0 ||
+        l->response_budget_bytes < HTTP_BUDGET_EXEMPT_BYTES ||
         l->max_body_bytes > (size_t)UINT32_MAX || l->max_header_bytes > (size_t)UINT32_MAX)
         return -EINVAL;
     s->loop = loop;
@@ -1228,6 +1233,11 @@ uint64_t http_server_idle_evictions(const http_server_t *s)
     return s->idle_evictions;
 }
 
+uint64_t http_server_budget_refusals(const http_server_t *s)
+{
+    return s->budget_refusals;
+}
+
 static void server_on_listener_closed(uv_handle_t *handle)
 {
     http_server_t *s = container_of((uv_tcp_t *)handle, http_server_t, listener);
@@ -1323,8 +1333,24 @@ void http_respond(http_response_t *res, int status, const char *content_type, co
         return;
     }
     assert(c->state == CONN_HANDLING && c->current == res);
-    conn_write_t *w =
-        response_build(c, status, content_type, res->extra, res->extra_len, body, body_len);
+    const char *extra = res->extra;
+    size_t extra_len = res->extra_len;
+    char refusal[HTTP_ERROR_BODY_MAX];
+    http_server_t *s = c->server;
+    if (body_len > HTTP_BUDGET_EXEMPT_BYTES &&
+        s->response_bytes_held + body_len > s->limits.response_budget_bytes) {
+        /* Slow readers already hold the budget: answering would grow memory without
+         * bound. The client retries; small answers (errors, probes) still go out. */
+        s->budget_refusals++;
+        status = 503;
+        content_type = "application/json";
+        body = refusal;
+        body_len = json_error_body(refusal, sizeof refusal, "unavailable",
+                                   "the server is busy sending other answers; retry");
+        extra = "Retry-After: 1\r\n";
+        extra_len = strlen(extra);
+    }
+    conn_write_t *w = response_build(c, status, content_type, extra, extra_len, body, body_len);
     conn_observe(c, &res->req, status);
     c->current = NULL;
     exchange_free(res);

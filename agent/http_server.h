@@ -66,7 +66,14 @@ typedef struct http_server_limits {
     uint64_t idle_timeout_ms;    /* keep-alive wait for the next request: close (60 s) */
     uint64_t request_timeout_ms; /* body, handler and response write each: body 408,
                                     handler 503, write close (30 s) */
+    size_t response_budget_bytes; /* response bytes queued and not yet written, over all
+                                    connections (64 MiB): an answer larger than
+                                    HTTP_BUDGET_EXEMPT_BYTES that would pass it is
+                                    replaced by 503 with Retry-After */
 } http_server_limits_t;
+
+/* Answers up to this size (errors, probes, metrics) always go out, budget or not. */
+#define HTTP_BUDGET_EXEMPT_BYTES (16 * 1024)
 
 /* A parsed request. Strings are NUL-terminated, raw (no percent-decoding). */
 typedef struct http_request {
@@ -108,6 +115,8 @@ struct http_server {
     unsigned nconns;         /* connections counted against max_connections */
     unsigned nshed;          /* connections over the limit being answered 503 */
     uint64_t idle_evictions; /* idle connections closed to make room for new ones */
+    size_t response_bytes_held; /* queued response bytes whose write has not completed */
+    uint64_t budget_refusals;   /* answers replaced by 503 for the response budget */
     uint64_t sweep_ms;
     bool listener_open; /* listener initialized and not yet closed */
     bool sweep_open;    /* sweep timer not yet closed */
@@ -150,6 +159,9 @@ unsigned http_server_connections(const http_server_t *s);
 /** Idle connections closed so far to make room for new ones (for metrics and tests). */
 uint64_t http_server_idle_evictions(const http_server_t *s);
 
+/** Answers replaced by 503 so far because the response budget was spent. */
+uint64_t http_server_budget_refusals(const http_server_t *s);
+
 /**
  * Closes the listener and every connection at once (responses still with a handler are
  * abandoned) and calls on_closed (may be NULL) after every handle has closed. Call once.
@@ -183,7 +195,9 @@ bool http_response_abandoned(const http_response_t *res);
 /**
  * Sends the response and ends res's life. Adds Server, Content-Length (except for
  * 1xx, 204 and 304, which never carry a body) and Connection as needed; HEAD requests
- * get the headers without the body.
+ * get the headers without the body. A body over HTTP_BUDGET_EXEMPT_BYTES that would take
+ * the bytes held for slow readers past limits.response_budget_bytes is not sent: the
+ * client gets 503 unavailable with Retry-After instead (the handler's headers dropped).
  * @param content_type  e.g. "application/json"; NULL sends none
  * @param body          copied; may be NULL when body_len is 0
  */

@@ -12,6 +12,16 @@ void json_out_init(json_out_t *j)
     memset(j, 0, sizeof *j);
 }
 
+void json_out_set_limit(json_out_t *j, size_t limit)
+{
+    j->limit = limit;
+}
+
+bool json_out_too_large(const json_out_t *j)
+{
+    return j->too_large;
+}
+
 void json_out_free(json_out_t *j)
 {
     free(j->data);
@@ -40,6 +50,11 @@ static void put(json_out_t *j, const char *s, size_t n)
 {
     if (j->failed)
         return;
+    if (j->limit != 0 && j->len + n > j->limit) {
+        j->failed = true;
+        j->too_large = true;
+        return;
+    }
     if (j->len + n + 1 > j->cap) {
         size_t cap = j->cap ? j->cap : 1024;
         while (cap < j->len + n + 1)

@@ -5,6 +5,8 @@
  *
  * Ownership: json_out_t owns its buffer; json_out_take hands it to the caller (free()).
  * Allocation failure is sticky: json_out_failed() tells, and every later write is a no-op.
+ * So is going past the limit set with json_out_set_limit (json_out_too_large() tells):
+ * memory stays bounded however large the answer would have been.
  */
 #ifndef EXECTIME_JSON_OUT_H
 #define EXECTIME_JSON_OUT_H
@@ -20,6 +22,8 @@ typedef struct json_out {
     size_t len;
     size_t cap;
     bool failed;
+    bool too_large;  /* failed because the text would pass limit */
+    size_t limit;    /* most bytes of text; 0: no limit */
     int depth;
     bool need_comma[JSON_OUT_DEPTH];
 } json_out_t;
@@ -27,6 +31,10 @@ typedef struct json_out {
 void json_out_init(json_out_t *j);
 void json_out_free(json_out_t *j);
 bool json_out_failed(const json_out_t *j);
+/* Caps the text at limit bytes (0: no cap); going past it fails the writer. */
+void json_out_set_limit(json_out_t *j, size_t limit);
+/* The writer failed because the text would have passed its limit. */
+bool json_out_too_large(const json_out_t *j);
 /* The text (NUL-terminated) and its length; the caller frees it. NULL after a failure. */
 char *json_out_take(json_out_t *j, size_t *len);
 

@@ -333,6 +333,7 @@ static void respond_ok(stats_request_t *r)
     }
     json_out_t j;
     json_out_init(&j);
+    json_out_set_limit(&j, (size_t)r->api->cfg->api_max_response_bytes);
     jout_obj_begin(&j);
     jout_key(&j, "tenant_id");
     jout_str(&j, r->tenant);
@@ -392,10 +393,20 @@ static void respond_ok(stats_request_t *r)
         jout_arr_end(&j);
     }
     jout_obj_end(&j);
+    if (json_out_too_large(&j)) {
+        json_out_free(&j);
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "the answer would be larger than %d bytes: narrow the range, use a coarser "
+                 "interval or a smaller limit, or leave out the histogram",
+                 r->api->cfg->api_max_response_bytes);
+        respond_error(r, 422, "response_too_large", NULL, msg);
+        return;
+    }
     size_t len = 0;
     char *body = json_out_take(&j, &len);
     if (body == NULL) {
-        respond_error(r, 500, "internal", NULL, "out of memory");
+        respond_error(r, 503, "unavailable", NULL, "out of memory");
         return;
     }
     char etag[24];

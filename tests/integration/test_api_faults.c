@@ -296,3 +296,28 @@ Test(api_faults, ops_port_answers_probes_while_the_api_port_is_full, IT_TEST_OPT
     it_agent_stop(a);
     it_pass();
 }
+
+/* An answer over EXECTIME_API_MAX_RESPONSE_BYTES is refused with 422 response_too_large,
+ * saying how to narrow it; a smaller question is answered. */
+Test(api_faults, answer_over_the_cap_gets_422, IT_TEST_OPTS)
+{
+    const char *env[] = {"EXECTIME_JWT_SECRET=" SECRET, "EXECTIME_API_MAX_RESPONSE_BYTES=16384",
+                         NULL};
+    it_agent_t *a = it_agent_start("api", env);
+    it_agent_wait_ready(a);
+    char *auth = auth_line();
+    const char *headers[] = {auth, NULL};
+    it_http_response_t res;
+    /* 24 hours of minute buckets: 1,440 series entries, far beyond 16 KiB. */
+    int status = it_http_request(a->port, "GET", API_PATH "?interval=minute", headers, &res);
+    cr_assert_eq(status, 422, "a large answer got %d: %.200s", status, res.body);
+    cr_assert(strstr(res.body, "\"response_too_large\"") != NULL, "%s", res.body);
+    cr_assert(strstr(res.body, "narrow the range") != NULL, "%s", res.body);
+    it_http_response_free(&res);
+    status = it_http_request(a->port, "GET", API_PATH "?interval=day", headers, &res);
+    cr_assert_eq(status, 200, "a small answer got %d: %s", status, res.body);
+    it_http_response_free(&res);
+    free(auth);
+    it_agent_stop(a);
+    it_pass();
+}

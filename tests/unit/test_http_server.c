@@ -129,6 +129,13 @@ static void handler(void *arg, const http_request_t *req, http_response_t *res)
     } else if (strcmp(req->path, "/park") == 0) {
         f->parked = res;
         http_response_on_abandon(res, count_abandon, f);
+    } else if (strcmp(req->path, "/big") == 0) {
+        size_t n = 0;
+        sscanf(req->query, "n=%zu", &n);
+        char *body = malloc(n + 1);
+        memset(body, 'b', n);
+        http_respond(res, 200, "text/plain", body, n);
+        free(body);
     } else if (strcmp(req->path, "/header") == 0) {
         f->header_api_ok = header_api_checks(res);
         http_respond(res, 200, "text/plain", "h", 1);
@@ -1030,6 +1037,82 @@ Test(http_server, per_client_limit_refuses_one_address_only)
     fixture_t *f = run(&l, "127.0.0.1:0", AF_INET, scenario_per_client_limit);
     cr_assert_eq(f->handled, 3);
     cr_assert_eq(f->status_seen[503], 1);
+    fixture_free(f);
+}
+
+#define BIG_BODY (12u << 20) /* more than loopback socket buffers hold unread */
+
+/* Reads one response's head, then discards its body as it streams: returns the status. */
+static int client_drain_response(client_t *c)
+{
+    char *end;
+    while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL)
+        if (client_fill(c) <= 0)
+            return -1;
+    int status = 0;
+    size_t body_len = 0;
+    sscanf(c->buf, "HTTP/1.1 %d ", &status);
+    const char *cl = strcasestr(c->buf, "Content-Length:");
+    if (cl != NULL && cl < end)
+        body_len = strtoul(cl + 15, NULL, 10);
+    size_t have = c->len - (size_t)(end + 4 - c->buf);
+    while (have < body_len) {
+        ssize_t n = recv(c->fd, c->buf, sizeof c->buf, 0);
+        if (n <= 0)
+            return -1;
+        have += (size_t)n;
+    }
+    c->len = 0;
+    return status;
+}
+
+static void scenario_response_budget(fixture_t *f)
+{
+    char req[64];
+    snprintf(req, sizeof req, "GET /big?n=%u HTTP/1.1\r\n\r\n", BIG_BODY);
+    /* A slow reader: a tiny receive buffer, and nothing read for now. */
+    client_t *slow = calloc(1, sizeof *slow);
+    CHECK(f, slow != NULL, "alloc");
+    slow->fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(slow->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct timeval tv = {5, 0};
+    setsockopt(slow->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(f, connect(slow->fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect slow");
+    CHECK(f, client_send_str(slow, req), "send slow");
+    CHECK(f, wait_sem(&f->handled_sem, 5000), "slow request never handled");
+
+    /* The budget is held: another big answer is refused, small ones still go out. */
+    client_t *c = client_open(f);
+    CHECK(f, c != NULL, "connect");
+    response_t r;
+    if (!exchange(f, c, req, 503, &r))
+        return;
+    CHECK(f, error_code_is(&r, "unavailable"), "body %s", r.body);
+    char v[32];
+    CHECK(f, resp_header(&r, "Retry-After", v, sizeof v), "no Retry-After");
+    if (!exchange(f, c, GET_HEALTHZ, 200, &r))
+        return;
+
+    /* Once the slow reader has its answer, big answers go out again. */
+    CHECK(f, client_drain_response(slow) == 200, "slow reader's answer");
+    CHECK(f, client_send_str(c, req), "send again");
+    CHECK(f, client_drain_response(c) == 200, "big answer after the budget freed up");
+    client_close(slow);
+    client_close(c);
+}
+
+Test(http_server, response_budget_refuses_big_answers_while_slow_readers_hold_it)
+{
+    http_server_limits_t l;
+    http_server_limits_default(&l);
+    l.response_budget_bytes = BIG_BODY + BIG_BODY / 2;
+    fixture_t *f = run(&l, "127.0.0.1:0", AF_INET, scenario_response_budget);
+    cr_assert_eq(f->handled, 4);
+    cr_assert_eq(http_server_budget_refusals(&f->server), 1);
+    cr_assert_eq(f->server.response_bytes_held, 0);
     fixture_free(f);
 }
 
