@@ -127,11 +127,8 @@ Test(pg_faults, agent_started_while_postgres_is_absent_ingests_once_it_starts, F
     it_pass();
 }
 
-/* enabled once batch bisecting lands: today the whole batch is retried for ever
- * ("batch failed; it will be retried error=ERROR: invalid byte sequence for encoding
- * "EUC_JP"") and nothing after the refused entry is committed. */
 Test(pg_faults, entry_postgres_refuses_is_dead_lettered_and_its_batch_committed,
-     FT_TEST_OPTS_EUC_JP, .disabled = true)
+     FT_TEST_OPTS_EUC_JP)
 {
     /* The database is EUC_JP: a run id with "€" is valid UTF-8 (the decoder lets it
      * through) but PostgreSQL refuses it inside the COPY of a batch. Everything is

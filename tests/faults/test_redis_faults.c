@@ -74,7 +74,7 @@ Test(redis_faults, agent_recreates_stream_and_group_after_redis_lost_everything,
 
     /* Before: published in one burst, partly ingested when Redis goes; the backlog Redis
      * still held is lost with it. */
-    ft_publish_opts_t before = {.run_prefix = "pre-", .events = events, .max_per_entry = 6,
+    ft_publish_opts_t before = {.run_prefix = "pre-", .events = 3 * events, .max_per_entry = 6,
                                 .invalid_every = 89};
     ft_publisher_t *pre = ft_publish_start(&before);
     IT_WAIT_UNTIL(ft_raw_count_prefix("pre-") > 0, IT_WAIT_MS, "nothing committed before the fault");
