@@ -2,7 +2,6 @@
 #include "stream_consumer.h"
 
 #include <errno.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,11 +10,18 @@
 
 #include "et_macros.h"
 #include "log.h"
+#include "redis_uv.h"
 #include "timeutil.h"
 
-#define BACKOFF_MIN_MS 200
-#define BACKOFF_MAX_MS 30000
+/* A restarted Redis is retried within 2 s at most: reading resumes one step after it is back. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define CONNECT_TIMEOUT_MS 5000
+/* The oldest unanswered command may take this long beyond the read's BLOCK before the
+ * connection counts as dead (a network cut or a frozen server sends no error). */
+#define REPLY_TIMEOUT_MS 5000
 #define READ_BLOCK_MS "500"    /* also bounds how long acks wait behind a blocked read */
+#define READ_BLOCK_MS_NUM 500
 #define READ_COUNT_MAX 128     /* entries per read: bounds a batch's overshoot */
 #define CLAIM_PAGE 100        /* pending entries examined per XPENDING */
 #define TRIM_INTERVAL_MS 10000
@@ -44,6 +50,7 @@ static void set_state(stream_consumer_t *c, consumer_state_t next)
 }
 
 static void read_next(stream_consumer_t *c);
+static void note_reply(stream_consumer_t *c);
 static void on_backoff_timer(uv_timer_t *timer);
 static void maybe_finish_close(stream_consumer_t *c);
 
@@ -52,6 +59,7 @@ static void maybe_finish_close(stream_consumer_t *c);
 static void schedule_reconnect(stream_consumer_t *c)
 {
     c->ac = NULL;
+    c->replies_waited_since_ms = 0;
     c->read_in_flight = c->claim_in_flight = c->trim_in_flight = false;
     c->commands_in_flight = 0;
     c->setup_replies = 0;
@@ -81,14 +89,22 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     if (reply == NULL)
         return; /* disconnected: the disconnect callback reconnects */
+    note_reply(c);
     if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
-        log_write(LOG_ERROR, "redis set-up failed", "error", reply->str, NULL);
+        bool loading = strncmp(reply->str, "LOADING", 7) == 0;
+        /* A restarted Redis answers LOADING while it reads its AOF: it is almost back,
+         * so the next attempt comes at the shortest step, not after a grown backoff. */
+        if (loading)
+            c->backoff_ms = BACKOFF_MIN_MS;
+        log_write(loading ? LOG_INFO : LOG_ERROR, "redis set-up failed", "error", reply->str,
+                  NULL);
         redisAsyncDisconnect(ac);
         return;
     }
     if (--c->setup_replies > 0)
         return;
     c->backoff_ms = BACKOFF_MIN_MS;
+    c->group_seen = true;
     for (int i = 0; i < c->cfg->stream_count; i++) {
         c->pending_done[i] = false;
         snprintf(c->cursor[i], sizeof c->cursor[i], "-");
@@ -97,6 +113,23 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
     log_write(LOG_INFO, "redis connected; reading own pending entries first", "group",
               c->cfg->group, "consumer", c->cfg->consumer, NULL);
     read_next(c);
+}
+
+/* XGROUP CREATE answers OK only when the group was missing. After a reconnect that means
+ * Redis lost the group (restarted without persistence, or a failover to an empty
+ * replica): what it held and nobody had read yet is gone, and only the log can say so. */
+static void on_group_create_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    stream_consumer_t *c = priv;
+    redisReply *reply = r;
+    if (reply != NULL && reply->type == REDIS_REPLY_STATUS && c->group_seen) {
+        c->stats.groups_recreated++;
+        log_write(LOG_WARN,
+                  "the consumer group had vanished (deleted, or Redis restarted without its "
+                  "data); created it anew: entries that were not yet read are lost with it",
+                  "group", c->cfg->group, NULL);
+    }
+    on_setup_reply(ac, r, priv);
 }
 
 /* AUTH, SELECT and XGROUP CREATE per stream, pipelined. */
@@ -121,7 +154,7 @@ static void send_setup(stream_consumer_t *c)
     for (int i = 0; i < c->cfg->stream_count; i++) {
         const char *argv[6] = {"XGROUP", "CREATE", c->cfg->streams[i], c->cfg->group, "0",
                                "MKSTREAM"};
-        if (send_argv(c, on_setup_reply, NULL, 6, argv, NULL) == 0)
+        if (send_argv(c, on_group_create_reply, NULL, 6, argv, NULL) == 0)
             c->setup_replies++;
     }
 }
@@ -138,6 +171,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         redisAsyncDisconnect(c->ac);
         return;
     }
+    c->stats.reconnects += c->sessions++ > 0;
     send_setup(c);
 }
 
@@ -146,8 +180,55 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     stream_consumer_t *c = ac->data;
     if (status != REDIS_OK && c->state != CONSUMER_CLOSING)
         log_write(LOG_WARN, "redis connection lost", "error", ac->errstr, NULL);
-    c->stats.reconnects += c->state != CONSUMER_CLOSING;
     schedule_reconnect(c);
+}
+
+/*
+ * Ends the current context from outside any hiredis callback (a timer): hiredis runs the
+ * pending callbacks with NULL replies, then on_disconnect if the connection was up; an
+ * attempt still connecting gets no callback, so the reconnect is scheduled here.
+ */
+static void drop_connection(stream_consumer_t *c, const char *reason)
+{
+    redisAsyncContext *ac = c->ac;
+    if (ac == NULL)
+        return;
+    log_write(LOG_WARN, "redis connection dropped", "reason", reason, NULL);
+    redisAsyncFree(ac);
+    if (c->ac == ac)
+        schedule_reconnect(c);
+}
+
+/* Every reply that arrives proves the connection alive. */
+static void note_reply(stream_consumer_t *c)
+{
+    c->replies_seen++;
+}
+
+/*
+ * The watchdog, from the maintenance tick: a connect that takes too long, or a command
+ * left unanswered too long while replies stopped coming, drops the connection.
+ */
+static void check_connection(stream_consumer_t *c, uint64_t now)
+{
+    if (c->ac == NULL || c->state == CONSUMER_CLOSING)
+        return;
+    if (c->state == CONSUMER_CONNECTING) {
+        if (now - c->connect_started_ms >= CONNECT_TIMEOUT_MS)
+            drop_connection(c, "connect timed out");
+        return;
+    }
+    if (c->ac->replies.head == NULL || c->replies_seen != c->replies_seen_at_check) {
+        c->replies_seen_at_check = c->replies_seen;
+        c->replies_waited_since_ms = now;
+        return;
+    }
+    if (c->replies_waited_since_ms == 0) {
+        c->replies_waited_since_ms = now;
+        return;
+    }
+    if (now - c->replies_waited_since_ms >= REPLY_TIMEOUT_MS + READ_BLOCK_MS_NUM)
+        drop_connection(c, "no reply from Redis in time");
 }
 
 static void connect_redis(stream_consumer_t *c)
@@ -163,15 +244,19 @@ static void connect_redis(stream_consumer_t *c)
         return;
     }
     ac->data = c;
-    if (redisLibuvAttach(ac, c->loop) != REDIS_OK) {
+    int rc = redis_uv_attach(ac, c->loop);
+    if (rc < 0) {
+        log_write(LOG_WARN, "redis connect failed", "error", strerror(-rc), NULL);
         redisAsyncFree(ac);
         schedule_reconnect(c);
         return;
     }
+    (void)redisEnableKeepAlive(&ac->c); /* a dead peer is found by TCP too, not only by us */
+    c->ac = ac;
+    c->connect_started_ms = uv_now(c->loop);
+    set_state(c, CONSUMER_CONNECTING);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    c->ac = ac;
-    set_state(c, CONSUMER_CONNECTING);
 }
 
 static void on_backoff_timer(uv_timer_t *timer)
@@ -195,6 +280,7 @@ static void on_command_reply(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     if (reply == NULL)
         return;
+    note_reply(c);
     if (c->commands_in_flight > 0)
         c->commands_in_flight--;
     if (reply->type == REDIS_REPLY_ERROR)
@@ -226,6 +312,7 @@ static void on_dead_lettered(redisAsyncContext *ac, void *r, void *priv)
     stream_consumer_t *c = dl->c;
     redisReply *reply = r;
     if (reply != NULL) {
+        note_reply(c);
         if (c->commands_in_flight > 0)
             c->commands_in_flight--;
         if (reply->type == REDIS_REPLY_ERROR) {
@@ -308,6 +395,7 @@ static void on_rejected_entry(redisAsyncContext *ac, void *r, void *priv)
     stream_consumer_t *c = rj->c;
     redisReply *reply = r;
     if (reply != NULL) {
+        note_reply(c);
         if (c->commands_in_flight > 0)
             c->commands_in_flight--;
         if (reply->type == REDIS_REPLY_ERROR) {
@@ -428,10 +516,12 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
     c->read_in_flight = false;
     if (reply == NULL)
         return;
+    note_reply(c);
     if (reply->type == REDIS_REPLY_ERROR) {
         log_write(LOG_ERROR, "XREADGROUP failed", "error", reply->str, NULL);
         if (strncmp(reply->str, "NOGROUP", 7) == 0) {
-            send_setup(c); /* the stream or group was deleted: create it again */
+            /* Deleted under us: create it again (on_group_create_reply says so). */
+            send_setup(c);
             return;
         }
         redisAsyncDisconnect(ac);
@@ -549,6 +639,7 @@ static void on_claimed(redisAsyncContext *ac, void *r, void *priv)
         claim_free(cl); /* disconnected: schedule_reconnect reset the flags */
         return;
     }
+    note_reply(c);
     if (reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *e = reply->element[i];
@@ -577,6 +668,7 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
         claim_free(cl);
         return;
     }
+    note_reply(c);
     if (reply->type != REDIS_REPLY_ARRAY || c->stopping) {
         if (reply->type == REDIS_REPLY_ERROR)
             log_write(LOG_WARN, "XPENDING failed", "error", reply->str, NULL);
@@ -734,6 +826,8 @@ static void on_group_pending(redisAsyncContext *ac, void *r, void *priv)
     trim_t *t = priv;
     redisReply *reply = r;
     stream_id_t min;
+    if (reply != NULL)
+        note_reply(t->c);
     /* Summary form: [count, smallest id, largest id, consumers]. */
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
         reply->element[1]->type != REDIS_REPLY_STRING || !parse_id(reply->element[1]->str, &min))
@@ -764,6 +858,8 @@ static void on_groups(redisAsyncContext *ac, void *r, void *priv)
     trim_t *t = priv;
     stream_consumer_t *c = t->c;
     redisReply *reply = r;
+    if (reply != NULL)
+        note_reply(c);
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         if (reply)
             c->trim_in_flight = false;
@@ -830,9 +926,10 @@ static void trim_round(stream_consumer_t *c)
 static void on_maint_timer(uv_timer_t *timer)
 {
     stream_consumer_t *c = container_of(timer, stream_consumer_t, maint_timer);
+    uint64_t now = uv_now(c->loop);
+    check_connection(c, now);
     if (c->state != CONSUMER_READING)
         return;
-    uint64_t now = uv_now(c->loop);
     if (now >= c->next_claim_ms) {
         c->next_claim_ms = now + (uint64_t)c->cfg->claim_idle_ms / 4;
         claim_round(c);

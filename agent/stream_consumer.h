@@ -47,7 +47,8 @@ typedef struct consumer_stats {
     uint64_t entries_claimed;
     uint64_t dead_lettered;
     int64_t lag;          /* entries not yet delivered to the group; -1 unknown */
-    uint64_t reconnects;
+    uint64_t reconnects;      /* sessions set up again after the first */
+    uint64_t groups_recreated;/* the group was missing after a reconnect or a read */
 } consumer_stats_t;
 
 typedef struct stream_consumer stream_consumer_t;
@@ -65,6 +66,12 @@ struct stream_consumer {
     uv_timer_t backoff_timer;
     uv_timer_t maint_timer;          /* claims, trims and lag, every second */
     uint64_t backoff_ms;
+    uint64_t connect_started_ms;     /* loop time of the current attempt */
+    uint64_t replies_seen;           /* every reply counts: the watchdog's progress */
+    uint64_t replies_seen_at_check;
+    uint64_t replies_waited_since_ms;/* commands outstanding and no reply since; 0: none */
+    unsigned sessions;               /* connections made; the second and later are reconnects */
+    bool group_seen;                 /* a set-up completed: a group created later was lost */
     uint64_t next_claim_ms;
     uint64_t next_trim_ms;
     bool read_in_flight;
