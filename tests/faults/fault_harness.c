@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -83,54 +82,33 @@ int ft_random(int lo, int hi)
 /* --- child processes --------------------------------------------------------------------- */
 
 /*
- * fork + exec of a server or tool, as the server's OS user when as_pg, stdout and stderr
- * appended to out_path. The child dies with the test (PR_SET_PDEATHSIG), so a test killed
- * on its timeout leaves no server behind.
+ * A server or tool as a child of the test (it_spawn: it dies with the test), as the
+ * server's OS user when as_pg and we are root. setpriv and env -C exec in place, so the
+ * pid is the server's own (the postmaster's, which the test signals); "/" as its working
+ * directory, since the postgres user may not enter the test's.
  */
 static pid_t spawn_as(const char *const *argv, bool as_pg, const char *out_path)
 {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        if (as_pg && geteuid() != ft.pg_uid) {
-            if (setgroups(0, NULL) < 0 || setgid(ft.pg_gid) < 0 || setuid(ft.pg_uid) < 0)
-                _exit(126);
-        }
-        if (chdir("/") < 0)
-            _exit(126);
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (in < 0 || out < 0)
-            _exit(127);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(out, 2);
-        close_range(3, ~0U, 0);
-        execv(argv[0], (char *const *)argv);
-        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
+    if (!as_pg || geteuid() == ft.pg_uid)
+        return it_spawn(argv, NULL, out_path);
+    char reuid[32], regid[32];
+    snprintf(reuid, sizeof reuid, "--reuid=%u", (unsigned)ft.pg_uid);
+    snprintf(regid, sizeof regid, "--regid=%u", (unsigned)ft.pg_gid);
+    const char *full[48] = {"/usr/bin/setpriv", reuid, regid, "--clear-groups", "--",
+                            "/usr/bin/env", "-C", "/"};
+    size_t n = 8;
+    for (const char *const *a = argv; *a; a++) {
+        cr_assert(n < 47, "too many arguments");
+        full[n++] = *a;
     }
-    return pid;
+    full[n] = NULL;
+    return it_spawn(full, NULL, out_path);
 }
 
-/* waitpid with a bound: 0 when reaped, -ETIMEDOUT otherwise. */
+/* it_wait_pid, for the names below. */
 static int reap(pid_t pid, int timeout_ms, int *status)
 {
-    int64_t deadline = it_now_ms() + timeout_ms;
-    for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid)
-            return 0;
-        if (r < 0 && errno != EINTR)
-            return -errno;
-        if (it_now_ms() > deadline)
-            return -ETIMEDOUT;
-        it_sleep_ms(20);
-    }
+    return it_wait_pid(pid, timeout_ms, status);
 }
 
 /* Runs a tool to its end; fails the test with its output unless it exits 0. */
@@ -195,6 +173,27 @@ static void print_tail(const char *what, const char *path, int max_lines)
     fprintf(stderr, "----- %s (%s), last %d lines -----\n%s\n----- end -----\n", what, path,
             max_lines, start);
     free(text);
+}
+
+/*
+ * Polls answers() until the server just started answers; fails with its log if it exits
+ * first or does not answer within SERVER_WAIT_MS.
+ */
+static void wait_server_up(pid_t *pid, const char *what, const char *log_path,
+                           bool (*answers)(void))
+{
+    int64_t deadline = it_now_ms() + SERVER_WAIT_MS;
+    while (!answers()) {
+        int status;
+        if (waitpid(*pid, &status, WNOHANG) == *pid) {
+            *pid = 0;
+            print_tail(what, log_path, 30);
+            cr_assert_fail("%s exited at start (status 0x%x)", what, status);
+        }
+        cr_assert(it_now_ms() < deadline, "%s did not answer within %d ms", what,
+                  SERVER_WAIT_MS);
+        it_sleep_ms(50);
+    }
 }
 
 /* --- PostgreSQL --------------------------------------------------------------------------- */
@@ -285,6 +284,13 @@ static void pg_conninfo(char *out, size_t cap, const char *dbname)
              ft.pg_port, dbname);
 }
 
+static bool pg_answers(void)
+{
+    char conninfo[256];
+    pg_conninfo(conninfo, sizeof conninfo, "postgres");
+    return PQping(conninfo) == PQPING_OK;
+}
+
 static void pg_spawn(void)
 {
     char postgres[300], port[16], log_path[300];
@@ -298,20 +304,7 @@ static void pg_spawn(void)
                           "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
                           "-c", "fsync=off", "-c", "max_connections=60", NULL};
     ft.pg_pid = spawn_as(argv, true, log_path);
-    char conninfo[256];
-    pg_conninfo(conninfo, sizeof conninfo, "postgres");
-    int64_t deadline = it_now_ms() + SERVER_WAIT_MS;
-    while (PQping(conninfo) != PQPING_OK) {
-        int status;
-        if (waitpid(ft.pg_pid, &status, WNOHANG) == ft.pg_pid) {
-            ft.pg_pid = 0;
-            print_tail("PostgreSQL log", log_path, 30);
-            cr_assert_fail("PostgreSQL exited at start (status 0x%x)", status);
-        }
-        cr_assert(it_now_ms() < deadline, "PostgreSQL on port %d did not accept connections",
-                  ft.pg_port);
-        it_sleep_ms(50);
-    }
+    wait_server_up(&ft.pg_pid, "PostgreSQL", log_path, pg_answers);
 }
 
 static void pg_create_cluster(void)
@@ -431,6 +424,21 @@ static void pg_make_template_euc_jp(void)
 
 /* --- Redis ---------------------------------------------------------------------------------- */
 
+/* PONG; while it loads the AOF, Redis answers -LOADING instead. */
+static bool redis_answers(void)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", ft.redis_port, tv);
+    bool up = false;
+    if (c && c->err == 0) {
+        redisReply *r = redisCommand(c, "PING");
+        up = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return up;
+}
+
 static void redis_spawn(void)
 {
     char port[16], log_path[300];
@@ -444,29 +452,7 @@ static void redis_spawn(void)
     if (access(argv[0], X_OK) != 0)
         argv[0] = "/usr/local/bin/redis-server";
     ft.redis_pid = spawn_as(argv, false, log_path);
-    int64_t deadline = it_now_ms() + SERVER_WAIT_MS;
-    for (;;) {
-        struct timeval tv = {1, 0};
-        redisContext *c = redisConnectWithTimeout("127.0.0.1", ft.redis_port, tv);
-        bool up = false;
-        if (c && c->err == 0) {
-            redisReply *r = redisCommand(c, "PING");
-            /* While it loads the AOF, Redis answers -LOADING. */
-            up = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-            freeReplyObject(r);
-        }
-        redisFree(c);
-        if (up)
-            return;
-        int status;
-        if (waitpid(ft.redis_pid, &status, WNOHANG) == ft.redis_pid) {
-            ft.redis_pid = 0;
-            print_tail("Redis log", log_path, 30);
-            cr_assert_fail("redis-server exited at start (status 0x%x)", status);
-        }
-        cr_assert(it_now_ms() < deadline, "Redis on port %d did not answer PING", ft.redis_port);
-        it_sleep_ms(50);
-    }
+    wait_server_up(&ft.redis_pid, "Redis", log_path, redis_answers);
 }
 
 void ft_redis_stop(int sig)
@@ -875,6 +861,16 @@ bool ft_ready_part(const it_agent_t *a, const char *part)
     bool yes = body && strstr(body, want) != NULL;
     free(body);
     return yes;
+}
+
+void ft_expect_waiting_for(const it_agent_t *a, const char *part)
+{
+    IT_WAIT_UNTIL(it_http_get(a->port, "/healthz", NULL) == 200, IT_WAIT_MS,
+                  "the agent never answered /healthz while %s was absent", part);
+    it_sleep_ms(3000);
+    it_check_agents();
+    cr_assert_eq(it_http_get(a->port, "/readyz", NULL), 503, "ready without %s", part);
+    cr_assert(!ft_ready_part(a, part), "/readyz says %s true while it is absent", part);
 }
 
 /* One dead letter's field, or "". */

@@ -137,6 +137,9 @@ long long ft_group_lag(void);
 long ft_proc_kib(pid_t pid, const char *field);
 /* GET /readyz's JSON says "<part>":true. */
 bool ft_ready_part(const it_agent_t *a, const char *part);
+/* The agent, started while server `part` ("redis", "postgres") is absent, answers
+ * /healthz, says 503 on /readyz with part false, and has not exited 3 s later. */
+void ft_expect_waiting_for(const it_agent_t *a, const char *part);
 /* A random integer in [lo, hi] from the test's seeded generator. */
 int ft_random(int lo, int hi);
 

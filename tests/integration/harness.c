@@ -150,7 +150,7 @@ static char **child_env(const char *const *extra)
 
 /* fork + exec with stdout and stderr appended to out_path. The child dies with us, so a
  * test killed on timeout leaves no agent behind. */
-static pid_t spawn(const char *const *argv, const char *const *extra_env, const char *out_path)
+pid_t it_spawn(const char *const *argv, const char *const *extra_env, const char *out_path)
 {
     char **envp = child_env(extra_env);
     pid_t parent = getpid();
@@ -177,7 +177,7 @@ static pid_t spawn(const char *const *argv, const char *const *extra_env, const 
 }
 
 /* waitpid with a bound: 0 when reaped, -ETIMEDOUT otherwise. */
-static int wait_pid(pid_t pid, int timeout_ms, int *status)
+int it_wait_pid(pid_t pid, int timeout_ms, int *status)
 {
     int64_t deadline = it_now_ms() + timeout_ms;
     for (;;) {
@@ -228,12 +228,12 @@ int it_run(const char *const *argv, const char *const *env, char **output, int t
 {
     char path[512];
     snprintf(path, sizeof path, "%s/run-%d.out", it.tmp_dir, ++run_seq);
-    pid_t pid = spawn(argv, env, path);
+    pid_t pid = it_spawn(argv, env, path);
     int status = 0;
-    if (wait_pid(pid, timeout_ms, &status) < 0) {
+    if (it_wait_pid(pid, timeout_ms, &status) < 0) {
         kill(pid, SIGKILL);
         int ignored;
-        wait_pid(pid, 10000, &ignored);
+        it_wait_pid(pid, 10000, &ignored);
         char *out = it_read_file(path);
         cr_assert_fail("%s did not finish within %d ms; output:\n%s", argv[0], timeout_ms, out);
     }
@@ -421,7 +421,7 @@ void it_teardown(void)
         if (a->pid > 0) {
             kill(a->pid, SIGKILL);
             int status;
-            if (wait_pid(a->pid, 10000, &status) == 0)
+            if (it_wait_pid(a->pid, 10000, &status) == 0)
                 a->pid = 0;
         }
     }
@@ -505,7 +505,7 @@ it_agent_t *it_agent_start(const char *consumer, const char *const *env)
     }
     list[n] = NULL;
     const char *argv[] = {it.agent_bin, "run", NULL};
-    a->pid = spawn(argv, list, a->log_path);
+    a->pid = it_spawn(argv, list, a->log_path);
     return a;
 }
 
@@ -578,7 +578,7 @@ int it_agent_wait_exit(it_agent_t *a, int timeout_ms)
     a->expect_exit = true;
     if (a->pid > 0) {
         int status;
-        if (wait_pid(a->pid, timeout_ms, &status) < 0) {
+        if (it_wait_pid(a->pid, timeout_ms, &status) < 0) {
             it_agent_print_log(a, 150);
             cr_assert_fail("agent %s did not exit within %d ms", a->consumer, timeout_ms);
         }

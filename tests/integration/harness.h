@@ -176,6 +176,14 @@ double it_metric(const it_agent_t *a, const char *series);
  * status, or 128 + signal. Fails the test after timeout_ms.
  */
 int it_run(const char *const *argv, const char *const *env, char **output, int timeout_ms);
+/*
+ * fork + exec of argv (argv[0] a path) with the inherited environment less EXECTIME_*,
+ * plus extra_env; stdout and stderr appended to out_path. The child dies with the test
+ * (PR_SET_PDEATHSIG). Returns its pid.
+ */
+pid_t it_spawn(const char *const *argv, const char *const *extra_env, const char *out_path);
+/* waitpid with a bound: 0 when reaped (status written), -ETIMEDOUT otherwise. */
+int it_wait_pid(pid_t pid, int timeout_ms, int *status);
 /* A whole file, malloc'd and NUL-terminated ("" when it cannot be read). */
 char *it_read_file(const char *path);
 /* `exectime-agent verify` on the test's database; expects exit 0. */
