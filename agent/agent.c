@@ -1,6 +1,7 @@
 /* agent — see agent.h. */
 #include "agent.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,9 @@ typedef struct agent {
     metric_counter_t *entries_acked;
     metric_counter_t *entries_claimed;
     metric_counter_t *redis_reconnects;
+    metric_counter_t *groups_recreated;
+    metric_counter_t *consumers_removed;
+    metric_gauge_t *stranded;
     metric_counter_t *batches_failed;
     metric_counter_t *batches_split;
     metric_counter_t *entries_rejected;
@@ -150,11 +154,12 @@ static bool readiness(void *arg, char *buf, size_t cap)
     bool ready = redis && schema && flowing && api && a->phase == AGENT_RUNNING;
     snprintf(buf, cap,
              "{\"status\":\"%s\",\"redis\":%s,\"postgres\":%s,\"schema_current\":%s,"
-             "\"writer_flowing\":%s,\"api_sessions\":%s,\"writer\":\"%s\",\"stopping\":%s}",
+             "\"writer_flowing\":%s,\"api_sessions\":%s,\"writer\":\"%s\",\"stopping\":%s,"
+             "\"stranded_entries\":%" PRIu64 "}",
              ready ? "ready" : "not_ready", redis ? "true" : "false",
              postgres ? "true" : "false", schema ? "true" : "false", flowing ? "true" : "false",
              api ? "true" : "false", writer_state_name(a->writer.state),
-             a->phase == AGENT_RUNNING ? "false" : "true");
+             a->phase == AGENT_RUNNING ? "false" : "true", a->consumer.stats.stranded);
     return ready;
 }
 
@@ -188,6 +193,11 @@ static void refresh_metrics(void *arg)
     metrics_counter_inc(a->entries_claimed,
                         cs->entries_claimed - a->seen_consumer.entries_claimed);
     metrics_counter_inc(a->redis_reconnects, cs->reconnects - a->seen_consumer.reconnects);
+    metrics_counter_inc(a->groups_recreated,
+                        cs->groups_recreated - a->seen_consumer.groups_recreated);
+    metrics_counter_inc(a->consumers_removed,
+                        cs->consumers_removed - a->seen_consumer.consumers_removed);
+    metrics_gauge_set(a->stranded, (double)cs->stranded);
     a->seen_writer = *ws;
     a->seen_consumer = *cs;
     metrics_gauge_set(a->stream_lag, (double)cs->lag);
@@ -228,6 +238,15 @@ static void register_metrics(agent_t *a)
     a->commit_seconds = metrics_histogram("exectime_batch_commit_seconds",
                                           "Time from a batch's first statement to COMMIT.",
                                           commit_bounds, ET_ARRAY_LEN(commit_bounds));
+    a->groups_recreated = metrics_counter(
+        "exectime_redis_groups_recreated_total",
+        "Consumer groups found missing (Redis lost its data) and created anew.");
+    a->consumers_removed = metrics_counter(
+        "exectime_consumers_removed_total",
+        "Idle consumers with nothing pending removed from the group.");
+    a->stranded = metrics_gauge(
+        "exectime_stream_stranded_entries",
+        "Entries idle longer than EXECTIME_CLAIM_IDLE_MS on other consumers, seen by the last claim pass.");
     a->stream_lag = metrics_gauge("exectime_stream_lag",
                                   "Entries not yet delivered to the group (-1: unknown).");
     a->ready = metrics_gauge("exectime_ready", "1 when Redis, PostgreSQL and the schema are ready.");

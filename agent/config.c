@@ -133,6 +133,9 @@ static const setting_t settings[] = {
      "entries pending this long on another consumer are claimed (ms)"},
     {"max-deliveries", "EXECTIME_MAX_DELIVERIES", INT(max_deliveries), "10", 1, 1000, NULL,
      "an entry delivered more often is dead-lettered"},
+    {"consumer-expire-ms", "EXECTIME_CONSUMER_EXPIRE_MS", INT(consumer_expire_ms), "3600000",
+     10000, 2147483647, NULL,
+     "a consumer of the group with nothing pending, idle this long, is removed (ms)"},
     {"statement-timeout-ms", "EXECTIME_STATEMENT_TIMEOUT_MS", INT(statement_timeout_ms), "60000",
      1000, 3600000, NULL,
      "statement_timeout of the writer's session (ms); a round trip unanswered 10 s longer "

@@ -25,6 +25,7 @@
 #define READ_COUNT_MAX 128     /* entries per read: bounds a batch's overshoot */
 #define CLAIM_PAGE 100        /* pending entries examined per XPENDING */
 #define TRIM_INTERVAL_MS 10000
+#define EXPIRE_INTERVAL_MS 30000  /* idle consumers are looked for at least this often */
 #define DEAD_MAXLEN "100000"   /* the dead-letter stream keeps about this many entries */
 #define ARGV_MAX (4 + 2 * CONFIG_STREAMS_MAX + 3)
 
@@ -60,7 +61,7 @@ static void schedule_reconnect(stream_consumer_t *c)
 {
     c->ac = NULL;
     c->replies_waited_since_ms = 0;
-    c->read_in_flight = c->claim_in_flight = c->trim_in_flight = false;
+    c->read_in_flight = c->claim_in_flight = c->trim_in_flight = c->expire_in_flight = false;
     c->commands_in_flight = 0;
     c->setup_replies = 0;
     if (c->state == CONSUMER_CLOSING) {
@@ -108,7 +109,10 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
     for (int i = 0; i < c->cfg->stream_count; i++) {
         c->pending_done[i] = false;
         snprintf(c->cursor[i], sizeof c->cursor[i], "-");
+        snprintf(c->claim_cursor[i], sizeof c->claim_cursor[i], "-");
     }
+    c->pass_stranded = 0;
+    c->deferred_len = 0; /* still pending on us: the own-pending scan reads them again */
     set_state(c, CONSUMER_READING);
     log_write(LOG_INFO, "redis connected; reading own pending entries first", "group",
               c->cfg->group, "consumer", c->cfg->consumer, NULL);
@@ -502,9 +506,20 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
         return;
     }
     int rc = writer_add(c->writer, (uint8_t)stream, id, c->scratch, count);
-    if (rc < 0)
-        log_write(LOG_ERROR, "batch is full; entry left pending for redelivery", "id", id,
-                  "error", strerror(-rc), NULL);
+    if (rc == -ENOBUFS && c->deferred_len < CONSUMER_DEFERRED_MAX) {
+        /* No room for this entry's events: it stays pending on us and is fetched again
+         * once the writer has room (fetch_deferred), its delivery count kept. */
+        consumer_deferred_t *d = &c->deferred[c->deferred_len++];
+        d->stream = (uint8_t)stream;
+        snprintf(d->id, sizeof d->id, "%s", id);
+        d->deliveries = deliveries > 0 ? deliveries : 1; /* XREADGROUP counted one */
+    } else if (rc < 0) {
+        /* The own-pending scan finds it again: after this read, before new entries. */
+        c->pending_done[stream] = false;
+        snprintf(c->cursor[stream], sizeof c->cursor[stream], "-");
+        log_write(LOG_WARN, "no room for an entry; it is read again from the pending list",
+                  "id", id, "error", strerror(-rc), NULL);
+    }
 }
 
 /* --- reading ------------------------------------------------------------------------ */
@@ -546,6 +561,19 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
 
 static void read_own_pending(stream_consumer_t *c, int stream);
 
+/* A take-over pass is under way: a page is out, or the pass stopped mid-way for room. */
+static bool take_over_active(const stream_consumer_t *c)
+{
+    if (c->claim_in_flight)
+        return true;
+    for (int s = 0; s < c->cfg->stream_count; s++)
+        if (strcmp(c->claim_cursor[s], "-") != 0)
+            return true;
+    return false;
+}
+static bool fetch_deferred(stream_consumer_t *c);
+static void claim_round(stream_consumer_t *c);
+
 /* Issues the next read unless one is out, the writer is full, or we are stopping: first
  * this consumer's own pending entries, stream by stream, then new entries of all. */
 static void read_next(stream_consumer_t *c)
@@ -555,12 +583,19 @@ static void read_next(stream_consumer_t *c)
     size_t room = writer_room(c->writer);
     if (room == 0)
         return; /* consumer_resume restarts reading */
+    if (fetch_deferred(c))
+        return;
     for (int s = 0; s < c->cfg->stream_count; s++) {
         if (!c->pending_done[s]) {
             read_own_pending(c, s);
             return;
         }
     }
+    /* A blocked XREADGROUP holds every command queued behind it on the connection for up
+     * to READ_BLOCK_MS: while a take-over pass pages through stranded entries, new entries
+     * wait, so each page goes at the speed of Redis, not one page per blocked read. */
+    if (take_over_active(c))
+        return; /* claim_done reads on once the pass is over */
     char count[16];
     snprintf(count, sizeof count, "%zu", room < READ_COUNT_MAX ? room : READ_COUNT_MAX);
     const char *argv[ARGV_MAX];
@@ -585,25 +620,45 @@ static void read_next(stream_consumer_t *c)
 void consumer_resume(stream_consumer_t *c)
 {
     read_next(c);
+    /* A take-over pass that stopped for room goes on where it was. */
+    int stream = (int)(c->claim_rounds % (unsigned)c->cfg->stream_count);
+    if (strcmp(c->claim_cursor[stream], "-") != 0)
+        claim_round(c);
 }
 
 /* --- claims ------------------------------------------------------------------------- */
 
 /*
  * Taking over pending entries goes through XPENDING, which tells how often each entry
- * was delivered, then XCLAIM, which returns the entries. Two uses: entries idle too long
- * on other consumers (a periodic round), and this consumer's own pending entries after a
- * (re)connect (own = true: min idle 0, read in id order from the cursor until none is
- * left). Both dead-letter an entry delivered more than max_deliveries times.
+ * was delivered, then XCLAIM, which returns the entries. Three uses:
+ *  - TAKE_OVER: entries idle too long on other consumers. A pass pages through the
+ *    group's idle entries from a cursor and goes on at once while the writer has room, so
+ *    a dead consumer's backlog flows at ingest speed; XCLAIM counts a delivery.
+ *  - OWN_FIRST: this consumer's own pending entries when the process starts (a restart
+ *    under a fixed name): they may have crashed the last process, so XCLAIM counts a
+ *    delivery, which bounds a crash loop by max_deliveries.
+ *  - OWN_AGAIN: own entries after a reconnect of this process, and entries the writer
+ *    had no room for (deferred). Neither reached the writer a new time, so RETRYCOUNT
+ *    keeps their delivery count as it was: a flapping Redis dead-letters nothing.
+ * An entry delivered more than max_deliveries times is dead-lettered.
  */
+typedef enum claim_mode {
+    CLAIM_TAKE_OVER,
+    CLAIM_OWN_FIRST,
+    CLAIM_OWN_AGAIN,
+} claim_mode_t;
+
 typedef struct claim {
     stream_consumer_t *c;
     int stream;
-    bool own;
+    claim_mode_t mode;
+    bool own_scan;                    /* part of the own-pending scan after a (re)connect */
     bool last_page;                   /* XPENDING returned less than a page */
+    bool deferred;                    /* re-fetching entries the writer had no room for */
+    unsigned replies_waiting;         /* XCLAIMs sent and not yet answered */
     size_t n;
     char (*ids)[WRITER_ENTRY_ID_MAX];
-    long long *deliveries;
+    long long *deliveries;            /* as XPENDING reported them, before this claim */
 } claim_t;
 
 static void claim_free(claim_t *cl)
@@ -617,17 +672,39 @@ static void claim_free(claim_t *cl)
 static void claim_done(claim_t *cl)
 {
     stream_consumer_t *c = cl->c;
-    if (cl->own) {
+    if (cl->own_scan || cl->deferred) {
         c->read_in_flight = false;
-        if (cl->last_page)
+        if (cl->own_scan && cl->last_page)
             c->pending_done[cl->stream] = true;
         claim_free(cl);
         read_next(c);
     } else {
         c->claim_in_flight = false;
+        bool more = !cl->last_page;
         claim_free(cl);
+        if (more)
+            claim_round(c); /* the next page at once, while the writer has room */
+        else
+            read_next(c);   /* new entries again, now that the pass is over */
     }
     maybe_finish_close(c);
+}
+
+static claim_t *claim_new(stream_consumer_t *c, int stream, claim_mode_t mode, size_t cap)
+{
+    claim_t *cl = calloc(1, sizeof *cl);
+    if (cl == NULL)
+        return NULL;
+    cl->c = c;
+    cl->stream = stream;
+    cl->mode = mode;
+    cl->ids = calloc(cap ? cap : 1, sizeof *cl->ids);
+    cl->deliveries = calloc(cap ? cap : 1, sizeof *cl->deliveries);
+    if (!cl->ids || !cl->deliveries) {
+        claim_free(cl);
+        return NULL;
+    }
+    return cl;
 }
 
 static void on_claimed(redisAsyncContext *ac, void *r, void *priv)
@@ -636,7 +713,8 @@ static void on_claimed(redisAsyncContext *ac, void *r, void *priv)
     stream_consumer_t *c = cl->c;
     redisReply *reply = r;
     if (reply == NULL) {
-        claim_free(cl); /* disconnected: schedule_reconnect reset the flags */
+        if (--cl->replies_waiting == 0)
+            claim_free(cl); /* disconnected: schedule_reconnect reset the flags */
         return;
     }
     note_reply(c);
@@ -648,15 +726,69 @@ static void on_claimed(redisAsyncContext *ac, void *r, void *priv)
                 e->element[0]->type == REDIS_REPLY_STRING)
                 for (size_t k = 0; k < cl->n; k++)
                     if (strcmp(cl->ids[k], e->element[0]->str) == 0)
-                        deliveries = cl->deliveries[k] + 1; /* XCLAIM counts one more */
-            if (!cl->own)
+                        deliveries = cl->deliveries[k] + (cl->mode != CLAIM_OWN_AGAIN);
+            if (cl->mode == CLAIM_TAKE_OVER)
                 c->stats.entries_claimed++;
             handle_entry(c, cl->stream, e, deliveries);
         }
     } else if (reply->type == REDIS_REPLY_ERROR) {
         log_write(LOG_WARN, "XCLAIM failed", "error", reply->str, NULL);
     }
-    claim_done(cl);
+    if (--cl->replies_waiting == 0)
+        claim_done(cl);
+}
+
+/* Sends one XCLAIM of the claim's ids at index [from, to); retry_count < 0: counted. */
+static int send_claim(claim_t *cl, size_t from, size_t to, long long retry_count)
+{
+    stream_consumer_t *c = cl->c;
+    const char **argv = calloc(to - from + 7, sizeof *argv);
+    if (argv == NULL)
+        return -ENOMEM;
+    char idle[24], retry[24];
+    snprintf(idle, sizeof idle, "%d", cl->mode == CLAIM_TAKE_OVER ? c->cfg->claim_idle_ms : 0);
+    int argc = 0;
+    argv[argc++] = "XCLAIM";
+    argv[argc++] = c->cfg->streams[cl->stream];
+    argv[argc++] = c->cfg->group;
+    argv[argc++] = c->cfg->consumer;
+    argv[argc++] = idle;
+    for (size_t i = from; i < to; i++)
+        argv[argc++] = cl->ids[i];
+    if (retry_count >= 0) {
+        snprintf(retry, sizeof retry, "%lld", retry_count);
+        argv[argc++] = "RETRYCOUNT";
+        argv[argc++] = retry;
+    }
+    int rc = send_argv(c, on_claimed, cl, argc, argv, NULL);
+    free(argv);
+    if (rc == 0)
+        cl->replies_waiting++;
+    return rc;
+}
+
+/*
+ * Sends the XCLAIMs of a filled claim: one for counted modes; for OWN_AGAIN one per run
+ * of equal delivery counts (RETRYCOUNT sets one value for all ids of a command). Ends the
+ * claim at once when nothing could be sent.
+ */
+static void claim_send(claim_t *cl)
+{
+    if (cl->mode != CLAIM_OWN_AGAIN) {
+        if (cl->n > 0)
+            (void)send_claim(cl, 0, cl->n, -1);
+    } else {
+        for (size_t from = 0; from < cl->n;) {
+            size_t to = from + 1;
+            while (to < cl->n && cl->deliveries[to] == cl->deliveries[from])
+                to++;
+            if (send_claim(cl, from, to, cl->deliveries[from]) < 0)
+                break;
+            from = to;
+        }
+    }
+    if (cl->replies_waiting == 0)
+        claim_done(cl);
 }
 
 static void on_pending(redisAsyncContext *ac, void *r, void *priv)
@@ -672,30 +804,16 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
     if (reply->type != REDIS_REPLY_ARRAY || c->stopping) {
         if (reply->type == REDIS_REPLY_ERROR)
             log_write(LOG_WARN, "XPENDING failed", "error", reply->str, NULL);
-        cl->last_page = reply->type == REDIS_REPLY_ARRAY || cl->own;
+        cl->last_page = true;
+        if (!cl->own_scan)
+            snprintf(c->claim_cursor[cl->stream], sizeof c->claim_cursor[cl->stream], "-");
         claim_done(cl);
         return;
     }
     cl->last_page = reply->elements < CLAIM_PAGE;
-    size_t max = reply->elements ? reply->elements : 1;
-    cl->ids = calloc(max, sizeof *cl->ids);
-    cl->deliveries = calloc(max, sizeof *cl->deliveries);
-    const char **argv = calloc(max + 5, sizeof *argv);
-    if (!cl->ids || !cl->deliveries || !argv) {
-        free(argv);
-        cl->last_page = false;
-        claim_done(cl);
-        return;
-    }
-    char idle[24];
-    snprintf(idle, sizeof idle, "%d", cl->own ? 0 : c->cfg->claim_idle_ms);
-    int argc = 0;
-    argv[argc++] = "XCLAIM";
-    argv[argc++] = c->cfg->streams[cl->stream];
-    argv[argc++] = c->cfg->group;
-    argv[argc++] = c->cfg->consumer;
-    argv[argc++] = idle;
-    for (size_t i = 0; i < reply->elements; i++) {
+    char *cursor = cl->own_scan ? c->cursor[cl->stream] : c->claim_cursor[cl->stream];
+    size_t cursor_cap = sizeof c->cursor[cl->stream];
+    for (size_t i = 0; i < reply->elements && cl->n < CLAIM_PAGE; i++) {
         const redisReply *p = reply->element[i];
         /* [id, consumer, idle ms, deliveries] */
         if (p->type != REDIS_REPLY_ARRAY || p->elements != 4 ||
@@ -704,35 +822,47 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
             p->element[1]->type != REDIS_REPLY_STRING ||
             p->element[3]->type != REDIS_REPLY_INTEGER)
             continue;
-        if (cl->own) /* the next page starts after the last id seen, claimed or not */
-            snprintf(c->cursor[cl->stream], sizeof c->cursor[cl->stream], "(%s",
-                     p->element[0]->str);
-        /* Another consumer's entry is ours to take only when idle; our own are ours. */
-        if (cl->own != (strcmp(p->element[1]->str, c->cfg->consumer) == 0))
+        /* The next page starts after the last id seen, taken or not, so entries of our
+         * own at the head of the list never hide other consumers' entries behind them. */
+        snprintf(cursor, cursor_cap, "(%s", p->element[0]->str);
+        bool mine = strcmp(p->element[1]->str, c->cfg->consumer) == 0;
+        if (cl->own_scan != mine)
             continue;
         snprintf(cl->ids[cl->n], sizeof cl->ids[cl->n], "%s", p->element[0]->str);
         cl->deliveries[cl->n] = p->element[3]->integer;
-        argv[argc++] = cl->ids[cl->n];
         cl->n++;
     }
-    if (cl->n == 0 || send_argv(c, on_claimed, cl, argc, argv, NULL) < 0)
-        claim_done(cl);
-    free(argv);
+    if (log_enabled(LOG_DEBUG)) {
+        char found[24];
+        snprintf(found, sizeof found, "%zu", cl->n);
+        log_write(LOG_DEBUG, "pending page", "stream", c->cfg->streams[cl->stream], "own",
+                  cl->own_scan ? "true" : "false", "taken", found, "next", cursor,
+                  "last_page", cl->last_page ? "true" : "false", NULL);
+    }
+    if (!cl->own_scan) {
+        c->pass_stranded += cl->n;
+        if (cl->last_page) {
+            c->stats.stranded = c->pass_stranded; /* idle on others, found in the last pass */
+            c->pass_stranded = 0;
+            snprintf(c->claim_cursor[cl->stream], sizeof c->claim_cursor[cl->stream], "-");
+            c->claim_rounds++; /* the next pass looks at the next stream */
+        }
+    }
+    claim_send(cl);
 }
 
-/* Sends XPENDING for one page of a stream's pending entries. */
+/* Sends XPENDING for one page of a stream's pending entries, from the scan's cursor. */
 static int send_pending_query(stream_consumer_t *c, int stream, bool own)
 {
-    claim_t *cl = calloc(1, sizeof *cl);
+    claim_mode_t mode = !own ? CLAIM_TAKE_OVER : c->sessions > 1 ? CLAIM_OWN_AGAIN : CLAIM_OWN_FIRST;
+    claim_t *cl = claim_new(c, stream, mode, CLAIM_PAGE);
     if (cl == NULL)
         return -ENOMEM;
-    cl->c = c;
-    cl->stream = stream;
-    cl->own = own;
+    cl->own_scan = own;
     char idle[24], page[16];
     snprintf(idle, sizeof idle, "%d", c->cfg->claim_idle_ms);
     snprintf(page, sizeof page, "%d", CLAIM_PAGE);
-    const char *argv[9] = {"XPENDING", c->cfg->streams[stream], c->cfg->group};
+    const char *argv[10] = {"XPENDING", c->cfg->streams[stream], c->cfg->group};
     int argc = 3;
     if (own) {
         argv[argc++] = c->cursor[stream];
@@ -742,12 +872,12 @@ static int send_pending_query(stream_consumer_t *c, int stream, bool own)
     } else {
         argv[argc++] = "IDLE";
         argv[argc++] = idle;
-        argv[argc++] = "-";
+        argv[argc++] = c->claim_cursor[stream];
         argv[argc++] = "+";
         argv[argc++] = page;
     }
     if (send_argv(c, on_pending, cl, argc, argv, NULL) < 0) {
-        free(cl);
+        claim_free(cl);
         return -ENOTCONN;
     }
     return 0;
@@ -759,12 +889,42 @@ static void read_own_pending(stream_consumer_t *c, int stream)
         c->read_in_flight = true;
 }
 
-/* Looks for entries idle too long on other consumers, one stream per round. */
+/*
+ * Fetches again the entries the writer had no room for, one stream at a time, keeping
+ * their delivery counts. Returns true when a fetch went out.
+ */
+static bool fetch_deferred(stream_consumer_t *c)
+{
+    if (c->deferred_len == 0)
+        return false;
+    int stream = c->deferred[0].stream;
+    claim_t *cl = claim_new(c, stream, CLAIM_OWN_AGAIN, c->deferred_len);
+    if (cl == NULL)
+        return false;
+    cl->deferred = true;
+    size_t kept = 0;
+    for (size_t i = 0; i < c->deferred_len; i++) {
+        if (c->deferred[i].stream != stream) {
+            c->deferred[kept++] = c->deferred[i];
+            continue;
+        }
+        snprintf(cl->ids[cl->n], sizeof cl->ids[cl->n], "%s", c->deferred[i].id);
+        cl->deliveries[cl->n++] = c->deferred[i].deliveries;
+    }
+    c->deferred_len = kept;
+    c->read_in_flight = true;
+    claim_send(cl);
+    return true;
+}
+
+/* Looks for entries idle too long on other consumers: one page per call, the pass going
+ * on from the stream's cursor; passes take the streams in turn. */
 static void claim_round(stream_consumer_t *c)
 {
-    if (c->claim_in_flight || c->stopping || writer_room(c->writer) == 0)
+    if (c->claim_in_flight || c->stopping || c->state != CONSUMER_READING ||
+        writer_room(c->writer) == 0)
         return;
-    int stream = (int)(c->claim_rounds++ % (unsigned)c->cfg->stream_count);
+    int stream = (int)(c->claim_rounds % (unsigned)c->cfg->stream_count);
     if (send_pending_query(c, stream, false) == 0)
         c->claim_in_flight = true;
 }
@@ -923,6 +1083,102 @@ static void trim_round(stream_consumer_t *c)
     c->trim_in_flight = true;
 }
 
+/* --- idle consumers ----------------------------------------------------------------- */
+
+/*
+ * Every restart under a new name leaves a consumer behind in the group. One that has
+ * nothing pending and has been idle for consumer_expire_ms is removed. XGROUP
+ * DELCONSUMER drops the consumer's pending entries with it, so the check and the delete
+ * run as one script: an entry delivered to it in between can never be lost.
+ */
+static const char delete_idle_consumer_lua[] =
+    "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then "
+    "return -1 end "
+    "return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])";
+
+typedef struct consumer_removal {
+    stream_consumer_t *c;
+    char name[CONSUMER_NAME_MAX];
+} consumer_removal_t;
+
+static void on_consumer_removed(redisAsyncContext *ac, void *r, void *priv)
+{
+    consumer_removal_t *rm = priv;
+    stream_consumer_t *c = rm->c;
+    redisReply *reply = r;
+    if (reply != NULL) {
+        note_reply(c);
+        if (c->commands_in_flight > 0)
+            c->commands_in_flight--;
+        if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
+            c->stats.consumers_removed++;
+            log_write(LOG_INFO, "removed an idle consumer with nothing pending", "consumer",
+                      rm->name, NULL);
+        } else if (reply->type == REDIS_REPLY_ERROR) {
+            log_write(LOG_WARN, "cannot remove an idle consumer", "consumer", rm->name,
+                      "error", reply->str, NULL);
+        }
+        maybe_finish_close(c);
+    }
+    free(rm);
+}
+
+static void remove_consumer(stream_consumer_t *c, int stream, const char *name)
+{
+    consumer_removal_t *rm = calloc(1, sizeof *rm);
+    if (rm == NULL)
+        return;
+    rm->c = c;
+    snprintf(rm->name, sizeof rm->name, "%s", name);
+    const char *argv[6] = {"EVAL", delete_idle_consumer_lua, "1", c->cfg->streams[stream],
+                           c->cfg->group, rm->name};
+    if (send_argv(c, on_consumer_removed, rm, 6, argv, NULL) < 0) {
+        free(rm);
+        return;
+    }
+    c->commands_in_flight++;
+}
+
+static void on_consumers(redisAsyncContext *ac, void *r, void *priv)
+{
+    stream_consumer_t *c = priv;
+    redisReply *reply = r;
+    if (reply == NULL)
+        return;
+    note_reply(c);
+    c->expire_in_flight = false;
+    int stream = (int)(c->expire_rounds++ % (unsigned)c->cfg->stream_count);
+    if (reply->type == REDIS_REPLY_ARRAY && !c->stopping) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *info = reply->element[i];
+            if (info->type != REDIS_REPLY_ARRAY)
+                continue;
+            const redisReply *name = map_get(info, "name");
+            const redisReply *pending = map_get(info, "pending");
+            const redisReply *idle = map_get(info, "idle");
+            if (!name || name->type != REDIS_REPLY_STRING || name->len >= CONSUMER_NAME_MAX ||
+                !pending || pending->type != REDIS_REPLY_INTEGER || !idle ||
+                idle->type != REDIS_REPLY_INTEGER)
+                continue;
+            if (pending->integer == 0 && idle->integer >= c->cfg->consumer_expire_ms &&
+                strcmp(name->str, c->cfg->consumer) != 0)
+                remove_consumer(c, stream, name->str);
+        }
+    }
+    maybe_finish_close(c);
+}
+
+/* Lists one stream's consumers per round; on_consumers removes the expired ones. */
+static void expire_round(stream_consumer_t *c)
+{
+    if (c->expire_in_flight || c->stopping)
+        return;
+    int stream = (int)(c->expire_rounds % (unsigned)c->cfg->stream_count);
+    const char *argv[4] = {"XINFO", "CONSUMERS", c->cfg->streams[stream], c->cfg->group};
+    if (send_argv(c, on_consumers, NULL, 4, argv, NULL) == 0)
+        c->expire_in_flight = true;
+}
+
 static void on_maint_timer(uv_timer_t *timer)
 {
     stream_consumer_t *c = container_of(timer, stream_consumer_t, maint_timer);
@@ -937,6 +1193,11 @@ static void on_maint_timer(uv_timer_t *timer)
     if (now >= c->next_trim_ms) {
         c->next_trim_ms = now + TRIM_INTERVAL_MS;
         trim_round(c);
+    }
+    if (now >= c->next_expire_ms) {
+        uint64_t every = (uint64_t)c->cfg->consumer_expire_ms / 2;
+        c->next_expire_ms = now + (every < EXPIRE_INTERVAL_MS ? every : EXPIRE_INTERVAL_MS);
+        expire_round(c);
     }
 }
 
@@ -970,6 +1231,7 @@ void consumer_start(stream_consumer_t *c)
 {
     c->next_claim_ms = uv_now(c->loop) + 1000;
     c->next_trim_ms = uv_now(c->loop) + 1000;
+    c->next_expire_ms = uv_now(c->loop) + 1000;
     uv_timer_start(&c->maint_timer, on_maint_timer, 1000, 1000);
     connect_redis(c);
 }
@@ -982,7 +1244,7 @@ void consumer_stop_reading(stream_consumer_t *c)
 bool consumer_quiet(const stream_consumer_t *c)
 {
     return !c->read_in_flight && !c->claim_in_flight && !c->trim_in_flight &&
-           c->commands_in_flight == 0;
+           !c->expire_in_flight && c->commands_in_flight == 0;
 }
 
 bool consumer_connected(const stream_consumer_t *c)

@@ -49,7 +49,21 @@ typedef struct consumer_stats {
     int64_t lag;          /* entries not yet delivered to the group; -1 unknown */
     uint64_t reconnects;      /* sessions set up again after the first */
     uint64_t groups_recreated;/* the group was missing after a reconnect or a read */
+    uint64_t stranded;        /* entries idle on other consumers, seen in the last pass */
+    uint64_t consumers_removed; /* idle consumers with nothing pending, deleted */
 } consumer_stats_t;
+
+/* An entry read while the writer had no room: still pending on us, fetched again. */
+typedef struct consumer_deferred {
+    uint8_t stream;
+    char id[WRITER_ENTRY_ID_MAX];
+    long long deliveries;        /* its delivery count in Redis now */
+} consumer_deferred_t;
+
+#define CONSUMER_NAME_MAX 128 /* as config_t.consumer */
+
+/* A read and a claim page at most, with room to spare. */
+#define CONSUMER_DEFERRED_MAX 512
 
 typedef struct stream_consumer stream_consumer_t;
 /* reason_class is a short stable word for metrics labels ("decode", "deliveries"). */
@@ -77,13 +91,20 @@ struct stream_consumer {
     bool read_in_flight;
     bool claim_in_flight;
     bool trim_in_flight;
+    bool expire_in_flight;           /* XINFO CONSUMERS out */
     bool stopping;                   /* no new reads: the agent is shutting down */
     bool pending_done[CONFIG_STREAMS_MAX];
-    char cursor[CONFIG_STREAMS_MAX][WRITER_ENTRY_ID_MAX]; /* own-pending read position */
+    char cursor[CONFIG_STREAMS_MAX][WRITER_ENTRY_ID_MAX + 2]; /* own-pending scan: "(<id>" */
+    char claim_cursor[CONFIG_STREAMS_MAX][WRITER_ENTRY_ID_MAX + 2]; /* take-over pass */
+    uint64_t pass_stranded;          /* others' idle entries found so far in this pass */
+    consumer_deferred_t deferred[CONSUMER_DEFERRED_MAX];
+    size_t deferred_len;
     unsigned setup_replies;          /* set-up commands still unanswered */
     unsigned commands_in_flight;     /* acks and dead letters still unanswered */
     unsigned claim_rounds;           /* streams take turns in claims and trims */
     unsigned trim_rounds;
+    unsigned expire_rounds;
+    uint64_t next_expire_ms;
     et_event_t *scratch;             /* decode buffer: ET_ENTRY_MAX_EVENTS events */
     consumer_dead_fn on_dead;
     void *arg;
