@@ -106,7 +106,7 @@ static const setting_t settings[] = {
     {"group", "EXECTIME_GROUP", STR(group), "exectime", 0, 0, check_not_empty,
      "consumer group (created when missing)"},
     {"consumer", "EXECTIME_CONSUMER", STR(consumer), "", 0, 0, NULL,
-     "consumer name in the group (default: <hostname>-<pid>)"},
+     "consumer name in the group (default: <hostname>-<pid>; in Kubernetes the pod name)"},
     {"database-url", "EXECTIME_DATABASE_URL", STR(database_url), "", 0, 0, NULL,
      "PostgreSQL: libpq URI or conninfo string (required)"},
     {"listen", "EXECTIME_LISTEN", STR(listen), "127.0.0.1:8080", 0, 0, check_listen,
@@ -240,7 +240,13 @@ void config_defaults(config_t *cfg)
     if (gethostname(host, sizeof host) != 0)
         strcpy(host, "agent");
     host[sizeof host - 1] = '\0';
-    snprintf(cfg->consumer, sizeof cfg->consumer, "%s-%ld", host, (long)getpid());
+    /* In Kubernetes the host name is the pod name, which a restarted container keeps: a
+     * stable name lets it re-read its own pending entries at once. Elsewhere the pid keeps
+     * two agents on one host apart; deploy/systemd sets a stable name itself. */
+    if (getenv("KUBERNETES_SERVICE_HOST") != NULL)
+        snprintf(cfg->consumer, sizeof cfg->consumer, "%s", host);
+    else
+        snprintf(cfg->consumer, sizeof cfg->consumer, "%s-%ld", host, (long)getpid());
     int rc = split_streams(cfg, "default", err, sizeof err);
     (void)rc;
 }

@@ -1,7 +1,9 @@
 /* Unit tests for agent/config: defaults, environment, flags and clear errors. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -32,6 +34,22 @@ Test(config, defaults_are_valid_except_the_required_database_url)
     cr_assert_neq(cfg.consumer[0], '\0');
     cr_assert_lt(config_validate(&cfg, err, sizeof err), 0);
     cr_assert_not_null(strstr(err, "EXECTIME_DATABASE_URL"));
+}
+
+Test(config, default_consumer_is_the_pod_name_in_kubernetes_else_host_and_pid)
+{
+    char host[64];
+    cr_assert_eq(gethostname(host, sizeof host), 0);
+    host[sizeof host - 1] = '\0';
+    char with_pid[128];
+    snprintf(with_pid, sizeof with_pid, "%s-%ld", host, (long)getpid());
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    config_defaults(&cfg);
+    cr_assert_str_eq(cfg.consumer, with_pid);
+    setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
+    config_defaults(&cfg);
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    cr_assert_str_eq(cfg.consumer, host, "a restarted container keeps its pod's name");
 }
 
 Test(config, environment_then_flags_win)
