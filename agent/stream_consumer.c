@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,8 @@
 #define ARGV_MAX (4 + 2 * CONFIG_STREAMS_MAX + 3)
 
 static const char *const state_names[] = {
-    [CONSUMER_DOWN] = "down",       [CONSUMER_CONNECTING] = "connecting",
+    [CONSUMER_DOWN] = "down",       [CONSUMER_RESOLVING] = "resolving",
+    [CONSUMER_CONNECTING] = "connecting",
     [CONSUMER_SETUP] = "setup",     [CONSUMER_READING] = "reading",
     [CONSUMER_BACKOFF] = "backoff", [CONSUMER_CLOSING] = "closing",
     [CONSUMER_CLOSED] = "closed",
@@ -215,6 +217,11 @@ static void note_reply(stream_consumer_t *c)
  */
 static void check_connection(stream_consumer_t *c, uint64_t now)
 {
+    if (c->state == CONSUMER_RESOLVING && c->resolving &&
+        now - c->connect_started_ms >= CONNECT_TIMEOUT_MS) {
+        uv_cancel((uv_req_t *)&c->resolve_req); /* on_resolved gets UV_EAI_CANCELED */
+        return;
+    }
     if (c->ac == NULL || c->state == CONSUMER_CLOSING)
         return;
     if (c->state == CONSUMER_CONNECTING) {
@@ -235,10 +242,11 @@ static void check_connection(stream_consumer_t *c, uint64_t now)
         drop_connection(c, "no reply from Redis in time");
 }
 
-static void connect_redis(stream_consumer_t *c)
+/* Connects to an address (a numeric host, resolved by resolve_redis) or the Unix socket. */
+static void connect_redis(stream_consumer_t *c, const char *address)
 {
     redisAsyncContext *ac = c->url.unix_path[0] ? redisAsyncConnectUnix(c->url.unix_path)
-                                                : redisAsyncConnect(c->url.host, c->url.port);
+                                                : redisAsyncConnect(address, c->url.port);
     if (ac == NULL || ac->err) {
         log_write(LOG_WARN, "redis connect failed", "error", ac ? ac->errstr : "out of memory",
                   NULL);
@@ -263,11 +271,56 @@ static void connect_redis(stream_consumer_t *c)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
 }
 
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    stream_consumer_t *c = container_of(req, stream_consumer_t, resolve_req);
+    c->resolving = false;
+    char address[INET6_ADDRSTRLEN] = "";
+    if (status == 0 && res != NULL)
+        status = uv_ip_name(res->ai_addr, address, sizeof address);
+    uv_freeaddrinfo(res);
+    if (c->state == CONSUMER_CLOSING) {
+        maybe_finish_close(c);
+        return;
+    }
+    if (status < 0) {
+        log_write(LOG_WARN, "redis host not resolved", "host", c->url.host, "error",
+                  uv_strerror(status), NULL);
+        schedule_reconnect(c);
+        return;
+    }
+    connect_redis(c, address);
+}
+
+/*
+ * Every attempt resolves the host name again, off the loop (hiredis would call
+ * getaddrinfo on it): a failover that moves the name to a new address is followed, and a
+ * slow resolver never stalls the agent.
+ */
+static void resolve_redis(stream_consumer_t *c)
+{
+    if (c->url.unix_path[0]) {
+        connect_redis(c, NULL);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    set_state(c, CONSUMER_RESOLVING);
+    c->connect_started_ms = uv_now(c->loop);
+    int rc = uv_getaddrinfo(c->loop, &c->resolve_req, on_resolved, c->url.host, NULL, &hints);
+    if (rc < 0) {
+        log_write(LOG_WARN, "redis host not resolved", "host", c->url.host, "error",
+                  uv_strerror(rc), NULL);
+        schedule_reconnect(c);
+        return;
+    }
+    c->resolving = true;
+}
+
 static void on_backoff_timer(uv_timer_t *timer)
 {
     stream_consumer_t *c = container_of(timer, stream_consumer_t, backoff_timer);
     if (c->state == CONSUMER_BACKOFF || c->state == CONSUMER_DOWN)
-        connect_redis(c);
+        resolve_redis(c);
 }
 
 /* --- dead letters and acks ------------------------------------------------------- */
@@ -1233,7 +1286,7 @@ void consumer_start(stream_consumer_t *c)
     c->next_trim_ms = uv_now(c->loop) + 1000;
     c->next_expire_ms = uv_now(c->loop) + 1000;
     uv_timer_start(&c->maint_timer, on_maint_timer, 1000, 1000);
-    connect_redis(c);
+    resolve_redis(c);
 }
 
 void consumer_stop_reading(stream_consumer_t *c)
@@ -1261,7 +1314,8 @@ static void on_timer_closed(uv_handle_t *handle)
 
 static void maybe_finish_close(stream_consumer_t *c)
 {
-    if (c->state != CONSUMER_CLOSING || c->ac != NULL || c->closing_handles > 0)
+    if (c->state != CONSUMER_CLOSING || c->ac != NULL || c->resolving ||
+        c->closing_handles > 0)
         return;
     set_state(c, CONSUMER_CLOSED);
     free(c->scratch);

@@ -33,6 +33,7 @@
 
 typedef enum consumer_state {
     CONSUMER_DOWN = 0,
+    CONSUMER_RESOLVING, /* the host name is being resolved, off the loop */
     CONSUMER_CONNECTING,
     CONSUMER_SETUP,    /* AUTH/SELECT/XGROUP CREATE sent */
     CONSUMER_READING,
@@ -78,6 +79,8 @@ struct stream_consumer {
     redisAsyncContext *ac;
     consumer_state_t state;
     uv_timer_t backoff_timer;
+    uv_getaddrinfo_t resolve_req;    /* the host's address, looked up at every attempt */
+    bool resolving;                  /* resolve_req is out: closing waits for it */
     uv_timer_t maint_timer;          /* claims, trims and lag, every second */
     uint64_t backoff_ms;
     uint64_t connect_started_ms;     /* loop time of the current attempt */
