@@ -26,7 +26,7 @@ static void usage(FILE *out)
             "  migrate   apply the embedded schema migrations (needs a role that may create\n"
             "            schemas and roles, e.g. the database owner)\n"
             "  verify    recompute rollups from raw rows and print every difference; exit 1 if\n"
-            "            any: [--tenant T] [--from TIME] [--to TIME] (default: raw retention)\n"
+            "            any: [--tenant T] [--from TIME] [--to TIME] (default: the raw window)\n"
             "  rollup-rebuild  replace the rollups of a range by a recomputation from the raw\n"
             "            rows (same arguments as verify; run it as the schema owner)\n"
             "  version   print the version\n"
@@ -53,7 +53,7 @@ static int run_verify(const config_t *cfg, char **argv, const int *rest, int res
                       bool rebuild)
 {
     int64_t now = et_now_us();
-    verify_options_t opts = {NULL, now - (int64_t)cfg->raw_retention_days * ET_US_PER_DAY,
+    verify_options_t opts = {NULL, et_retention_start(now, cfg->raw_retention_days),
                              now + ET_US_PER_HOUR, 50};
     for (int i = 1; i < rest_count; i++) {
         const char *arg = argv[rest[i]];

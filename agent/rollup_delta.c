@@ -10,6 +10,22 @@ void rollup_set_init(rollup_set_t *set, size_t limit)
 {
     memset(set, 0, sizeof *set);
     set->limit = limit;
+    for (int r = 0; r < ET_RES_COUNT; r++)
+        set->not_before_us[r] = INT64_MIN;
+}
+
+static void set_windows(rollup_set_t *set, int64_t now_us)
+{
+    for (int r = 0; r < ET_RES_COUNT; r++)
+        set->not_before_us[r] = et_retention_start(now_us, set->retain_days[r]);
+}
+
+void rollup_set_retain(rollup_set_t *set, int minute_days, int hour_days, int64_t now_us)
+{
+    set->retain_days[ET_RES_MINUTE] = minute_days;
+    set->retain_days[ET_RES_HOUR] = hour_days;
+    set->retain_days[ET_RES_DAY] = 0;
+    set_windows(set, now_us);
 }
 
 void rollup_set_free(rollup_set_t *set)
@@ -28,6 +44,8 @@ void rollup_set_reset(rollup_set_t *set)
     set->len = 0;
     if (set->index)
         memset(set->index, 0, set->index_cap * sizeof *set->index);
+    if (set->retain_days[ET_RES_MINUTE] > 0 || set->retain_days[ET_RES_HOUR] > 0)
+        set_windows(set, et_now_us());
 }
 
 /* FNV-1a over the key fields. */
@@ -139,6 +157,10 @@ int rollup_set_add(rollup_set_t *set, const char *tenant_id, const char *workflo
 {
     uint32_t slot = et_sketch_slot((uint64_t)duration_us);
     for (int r = 0; r < ET_RES_COUNT; r++) {
+        /* Windows start on a UTC midnight, so comparing the run's time or its bucket's
+         * start gives the same answer at every resolution. */
+        if (finished_us < set->not_before_us[r])
+            continue;
         int64_t bucket = et_time_floor(finished_us, (et_resolution_t)r);
         for (int wide = 0; wide < 2; wide++) {
             rollup_delta_t *d;

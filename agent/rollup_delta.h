@@ -4,6 +4,12 @@
  * rollup (workflow ""), keyed by status. The writer then upserts each key once, in one
  * fixed order, so concurrent agents lock rows in the same order and never deadlock.
  *
+ * Retention: a set given rollup_set_retain folds a run into the minute (hour) rollups
+ * only when it finished inside that resolution's window, et_retention_start(now, days):
+ * older buckets are deleted by the next maintenance anyway, and verify checks exactly those
+ * windows. The writer, verify and rollup-rebuild share this one rule. Without it every run
+ * is folded into every resolution.
+ *
  * Ownership: the set owns its deltas, their histograms and key strings (copied on add).
  * rollup_set_reset keeps the allocations for the next batch. Functions return 0 or -ENOMEM;
  * -ENOBUFS when the set would exceed its limit of keys.
@@ -41,13 +47,26 @@ typedef struct rollup_set {
     uint32_t *index;        /* open addressing: 1 + position in deltas, 0 empty */
     size_t index_cap;       /* power of two, at least 2 * len */
     size_t limit;           /* most keys */
+    int retain_days[ET_RES_COUNT];       /* 0: every run folded into that resolution */
+    int64_t not_before_us[ET_RES_COUNT]; /* runs finished earlier are not folded there */
 } rollup_set_t;
 
 void rollup_set_init(rollup_set_t *set, size_t limit);
 void rollup_set_free(rollup_set_t *set);
+/* Empties the set; with a retention configured, also moves its windows to the clock's
+ * now (one clock reading per batch). */
 void rollup_set_reset(rollup_set_t *set);
 
-/* Folds one inserted run into its six rollup keys. */
+/*
+ * Configures the retention windows: minute_days and hour_days as in the configuration
+ * (0: kept for ever), windows computed from now_us until the next rollup_set_reset, which
+ * reads the clock again. Day rollups are kept for ever. The writer calls it once after
+ * rollup_set_init; verify calls it with the instant its own range was computed from.
+ */
+void rollup_set_retain(rollup_set_t *set, int minute_days, int hour_days, int64_t now_us);
+
+/* Folds one inserted run into its six rollup keys, fewer when it finished before the
+ * retention window of a resolution (rollup_set_retain). */
 __attribute__((warn_unused_result)) int rollup_set_add(rollup_set_t *set, const char *tenant_id,
                                                        const char *workflow_id,
                                                        et_status_t status, int64_t finished_us,

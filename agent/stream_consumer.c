@@ -552,7 +552,7 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
     }
     size_t count = 0;
     int64_t now = et_now_us();
-    int64_t not_before = now - (int64_t)c->cfg->raw_retention_days * ET_US_PER_DAY;
+    int64_t not_before = et_retention_start(now, c->cfg->raw_retention_days);
     if (et_event_decode(event->str, event->len, now, not_before, c->scratch,
                         ET_ENTRY_MAX_EVENTS, &count, reason, sizeof reason) < 0) {
         dead_letter(c, stream, id, event->str, event->len, reason, "invalid");

@@ -171,20 +171,20 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
 }
 
 /* The range both commands work on: widened to whole UTC days (so every bucket of every
- * resolution is complete), narrowed to the raw retention; oldest[res] is where each
- * resolution's rows still exist. */
-static void window(const config_t *cfg, const verify_options_t *opts, int64_t *from,
-                   int64_t *to, int64_t oldest[ET_RES_COUNT])
+ * resolution is complete), narrowed to the raw window the agent accepts; oldest[res] is
+ * where each resolution's window starts. These are the windows of the writer
+ * (et_retention_start): inside them every inserted run was folded, while the day before
+ * each belongs to maintenance, which may have deleted it or may yet by its own clock. */
+static void window(const config_t *cfg, const verify_options_t *opts, int64_t now,
+                   int64_t *from, int64_t *to, int64_t oldest[ET_RES_COUNT])
 {
-    int64_t today = et_time_floor(et_now_us(), ET_RES_DAY);
     *from = et_time_floor(opts->from_us, ET_RES_DAY);
     *to = et_time_floor(opts->to_us + ET_US_PER_DAY - 1, ET_RES_DAY);
-    /* Raw partitions older than the retention are dropped by whole days. */
-    int64_t raw_oldest = today - (int64_t)cfg->raw_retention_days * ET_US_PER_DAY;
+    int64_t raw_oldest = et_retention_start(now, cfg->raw_retention_days);
     if (*from < raw_oldest)
         *from = raw_oldest;
-    oldest[ET_RES_MINUTE] = today - (int64_t)cfg->minute_retention_days * ET_US_PER_DAY;
-    oldest[ET_RES_HOUR] = today - (int64_t)cfg->hour_retention_days * ET_US_PER_DAY;
+    oldest[ET_RES_MINUTE] = et_retention_start(now, cfg->minute_retention_days);
+    oldest[ET_RES_HOUR] = et_retention_start(now, cfg->hour_retention_days);
     oldest[ET_RES_DAY] = *from;
     for (int res = 0; res < ET_RES_COUNT; res++)
         if (oldest[res] < *from)
@@ -193,8 +193,8 @@ static void window(const config_t *cfg, const verify_options_t *opts, int64_t *f
 
 int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
 {
-    int64_t from, to, oldest[ET_RES_COUNT];
-    window(cfg, opts, &from, &to, oldest);
+    int64_t now = et_now_us(), from, to, oldest[ET_RES_COUNT];
+    window(cfg, opts, now, &from, &to, oldest);
 
     PGconn *pg = PQconnectdb(cfg->database_url);
     if (PQstatus(pg) != CONNECTION_OK) {
@@ -217,6 +217,7 @@ int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
     verify_state_t st = {out, opts->max_report, 0, 0};
     rollup_set_t expected;
     rollup_set_init(&expected, SIZE_MAX);
+    rollup_set_retain(&expected, cfg->minute_retention_days, cfg->hour_retention_days, now);
     char from_text[40], to_text[40];
     int rc = -EINVAL;
     if (from < to && et_time_format(from, from_text, sizeof from_text) > 0 &&
@@ -314,8 +315,8 @@ static int copy_rows(PGconn *pg, const rollup_set_t *set, et_resolution_t res, i
 
 int verify_rebuild(const config_t *cfg, const verify_options_t *opts, FILE *out)
 {
-    int64_t from, to, oldest[ET_RES_COUNT];
-    window(cfg, opts, &from, &to, oldest);
+    int64_t now = et_now_us(), from, to, oldest[ET_RES_COUNT];
+    window(cfg, opts, now, &from, &to, oldest);
     char from_text[40], to_text[40];
     if (from >= to || et_time_format(from, from_text, sizeof from_text) < 0 ||
         et_time_format(to, to_text, sizeof to_text) < 0) {
@@ -331,6 +332,7 @@ int verify_rebuild(const config_t *cfg, const verify_options_t *opts, FILE *out)
     }
     rollup_set_t expected;
     rollup_set_init(&expected, SIZE_MAX);
+    rollup_set_retain(&expected, cfg->minute_retention_days, cfg->hour_retention_days, now);
     long removed = 0, written = 0;
     /* The lock makes running agents wait before their rollup upserts: a batch that
      * committed before it is in the raw rows read below, one that commits after it adds

@@ -4,8 +4,9 @@
  * rollup row that differs, is missing or should not exist, or replace the rollup rows.
  * Blocking (synchronous libpq); never on the agent loop.
  *
- * The range is widened to whole UTC days and narrowed to what retention still holds
- * (raw rows for all, minute and hour rollups for their own retention).
+ * The range is widened to whole UTC days and narrowed to the windows the writer applies
+ * (et_retention_start: the raw window for all, the minute and hour windows for their own
+ * rollups), so the comparison is exact whatever maintenance has deleted the day before.
  * Returns 0 when everything matches, 1 when something differs, 2 on an error (with a
  * one-line reason on stderr).
  */

@@ -92,6 +92,15 @@ int64_t et_time_floor(int64_t t_us, et_resolution_t res)
     return q * r;
 }
 
+/* Whole days only: maintenance drops raw partitions and deletes rollups by UTC day, so a
+ * window that moved by the hour would split a day between "accepted" and "dropped". */
+int64_t et_retention_start(int64_t now_us, int days)
+{
+    if (days <= 0)
+        return INT64_MIN;
+    return et_time_floor(now_us, ET_RES_DAY) - (int64_t)(days - 1) * ET_US_PER_DAY;
+}
+
 /* Hinnant's days_from_civil: shift the year to start in March so the leap day is last,
  * then count whole 400-year eras plus the day of the era. */
 int64_t et_days_from_civil(int64_t y, unsigned m, unsigned d)

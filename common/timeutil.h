@@ -32,6 +32,16 @@ const char *et_resolution_name(et_resolution_t res); /* "minute", "hour", "day" 
 /* Start of the UTC bucket holding t (floor, also for negative t). */
 int64_t et_time_floor(int64_t t_us, et_resolution_t res);
 
+/*
+ * The first instant the agent still writes for a retention of `days` days: the start of
+ * the UTC day (days - 1) days before the day holding now_us. The database's maintenance
+ * (exectime.maintain) keeps one day more, from the start of (today - days) by its own
+ * clock, so the agent never writes into a day that maintenance has removed or is about to
+ * remove while their clocks differ by less than a day (docs/operations.md, "Retention").
+ * days <= 0 means kept for ever: INT64_MIN.
+ */
+int64_t et_retention_start(int64_t now_us, int days);
+
 /* Days since the epoch <-> civil date (proleptic Gregorian, UTC). */
 int64_t et_days_from_civil(int64_t y, unsigned m, unsigned d);
 void et_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);

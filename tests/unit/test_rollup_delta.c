@@ -107,3 +107,81 @@ Test(rollup_delta, sorting_a_set_that_never_held_a_key_is_fine)
     cr_assert_eq(set.len, 6);
     rollup_set_free(&set);
 }
+
+/* Keys the set holds at one resolution. */
+static size_t count_resolution(const rollup_set_t *set, et_resolution_t res)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < set->len; i++)
+        n += set->deltas[i].resolution == res;
+    return n;
+}
+
+/* Minute retention 14 days at 2025-12-15T10:00Z: the window starts 2025-12-02T00:00Z. Its
+ * first microsecond is folded at every resolution, the one before it only into hours and
+ * days. */
+Test(rollup_delta, runs_before_the_minute_window_skip_minute_rollups)
+{
+    int64_t now = T0 + 14 * ET_US_PER_DAY + 10 * ET_US_PER_HOUR;
+    int64_t window = T0 + ET_US_PER_DAY;
+    rollup_set_t set;
+    rollup_set_init(&set, 1000);
+    rollup_set_retain(&set, 14, 400, now);
+
+    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_SUCCESS, window - 1, 7), 0);
+    cr_assert_eq(count_resolution(&set, ET_RES_MINUTE), 0, "a run before the window in minutes");
+    cr_assert_eq(count_resolution(&set, ET_RES_HOUR), 2);
+    cr_assert_eq(count_resolution(&set, ET_RES_DAY), 2);
+
+    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_SUCCESS, window, 9), 0);
+    cr_assert_eq(count_resolution(&set, ET_RES_MINUTE), 2, "the window's first microsecond");
+    rollup_delta_t *m = rollup_set_find(&set, ET_RES_MINUTE, "t", "wf", window, ET_STATUS_SUCCESS);
+    cr_assert(m != NULL && m->runs == 1 && m->sum_us == 9);
+    rollup_delta_t *d = rollup_set_find(&set, ET_RES_DAY, "t", "", T0, ET_STATUS_SUCCESS);
+    cr_assert(d != NULL && d->runs == 1 && d->sum_us == 7, "the day before holds the older run");
+    rollup_set_free(&set);
+}
+
+Test(rollup_delta, hour_window_applies_to_hour_rollups_and_days_are_kept_for_ever)
+{
+    int64_t now = T0 + 2 * ET_US_PER_DAY + ET_US_PER_HOUR; /* 2025-12-03T01:00Z */
+    rollup_set_t set;
+    rollup_set_init(&set, 1000);
+    rollup_set_retain(&set, 1, 2, now); /* minutes from 12-03, hours from 12-02 */
+
+    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_FAILED, T0 - 1, 1), 0);
+    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_FAILED, T0 + ET_US_PER_DAY, 2), 0);
+    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_FAILED, T0 + 2 * ET_US_PER_DAY, 3), 0);
+    cr_assert_eq(count_resolution(&set, ET_RES_MINUTE), 2);
+    cr_assert_eq(count_resolution(&set, ET_RES_HOUR), 4);
+    cr_assert_eq(count_resolution(&set, ET_RES_DAY), 6);
+    rollup_set_free(&set);
+}
+
+Test(rollup_delta, without_retention_every_run_is_folded_everywhere)
+{
+    rollup_set_t set;
+    rollup_set_init(&set, 1000);
+    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_SUCCESS, ET_TIME_MIN_VALID_US, 1), 0);
+    cr_assert_eq(set.len, 6);
+    rollup_set_retain(&set, 0, 0, T0);
+    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_SUCCESS, ET_TIME_MIN_VALID_US + 1, 1), 0);
+    cr_assert_eq(set.len, 6, "0 days means kept for ever");
+    rollup_set_free(&set);
+}
+
+/* The writer resets the set before each batch: the windows follow the clock then, so a
+ * long-running agent keeps moving them; the configuration survives the reset. */
+Test(rollup_delta, reset_moves_the_windows_to_the_clock)
+{
+    rollup_set_t set;
+    rollup_set_init(&set, 1000);
+    rollup_set_retain(&set, 14, 400, T0);
+    cr_assert_eq(set.not_before_us[ET_RES_MINUTE], T0 - 13 * ET_US_PER_DAY);
+    rollup_set_reset(&set);
+    int64_t now = et_now_us();
+    cr_assert_eq(set.not_before_us[ET_RES_MINUTE], et_retention_start(now, 14));
+    cr_assert_eq(set.not_before_us[ET_RES_HOUR], et_retention_start(now, 400));
+    cr_assert_eq(set.not_before_us[ET_RES_DAY], INT64_MIN);
+    rollup_set_free(&set);
+}

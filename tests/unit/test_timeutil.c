@@ -459,3 +459,92 @@ Test(timeutil, format_of_parsed_date_is_midnight)
     cr_assert_geq(t, ET_TIME_MIN_VALID_US);
     cr_assert_eq(et_time_floor(t, ET_RES_DAY), t);
 }
+
+/* RFC 3339 text to µs, for the retention tests below. */
+static int64_t at(const char *s)
+{
+    int64_t t = 0;
+
+    cr_assert_eq(parse(s, &t, NULL), 0, "\"%s\" rejected", s);
+    return t;
+}
+
+static void expect_retention_start(const char *now, int days, const char *want)
+{
+    int64_t got = et_retention_start(at(now), days);
+    char buf[32];
+
+    cr_assert_eq(got, at(want), "retention_start(%s, %d) = %s, want %s", now, days,
+                 et_time_format(got, buf, sizeof buf) > 0 ? buf : "?", want);
+}
+
+Test(timeutil, retention_start_is_the_utc_midnight_days_minus_one_back)
+{
+    expect_retention_start("2026-03-15T12:34:56.789012Z", 30, "2026-02-14T00:00:00Z");
+    expect_retention_start("2026-03-15T12:34:56.789012Z", 14, "2026-03-02T00:00:00Z");
+    expect_retention_start("2026-03-15T12:34:56.789012Z", 1, "2026-03-15T00:00:00Z");
+}
+
+/* The first accepted µs is the window's start itself; the µs before it is the last
+ * refused one (callers compare finished_at >= start). */
+Test(timeutil, retention_start_first_accepted_and_last_refused_microsecond)
+{
+    int64_t now = at("2026-07-20T08:00:00Z");
+    int64_t start = et_retention_start(now, 30);
+
+    cr_assert_eq(start, at("2026-06-21T00:00:00Z"));
+    cr_assert(at("2026-06-21T00:00:00Z") >= start, "first microsecond of the window refused");
+    cr_assert(at("2026-06-20T23:59:59.999999Z") < start, "last microsecond before it accepted");
+}
+
+/* The window moves by whole days: the same start all day long, one day on at midnight. */
+Test(timeutil, retention_start_moves_only_at_utc_midnight)
+{
+    expect_retention_start("2026-03-01T00:00:00Z", 30, "2026-01-31T00:00:00Z");
+    expect_retention_start("2026-03-01T23:59:59.999999Z", 30, "2026-01-31T00:00:00Z");
+    expect_retention_start("2026-02-28T23:59:59.999999Z", 30, "2026-01-30T00:00:00Z");
+}
+
+Test(timeutil, retention_start_around_month_and_year_ends)
+{
+    /* Leap year: the day before March 1st is February 29th. */
+    expect_retention_start("2024-03-01T00:00:00Z", 2, "2024-02-29T00:00:00Z");
+    expect_retention_start("2024-03-01T00:00:00Z", 30, "2024-02-01T00:00:00Z");
+    expect_retention_start("2024-03-31T10:00:00Z", 31, "2024-03-01T00:00:00Z");
+    /* Not a leap year. */
+    expect_retention_start("2026-03-01T00:00:00Z", 2, "2026-02-28T00:00:00Z");
+    expect_retention_start("2100-03-01T00:00:00Z", 2, "2100-02-28T00:00:00Z");
+    expect_retention_start("2000-03-01T00:00:00Z", 2, "2000-02-29T00:00:00Z");
+    /* Months of 30 and 31 days, and the year end. */
+    expect_retention_start("2026-05-01T06:00:00Z", 2, "2026-04-30T00:00:00Z");
+    expect_retention_start("2026-08-01T06:00:00Z", 2, "2026-07-31T00:00:00Z");
+    expect_retention_start("2027-01-01T00:00:00.000001Z", 1, "2027-01-01T00:00:00Z");
+    expect_retention_start("2027-01-01T00:00:00.000001Z", 2, "2026-12-31T00:00:00Z");
+    expect_retention_start("2027-01-14T00:00:00Z", 14, "2027-01-01T00:00:00Z");
+    expect_retention_start("2027-01-14T00:00:00Z", 15, "2026-12-31T00:00:00Z");
+}
+
+/* exectime.maintain keeps from the start of (today - days): exactly one day before the
+ * agent's window, for every day of a leap year and a few retentions. */
+Test(timeutil, retention_start_is_one_day_after_what_maintenance_keeps)
+{
+    static const int retentions[] = {1, 14, 30, 400};
+    int64_t first = at("2024-01-01T13:00:00Z");
+
+    for (int i = 0; i < 366; i++) {
+        int64_t now = first + i * ET_US_PER_DAY;
+        int64_t today = et_time_floor(now, ET_RES_DAY);
+        for (size_t k = 0; k < sizeof retentions / sizeof retentions[0]; k++) {
+            int days = retentions[k];
+            int64_t kept_from = today - (int64_t)days * ET_US_PER_DAY;
+            cr_assert_eq(et_retention_start(now, days), kept_from + ET_US_PER_DAY,
+                         "day %d, retention %d", i, days);
+        }
+    }
+}
+
+Test(timeutil, retention_of_zero_days_keeps_for_ever)
+{
+    cr_assert_eq(et_retention_start(at("2026-01-01T00:00:00Z"), 0), INT64_MIN);
+    cr_assert_eq(et_retention_start(at("2026-01-01T00:00:00Z"), -1), INT64_MIN);
+}
