@@ -67,6 +67,7 @@ typedef struct agent {
     metric_counter_t *batches_failed;
     metric_counter_t *batches_split;
     metric_counter_t *entries_rejected;
+    metric_counter_t *workflows_overflowed;
     metric_family_t *dead_lettered;
     metric_histogram_t *batch_events;
     metric_histogram_t *commit_seconds;
@@ -189,6 +190,8 @@ static void refresh_metrics(void *arg)
     metrics_counter_inc(a->batches_split, ws->batches_split - a->seen_writer.batches_split);
     metrics_counter_inc(a->entries_rejected,
                         ws->entries_rejected - a->seen_writer.entries_rejected);
+    metrics_counter_inc(a->workflows_overflowed,
+                        ws->events_overflowed - a->seen_writer.events_overflowed);
     metrics_counter_inc(a->entries_acked, cs->entries_acked - a->seen_consumer.entries_acked);
     metrics_counter_inc(a->entries_claimed,
                         cs->entries_claimed - a->seen_consumer.entries_claimed);
@@ -230,6 +233,12 @@ static void register_metrics(agent_t *a)
                                        "Refused batches (or slices) halved to isolate an entry.");
     a->entries_rejected = metrics_counter("exectime_entries_rejected_total",
                                           "Entries the database refused, sent to dead letters.");
+    /* No tenant label: a tenant's name is in the (rate-limited) log line instead, and a
+     * label would grow with the number of tenants. */
+    a->workflows_overflowed = metrics_counter(
+        "exectime_workflows_overflowed_total",
+        "Inserted runs whose workflow is past its tenant's EXECTIME_MAX_WORKFLOWS_PER_TENANT, "
+        "rolled up per workflow under (overflow).");
     a->dead_lettered = metrics_counter_labels("exectime_dead_lettered_total",
                                               "Entries moved to the dead-letter stream.",
                                               "reason");

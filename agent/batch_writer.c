@@ -38,6 +38,9 @@ static const char setup_sql_tail[] =
     " bucket timestamptz, status smallint, runs bigint, sum_us bigint, min_us bigint,"
     " max_us bigint, hist bigint[]"
     ") ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS exectime_admit ("
+    " tenant_id text COLLATE \"C\", workflow_id text COLLATE \"C\", load boolean"
+    ") ON COMMIT DELETE ROWS;"
     "SELECT relative_accuracy, encoding FROM exectime.sketch_constants;"
     "SELECT coalesce(max(version), 0) FROM exectime.schema_migrations";
 
@@ -75,7 +78,8 @@ static const char upsert_sql[] = "COPY exectime_rollup_staging FROM STDIN;"
 static const char *const state_names[] = {
     [WRITER_DOWN] = "down",           [WRITER_SETUP] = "setup",
     [WRITER_NOT_MIGRATED] = "not_migrated", [WRITER_IDLE] = "idle",
-    [WRITER_INSERTING] = "inserting", [WRITER_UPSERTING] = "upserting",
+    [WRITER_INSERTING] = "inserting", [WRITER_ADMITTING] = "admitting",
+    [WRITER_UPSERTING] = "upserting",
     [WRITER_ROLLING_BACK] = "rolling_back", [WRITER_RETRY_WAIT] = "retry_wait",
     [WRITER_CLOSING] = "closing",
 };
@@ -386,6 +390,10 @@ static void send_insert(batch_writer_t *w)
     w->reason[0] = '\0';
     w->returned_rows = 0;
     rollup_set_reset(&w->deltas);
+    w->held_len = 0;
+    wlimit_set_clear(&w->asked);
+    wlimit_set_clear(&w->answers);
+    copy_buf_reset(&w->admit_rows);
     w->inflight->attempts++;
     w->round_started_ms = uv_now(w->loop);
     set_state(w, WRITER_INSERTING);
@@ -393,17 +401,192 @@ static void send_insert(batch_writer_t *w)
         set_state(w, WRITER_DOWN);
 }
 
-/* Adds one RETURNING row to the rollup deltas. */
+/* An inserted row whose workflow the admission round trip decides. */
+typedef struct writer_held_row {
+    char tenant_id[ET_TENANT_ID_MAX + 1];
+    char workflow_id[ET_WORKFLOW_ID_MAX + 1];
+    et_status_t status;
+    int64_t finished_us;
+    int64_t duration_us;
+} writer_held_row_t;
+
+/* Adds one exectime_admit row (workflow NULL: load the tenant's ids) unless already asked. */
+static int ask(batch_writer_t *w, const char *tenant, const char *workflow)
+{
+    char key[WLIMIT_PAIR_MAX];
+    int rc = wlimit_set_add(&w->asked, key, wlimit_pair(key, tenant, workflow ? workflow : ""),
+                            NULL);
+    if (rc <= 0)
+        return rc;
+    size_t mark = w->admit_rows.len;
+    rc = copy_buf_text(&w->admit_rows, tenant, 1);
+    if (rc == 0) rc = workflow ? copy_buf_text(&w->admit_rows, workflow, 0)
+                               : copy_buf_null(&w->admit_rows, 0);
+    if (rc == 0) rc = copy_buf_text(&w->admit_rows, workflow ? "f" : "t", 0);
+    if (rc == 0) rc = copy_buf_end_row(&w->admit_rows);
+    if (rc < 0)
+        copy_buf_truncate(&w->admit_rows, mark);
+    return rc;
+}
+
+/* Keeps a row for the admission round trip, and asks about its workflow. */
+static int hold_row(batch_writer_t *w, const char *tenant, const char *workflow,
+                    et_status_t status, int64_t finished, int64_t duration, bool load)
+{
+    if (w->held_len == w->held_cap) {
+        size_t cap = w->held_cap ? 2 * w->held_cap : 256;
+        writer_held_row_t *held = realloc(w->held, cap * sizeof *held);
+        if (held == NULL)
+            return -ENOMEM;
+        w->held = held;
+        w->held_cap = cap;
+    }
+    int rc = ask(w, tenant, workflow);
+    if (rc == 0 && load)
+        rc = ask(w, tenant, NULL);
+    if (rc < 0)
+        return rc;
+    writer_held_row_t *h = &w->held[w->held_len++];
+    snprintf(h->tenant_id, sizeof h->tenant_id, "%s", tenant);
+    snprintf(h->workflow_id, sizeof h->workflow_id, "%s", workflow);
+    h->status = status;
+    h->finished_us = finished;
+    h->duration_us = duration;
+    return 0;
+}
+
+/*
+ * Adds one RETURNING row to the rollup deltas: under its workflow when admitted, under the
+ * overflow id when the cache knows the tenant is full, or held for the admission round
+ * trip when only the database can tell.
+ */
 static int fold_row(batch_writer_t *w, const PGresult *res, int row)
 {
     et_status_t status;
     const char *st = PQgetvalue(res, row, 2);
     if (et_status_parse(st, strlen(st), &status) < 0)
         return -EINVAL;
+    const char *tenant = PQgetvalue(res, row, 0), *workflow = PQgetvalue(res, row, 1);
     int64_t finished = strtoll(PQgetvalue(res, row, 3), NULL, 10);
     int64_t duration = strtoll(PQgetvalue(res, row, 4), NULL, 10);
-    return rollup_set_add(&w->deltas, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1), status,
-                          finished, duration);
+    switch (wlimit_check(&w->wlimit, tenant, workflow)) {
+    case WLIMIT_OWN:
+        break;
+    case WLIMIT_OVERFLOW:
+        workflow = WLIMIT_OVERFLOW_ID;
+        break;
+    case WLIMIT_ASK:
+        return hold_row(w, tenant, workflow, status, finished, duration, false);
+    case WLIMIT_ASK_LOAD:
+        return hold_row(w, tenant, workflow, status, finished, duration, true);
+    }
+    return rollup_set_add(&w->deltas, tenant, workflow, status, finished, duration);
+}
+
+static void send_upsert(batch_writer_t *w);
+static void on_admit(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
+
+/* The round trip between insert and upsert: admit what the held rows need, in this
+ * transaction, so the decision commits (or rolls back) with the rows it is about. */
+static void send_admit(batch_writer_t *w)
+{
+    set_state(w, WRITER_ADMITTING);
+    if (pg_conn_query(&w->pg, w->admit_sql, on_admit, w) < 0)
+        set_state(w, WRITER_DOWN);
+}
+
+static void on_admit(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    batch_writer_t *w = arg;
+    if (event == PG_QUERY_RESULT) {
+        switch (PQresultStatus(res)) {
+        case PGRES_COPY_IN:
+            send_copy(w, conn, w->admit_rows.data, w->admit_rows.len);
+            break;
+        case PGRES_TUPLES_OK:
+            for (int i = 0; i < PQntuples(res) && !w->error[0]; i++) {
+                char key[WLIMIT_PAIR_MAX];
+                wlimit_key_t *k;
+                size_t len = wlimit_pair(key, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+                if (wlimit_set_add(&w->answers, key, len, &k) < 0) {
+                    snprintf(w->error, sizeof w->error, "out of memory for the admission");
+                    break;
+                }
+                k->flag = k->flag || PQgetvalue(res, i, 2)[0] == 't';
+                k->value = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+            }
+            break;
+        case PGRES_COMMAND_OK:
+            break;
+        default:
+            record_error(w, res);
+            break;
+        }
+        return;
+    }
+    if (round_failed(w, event))
+        return;
+    for (size_t i = 0; i < w->held_len; i++) {
+        const writer_held_row_t *h = &w->held[i];
+        char key[WLIMIT_PAIR_MAX];
+        const wlimit_key_t *k =
+            wlimit_set_find(&w->answers, key, wlimit_pair(key, h->tenant_id, h->workflow_id));
+        int rc = k == NULL ? -EPROTO
+                           : rollup_set_add(&w->deltas, h->tenant_id,
+                                            k->flag ? h->workflow_id : WLIMIT_OVERFLOW_ID,
+                                            h->status, h->finished_us, h->duration_us);
+        if (rc < 0) {
+            snprintf(w->error, sizeof w->error, "cannot fold inserted row after admission: %s",
+                     strerror(-rc));
+            fail_batch(w);
+            return;
+        }
+    }
+    send_upsert(w);
+}
+
+/*
+ * After COMMIT: the cache learns what the admission answered, and the rows folded under
+ * the overflow id are counted, with a log line per tenant at most once a minute.
+ */
+static void after_commit_limits(batch_writer_t *w)
+{
+    for (size_t i = 0; i < w->answers.cap; i++) {
+        const wlimit_key_t *k = &w->answers.slots[i];
+        if (k->data == NULL)
+            continue;
+        const char *workflow = k->data + strlen(k->data) + 1;
+        if (wlimit_learn(&w->wlimit, k->data, *workflow ? workflow : NULL, k->flag,
+                         k->value) < 0)
+            break; /* out of memory: the cache knows less, later batches ask again */
+    }
+    /* Sorted deltas: one tenant's overflow keys of one resolution are contiguous. */
+    for (size_t i = 0; i < w->deltas.len;) {
+        const rollup_delta_t *d = &w->deltas.deltas[i];
+        if (d->resolution != ET_RES_DAY || strcmp(d->workflow_id, WLIMIT_OVERFLOW_ID) != 0) {
+            i++;
+            continue;
+        }
+        uint64_t n = 0;
+        size_t j = i;
+        for (; j < w->deltas.len && w->deltas.deltas[j].resolution == ET_RES_DAY &&
+               strcmp(w->deltas.deltas[j].tenant_id, d->tenant_id) == 0 &&
+               strcmp(w->deltas.deltas[j].workflow_id, WLIMIT_OVERFLOW_ID) == 0;
+             j++)
+            n += w->deltas.deltas[j].runs;
+        w->stats.events_overflowed += n;
+        uint64_t events;
+        if (wlimit_overflowed(&w->wlimit, d->tenant_id, n, uv_now(w->loop), &events)) {
+            char limit[24], count[24];
+            snprintf(limit, sizeof limit, "%d", w->cfg->max_workflows_per_tenant);
+            snprintf(count, sizeof count, "%" PRIu64, events);
+            log_write(LOG_WARN,
+                      "tenant is past EXECTIME_MAX_WORKFLOWS_PER_TENANT: runs of its further "
+                      "workflows are rolled up under \"" WLIMIT_OVERFLOW_ID "\"",
+                      "tenant", d->tenant_id, "limit", limit, "events", count, NULL);
+        }
+        i = j;
+    }
 }
 
 static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
@@ -434,7 +617,15 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     }
     if (round_failed(w, event))
         return;
-    /* Build the rollup rows for round trip 2. */
+    if (w->held_len)
+        send_admit(w);
+    else
+        send_upsert(w);
+}
+
+/* Round trip 2: builds the rollup rows, upserts them and commits. */
+static void send_upsert(batch_writer_t *w)
+{
     copy_buf_reset(&w->rollup_rows);
     rollup_set_sort(&w->deltas);
     int rc = 0;
@@ -481,6 +672,7 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     w->stats.events_inserted += w->returned_rows;
     w->stats.events_duplicate += slice - w->returned_rows;
     w->retry_ms = RETRY_MIN_MS;
+    after_commit_limits(w);
     bool finished = advance(w, n, false);
     if (log_enabled(LOG_DEBUG)) {
         char events[24], inserted[24], insert_ms[24], upsert_ms[24], keys[24];
@@ -566,6 +758,17 @@ int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
     w->filling = &w->batches[0];
     rollup_set_init(&w->deltas, 6 * cap);
     copy_buf_init(&w->rollup_rows, 6 * limit);
+    /* A row per held event and a load row per tenant: two per event at most. */
+    copy_buf_init(&w->admit_rows, 2 * limit);
+    wlimit_set_init(&w->asked);
+    wlimit_set_init(&w->answers);
+    snprintf(w->admit_sql, sizeof w->admit_sql,
+             "COPY exectime_admit FROM STDIN;"
+             "SELECT tenant_id, workflow_id, admitted, workflows"
+             " FROM exectime.admit_workflows(%d)", cfg->max_workflows_per_tenant);
+    int wrc = wlimit_init(&w->wlimit, cfg->max_workflows_per_tenant);
+    if (wrc < 0)
+        return wrc;
     snprintf(w->setup_sql, sizeof w->setup_sql, "SET statement_timeout = %d;%s",
              cfg->statement_timeout_ms, setup_sql_tail);
     int rc = pg_conn_init(&w->pg, loop, "writer", cfg->database_url, on_pg_up, on_pg_down, w);
@@ -609,7 +812,8 @@ bool writer_flowing(const batch_writer_t *w)
     if (w->inflight && w->inflight->failed)
         return false; /* retrying it after a failure */
     uint64_t started = w->state == WRITER_UPSERTING ? w->upsert_started_ms : w->round_started_ms;
-    if ((w->state == WRITER_INSERTING || w->state == WRITER_UPSERTING) &&
+    if ((w->state == WRITER_INSERTING || w->state == WRITER_ADMITTING ||
+         w->state == WRITER_UPSERTING) &&
         uv_now(w->loop) - started > WRITER_STALL_MS)
         return false; /* no answer for a while: locked, frozen or gone */
     return true;
@@ -702,6 +906,11 @@ static void on_handle_closed(uv_handle_t *handle)
     }
     rollup_set_free(&w->deltas);
     copy_buf_free(&w->rollup_rows);
+    copy_buf_free(&w->admit_rows);
+    wlimit_set_free(&w->asked);
+    wlimit_set_free(&w->answers);
+    wlimit_free(&w->wlimit);
+    free(w->held);
     if (w->on_closed)
         w->on_closed(w);
 }

@@ -4,6 +4,11 @@
  *      in key order ON CONFLICT DO NOTHING RETURNING only the rows really inserted;
  *   2. fold those rows into rollup deltas in C (rollup_delta), COPY the deltas into a
  *      second staging table, upsert minute/hour/day rollups in key order; COMMIT.
+ * Per-workflow rollups are limited per tenant (workflow_limit.h): a row whose workflow the
+ * cache cannot decide waits, and one more round trip between 1 and 2 (only in batches that
+ * have such rows) asks exectime.admit_workflows, in the same transaction, about all of
+ * them at once; rows of workflows not admitted are folded under WLIMIT_OVERFLOW_ID. What
+ * the admission answered enters the cache only after COMMIT.
  * Only after COMMIT succeeds are the batch's stream entry ids handed to on_committed, so
  * the consumer acknowledges only what PostgreSQL holds. An interrupted batch, or one that
  * failed for a reason that is not its rows' (lost session, serialization, deadlock,
@@ -41,6 +46,7 @@
 #include "event_codec.h"
 #include "pg_conn.h"
 #include "rollup_delta.h"
+#include "workflow_limit.h"
 
 #define WRITER_ENTRY_ID_MAX 48 /* "<ms>-<seq>": two 20-digit numbers and a dash */
 
@@ -62,6 +68,7 @@ typedef enum writer_state {
     WRITER_NOT_MIGRATED,  /* schema missing or old: re-checked on a timer */
     WRITER_IDLE,          /* ready, nothing in flight */
     WRITER_INSERTING,     /* round trip 1: staging + raw insert */
+    WRITER_ADMITTING,     /* between 1 and 2, when needed: admission of new workflows */
     WRITER_UPSERTING,     /* round trip 2: rollups + COMMIT */
     WRITER_ROLLING_BACK,
     WRITER_RETRY_WAIT,    /* a batch failed: wait, then retry it */
@@ -91,6 +98,7 @@ typedef struct writer_stats {
     uint64_t batches_failed;
     uint64_t batches_split;   /* refused batches or slices halved */
     uint64_t entries_rejected;/* entries the database refused, given to on_rejected */
+    uint64_t events_overflowed; /* inserted rows rolled up under WLIMIT_OVERFLOW_ID */
 } writer_stats_t;
 
 typedef struct batch_writer batch_writer_t;
@@ -127,10 +135,18 @@ struct batch_writer {
     rollup_set_t deltas;
     copy_buf_t rollup_rows;
     size_t returned_rows;       /* rows RETURNING gave for the in-flight batch */
+    wlimit_t wlimit;            /* admitted workflows per tenant, as far as known */
+    struct writer_held_row *held; /* inserted rows waiting for the admission's answer */
+    size_t held_len;
+    size_t held_cap;
+    wlimit_set_t asked;         /* (tenant, workflow) pairs and (tenant, "") loads asked */
+    wlimit_set_t answers;       /* the admission's: flag admitted, value the tenant's count */
+    copy_buf_t admit_rows;      /* COPY text for exectime_admit */
+    char admit_sql[160];
     char error[512];            /* first error of the in-flight round trip */
     char sqlstate[6];           /* its SQLSTATE; "" when it did not come from the server */
     char reason[512];           /* its primary message, detail and SQLSTATE */
-    char setup_sql[1536];       /* session set-up, with statement_timeout */
+    char setup_sql[2048];       /* session set-up, with statement_timeout */
     bool schema_ok;
     bool draining;              /* flush everything, then call on_drained */
     void (*on_drained)(batch_writer_t *w);

@@ -149,6 +149,11 @@ static const setting_t settings[] = {
      1, 3650, NULL, "days of minute rollups kept"},
     {"hour-retention-days", "EXECTIME_HOUR_RETENTION_DAYS", INT(hour_retention_days), "400", 1,
      36500, NULL, "days of hour rollups kept"},
+    {"max-workflows-per-tenant", "EXECTIME_MAX_WORKFLOWS_PER_TENANT",
+     INT(max_workflows_per_tenant), "10000", 1, 1000000, NULL,
+     "distinct workflows a tenant may have in the per-workflow rollups; runs of further "
+     "workflows are stored and counted tenant-wide, and rolled up per workflow under "
+     "\"(overflow)\" (use one value for every agent of a database)"},
     {"api-statement-timeout-ms", "EXECTIME_API_STATEMENT_TIMEOUT_MS",
      INT(api_statement_timeout_ms), "5000", 1, 20000, NULL,
      "an API query running longer is cancelled and answered 503 (ms; under the 30 s "

@@ -39,6 +39,7 @@ typedef struct config {
     int raw_retention_days;
     int minute_retention_days;
     int hour_retention_days;
+    int max_workflows_per_tenant; /* distinct workflows in a tenant's per-workflow rollups */
     int api_statement_timeout_ms; /* statement_timeout of the API's database sessions */
     int api_max_response_bytes;   /* a statistics answer larger than this is refused (422) */
     int http_response_budget_bytes; /* response bytes held in write buffers, all connections */

@@ -42,17 +42,26 @@ static void print_pg_error(const char *what, PGconn *pg, const PGresult *res)
     fprintf(stderr, "exectime-agent verify: %s: %.*s\n", what, (int)strcspn(msg, "\n"), msg);
 }
 
-/* Streams the raw rows of the range (single-row mode) into expected rollup deltas. */
+/*
+ * Streams the raw rows of the range (single-row mode) into expected rollup deltas. The
+ * writer's workflow limit is a function of exectime.workflows: a run whose workflow is
+ * not admitted there rolls up under the overflow id (admissions are never taken back, and
+ * one is refused only once the tenant has no room left, so a refused workflow's runs all
+ * went there), which is the rule ingest applies.
+ */
 static int load_expected(PGconn *pg, const char *from, const char *to, const char *tenant,
                          rollup_set_t *expected)
 {
     const char *sql =
-        "SELECT tenant_id, workflow_id, status,"
-        " (extract(epoch FROM finished_at) * 1000000)::bigint, duration_us"
-        " FROM exectime.execution_time_statistics"
-        " WHERE finished_at >= $1 AND finished_at < $2 AND ($3::text IS NULL OR tenant_id = $3)";
-    const char *params[3] = {from, to, tenant};
-    if (!PQsendQueryParams(pg, sql, 3, NULL, params, NULL, NULL, 0) || !PQsetSingleRowMode(pg)) {
+        "SELECT e.tenant_id, CASE WHEN w.workflow_id IS NULL THEN $4 ELSE e.workflow_id END,"
+        " e.status, (extract(epoch FROM e.finished_at) * 1000000)::bigint, e.duration_us"
+        " FROM exectime.execution_time_statistics e"
+        " LEFT JOIN exectime.workflows w"
+        "  ON w.tenant_id = e.tenant_id AND w.workflow_id = e.workflow_id"
+        " WHERE e.finished_at >= $1 AND e.finished_at < $2"
+        " AND ($3::text IS NULL OR e.tenant_id = $3)";
+    const char *params[4] = {from, to, tenant, ET_OVERFLOW_WORKFLOW_ID};
+    if (!PQsendQueryParams(pg, sql, 4, NULL, params, NULL, NULL, 0) || !PQsetSingleRowMode(pg)) {
         print_pg_error("reading raw rows", pg, NULL);
         return -EIO;
     }

@@ -4,6 +4,9 @@
  * rollup row that differs, is missing or should not exist, or replace the rollup rows.
  * Blocking (synchronous libpq); never on the agent loop.
  *
+ * Both apply the writer's workflow limit as the writer does: runs of a workflow that is not
+ * in exectime.workflows belong to the overflow id's rollups (ET_OVERFLOW_WORKFLOW_ID).
+ *
  * The range is widened to whole UTC days and narrowed to the windows the writer applies
  * (et_retention_start: the raw window for all, the minute and hour windows for their own
  * rollups), so the comparison is exact whatever maintenance has deleted the day before.

@@ -459,6 +459,11 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
                     cap) < 0
         || check_id(val[KEY_RUN_ID], "run_id", ET_RUN_ID_MAX, ev->run_id, why, cap) < 0)
         return -EINVAL;
+    if (strcmp(ev->workflow_id, ET_OVERFLOW_WORKFLOW_ID) == 0) {
+        snprintf(why, cap, "workflow_id: \"%s\" is reserved for runs past the tenant's "
+                 "workflow limit", ET_OVERFLOW_WORKFLOW_ID);
+        return -EINVAL;
+    }
 
     o = val[KEY_STATUS];
     if (o->type != MSGPACK_OBJECT_STR) {

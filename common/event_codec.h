@@ -20,6 +20,10 @@
 #define ET_TENANT_ID_MAX 64
 #define ET_WORKFLOW_ID_MAX 128
 #define ET_RUN_ID_MAX 128
+/* The workflow id under which a tenant's runs past its workflow limit are rolled up
+ * (agent/workflow_limit.h). Reserved: an event naming it is refused, so it never means a
+ * real workflow. */
+#define ET_OVERFLOW_WORKFLOW_ID "(overflow)"
 /* An entry larger than this, or with more events, is dead-lettered. */
 #define ET_ENTRY_MAX_BYTES (1024 * 1024)
 #define ET_ENTRY_MAX_EVENTS 1000

@@ -164,6 +164,16 @@ Test(event_codec, decode_reads_started_at)
     mp_free(&m);
 }
 
+Test(event_codec, decode_rejects_reserved_overflow_workflow_id)
+{
+    mp_t m;
+    mp_init(&m);
+    begin_replace(&m, "workflow_id");
+    mp_str(&m, ET_OVERFLOW_WORKFLOW_ID);
+    expect_invalid(&m, "workflow_id: \"(overflow)\" is reserved");
+    mp_free(&m);
+}
+
 Test(event_codec, decode_rejects_each_missing_required_key)
 {
     const char *required[] = {"v", "tenant_id", "workflow_id", "run_id", "status",

@@ -181,3 +181,14 @@ export function formatTime(t, opts = {}) {
   if (opts.withSeconds) options.second = '2-digit';
   return new Intl.DateTimeFormat('en-US', options).format(d);
 }
+
+/**
+ * The workflow id under which the API reports a tenant's runs past its workflow limit
+ * (EXECTIME_MAX_WORKFLOWS_PER_TENANT); no real workflow can have it.
+ */
+export const OVERFLOW_WORKFLOW_ID = '(overflow)';
+
+/** What the dashboard shows for a workflow id: the reserved overflow id gets words. */
+export function workflowLabel(id) {
+  return id === OVERFLOW_WORKFLOW_ID ? 'Other workflows (over the limit)' : String(id);
+}

@@ -8,6 +8,8 @@ import {
   formatPercent,
   formatPointChange,
   relativeChange,
+  workflowLabel,
+  OVERFLOW_WORKFLOW_ID,
 } from '../src/format.js';
 
 // The formatters put a no-break space between number and unit; compare with plain spaces.
@@ -146,5 +148,17 @@ describe('formatPointChange', () => {
     expect(plain(formatPointChange(0.3, 0.1))).toBe('+20 pp');
     expect(plain(formatPointChange(0.1, 0.1))).toBe('0 pp');
     expect(formatPointChange(0.1, null)).toBe('\u2014');
+  });
+});
+
+describe('workflowLabel', () => {
+  it('names the overflow id as the workflows over the limit', () => {
+    expect(OVERFLOW_WORKFLOW_ID).toBe('(overflow)');
+    expect(workflowLabel('(overflow)')).toBe('Other workflows (over the limit)');
+  });
+  it('shows any other id as it is', () => {
+    expect(workflowLabel('nightly-sync')).toBe('nightly-sync');
+    expect(workflowLabel('(overflow) ')).toBe('(overflow) ');
+    expect(workflowLabel(9001)).toBe('9001');
   });
 });
