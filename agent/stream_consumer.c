@@ -12,6 +12,7 @@
 #include "et_macros.h"
 #include "log.h"
 #include "redis_uv.h"
+#include "stream_scripts.h"
 #include "timeutil.h"
 
 /* A restarted Redis is retried within 2 s at most: reading resumes one step after it is back. */
@@ -21,14 +22,20 @@
 /* The oldest unanswered command may take this long beyond the read's BLOCK before the
  * connection counts as dead (a network cut or a frozen server sends no error). */
 #define REPLY_TIMEOUT_MS 5000
-#define READ_BLOCK_MS "500"    /* also bounds how long acks wait behind a blocked read */
-#define READ_BLOCK_MS_NUM 500
 #define READ_COUNT_MAX 128     /* entries per read: bounds a batch's overshoot */
+/* Bytes of events one read or claim page may bring: what hiredis buffers at once. The
+ * script stops at the first entry that reaches it, so a reply holds at most this plus one
+ * event of ET_ENTRY_MAX_BYTES. */
+#define READ_BYTES_MAX (4u << 20)
+#define READ_BYTES_PER_EVENT 128 /* budget per event of room: a read fits the batch */
+#define READ_BYTES_MIN (64u << 10)
+/* Reads do not block in Redis (a script cannot), so an empty round waits this long before
+ * the next; commands never queue behind a blocked read either. */
+#define READ_POLL_MS 20
 #define CLAIM_PAGE 100        /* pending entries examined per XPENDING */
 #define TRIM_INTERVAL_MS 10000
 #define EXPIRE_INTERVAL_MS 30000  /* idle consumers are looked for at least this often */
 #define DEAD_MAXLEN "100000"   /* the dead-letter stream keeps about this many entries */
-#define ARGV_MAX (4 + 2 * CONFIG_STREAMS_MAX + 3)
 
 static const char *const state_names[] = {
     [CONSUMER_DOWN] = "down",       [CONSUMER_RESOLVING] = "resolving",
@@ -53,6 +60,7 @@ static void set_state(stream_consumer_t *c, consumer_state_t next)
 }
 
 static void read_next(stream_consumer_t *c);
+static void on_poll_timer(uv_timer_t *timer);
 static void note_reply(stream_consumer_t *c);
 static void on_backoff_timer(uv_timer_t *timer);
 static void maybe_finish_close(stream_consumer_t *c);
@@ -99,8 +107,10 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
          * so the next attempt comes at the shortest step, not after a grown backoff. */
         if (loading)
             c->backoff_ms = BACKOFF_MIN_MS;
-        log_write(loading ? LOG_INFO : LOG_ERROR, "redis set-up failed", "error", reply->str,
-                  NULL);
+        if (!c->setup_failed) /* once per attempt, not once per pipelined command */
+            log_write(loading ? LOG_INFO : LOG_ERROR, "redis set-up failed", "error",
+                      reply->str, NULL);
+        c->setup_failed = true;
         redisAsyncDisconnect(ac);
         return;
     }
@@ -108,6 +118,11 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
         return;
     c->backoff_ms = BACKOFF_MIN_MS;
     c->group_seen = true;
+    c->setups_done++;
+    if (c->reconnecting) { /* a session set up again: what the metric counts */
+        c->stats.reconnects++;
+        c->reconnecting = false;
+    }
     for (int i = 0; i < c->cfg->stream_count; i++) {
         c->pending_done[i] = false;
         snprintf(c->cursor[i], sizeof c->cursor[i], "-");
@@ -138,11 +153,33 @@ static void on_group_create_reply(redisAsyncContext *ac, void *r, void *priv)
     on_setup_reply(ac, r, priv);
 }
 
-/* AUTH, SELECT and XGROUP CREATE per stream, pipelined. */
+/* SCRIPT LOAD answers the script's SHA1, which every later EVALSHA names. */
+static void on_script_loaded(redisAsyncContext *ac, void *r, void *priv, stream_script_t which)
+{
+    stream_consumer_t *c = priv;
+    redisReply *reply = r;
+    if (reply != NULL && reply->type == REDIS_REPLY_STRING &&
+        reply->len < sizeof c->script_sha[which])
+        memcpy(c->script_sha[which], reply->str, reply->len + 1);
+    on_setup_reply(ac, r, priv);
+}
+
+static void on_read_script_loaded(redisAsyncContext *ac, void *r, void *priv)
+{
+    on_script_loaded(ac, r, priv, STREAM_SCRIPT_READ);
+}
+
+static void on_claim_script_loaded(redisAsyncContext *ac, void *r, void *priv)
+{
+    on_script_loaded(ac, r, priv, STREAM_SCRIPT_CLAIM);
+}
+
+/* AUTH, SELECT, SCRIPT LOAD of both scripts and XGROUP CREATE per stream, pipelined. */
 static void send_setup(stream_consumer_t *c)
 {
     set_state(c, CONSUMER_SETUP);
     c->setup_replies = 0;
+    c->setup_failed = false;
     if (c->url.password[0]) {
         const char *argv[3] = {"AUTH", c->url.username[0] ? c->url.username : c->url.password,
                                c->url.password};
@@ -155,6 +192,13 @@ static void send_setup(stream_consumer_t *c)
         snprintf(db, sizeof db, "%d", c->url.db);
         const char *argv[2] = {"SELECT", db};
         if (send_argv(c, on_setup_reply, NULL, 2, argv, NULL) == 0)
+            c->setup_replies++;
+    }
+    redisCallbackFn *const loaded[STREAM_SCRIPT_COUNT] = {on_read_script_loaded,
+                                                          on_claim_script_loaded};
+    for (int i = 0; i < STREAM_SCRIPT_COUNT; i++) {
+        const char *argv[3] = {"SCRIPT", "LOAD", stream_script_text((stream_script_t)i)};
+        if (send_argv(c, loaded[i], NULL, 3, argv, NULL) == 0)
             c->setup_replies++;
     }
     for (int i = 0; i < c->cfg->stream_count; i++) {
@@ -177,7 +221,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         redisAsyncDisconnect(c->ac);
         return;
     }
-    c->stats.reconnects += c->sessions++ > 0;
+    c->reconnecting = c->group_seen;
     send_setup(c);
 }
 
@@ -238,7 +282,7 @@ static void check_connection(stream_consumer_t *c, uint64_t now)
         c->replies_waited_since_ms = now;
         return;
     }
-    if (now - c->replies_waited_since_ms >= REPLY_TIMEOUT_MS + READ_BLOCK_MS_NUM)
+    if (now - c->replies_waited_since_ms >= REPLY_TIMEOUT_MS)
         drop_connection(c, "no reply from Redis in time");
 }
 
@@ -444,7 +488,7 @@ typedef struct reject {
     char reason[512];
 } reject_t;
 
-static const redisReply *find_event_field(const redisReply *fields);
+static const redisReply *find_event_field(const redisReply *fields, const char *name);
 
 static void on_rejected_entry(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -464,7 +508,7 @@ static void on_rejected_entry(redisAsyncContext *ac, void *r, void *priv)
             if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
                 reply->element[0]->type == REDIS_REPLY_ARRAY &&
                 reply->element[0]->elements == 2)
-                event = find_event_field(reply->element[0]->element[1]);
+                event = find_event_field(reply->element[0]->element[1], "event");
             bool bytes = event != NULL && event->type == REDIS_REPLY_STRING;
             dead_letter(c, rj->stream, rj->id, bytes ? event->str : NULL,
                         bytes ? event->len : 0, rj->reason, "rejected");
@@ -494,21 +538,15 @@ void consumer_reject(stream_consumer_t *c, int stream, const char *id, const cha
 
 /* --- entries ------------------------------------------------------------------------ */
 
-static int stream_index(const stream_consumer_t *c, const char *key)
-{
-    for (int s = 0; s < c->cfg->stream_count; s++)
-        if (strcmp(c->cfg->streams[s], key) == 0)
-            return s;
-    return -1;
-}
-
-static const redisReply *find_event_field(const redisReply *fields)
+/* The value of the field `name` in an entry's [field, value, ...], or NULL. */
+static const redisReply *find_event_field(const redisReply *fields, const char *name)
 {
     if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
         return NULL;
+    size_t len = strlen(name);
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
         const redisReply *k = fields->element[i];
-        if (k->type == REDIS_REPLY_STRING && k->len == 5 && memcmp(k->str, "event", 5) == 0)
+        if (k->type == REDIS_REPLY_STRING && k->len == len && memcmp(k->str, name, len) == 0)
             return fields->element[i + 1];
     }
     return NULL;
@@ -531,13 +569,20 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
         send_ack(c, stream, ids, 1);
         return;
     }
-    const redisReply *event = find_event_field(fields);
+    const redisReply *event = find_event_field(fields, "event");
+    const redisReply *oversize = find_event_field(fields, STREAM_OVERSIZE_FIELD);
     char reason[256];
     if (deliveries > c->cfg->max_deliveries) {
         snprintf(reason, sizeof reason, "delivered %lld times without being committed",
                  deliveries);
         dead_letter(c, stream, id, event ? event->str : NULL, event ? event->len : 0, reason,
                     "deliveries");
+        return;
+    }
+    if (oversize != NULL && oversize->type == REDIS_REPLY_STRING) {
+        snprintf(reason, sizeof reason, "event is %s bytes, more than the limit of %d",
+                 oversize->str, ET_ENTRY_MAX_BYTES);
+        dead_letter(c, stream, id, NULL, 0, reason, "too_large");
         return;
     }
     if (event == NULL || event->type != REDIS_REPLY_STRING) {
@@ -577,6 +622,27 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
 
 /* --- reading ------------------------------------------------------------------------ */
 
+/* Bytes a read or claim page may bring, for `room` events left in the batch. */
+static size_t read_budget(size_t room)
+{
+    size_t budget = room * READ_BYTES_PER_EVENT;
+    return budget < READ_BYTES_MIN ? READ_BYTES_MIN
+           : budget > READ_BYTES_MAX ? READ_BYTES_MAX : budget;
+}
+
+/* A script call failed: a vanished group is created again, anything else reconnects
+ * (which loads the scripts again, should Redis have lost them). */
+static void script_failed(stream_consumer_t *c, redisAsyncContext *ac, const char *what,
+                          const char *error)
+{
+    if (strncmp(error, "NOGROUP", 7) == 0) {
+        send_setup(c); /* on_group_create_reply says that it was lost */
+        return;
+    }
+    log_write(LOG_ERROR, what, "error", error, NULL);
+    redisAsyncDisconnect(ac);
+}
+
 static void on_read(redisAsyncContext *ac, void *r, void *priv)
 {
     stream_consumer_t *c = priv;
@@ -586,30 +652,44 @@ static void on_read(redisAsyncContext *ac, void *r, void *priv)
         return;
     note_reply(c);
     if (reply->type == REDIS_REPLY_ERROR) {
-        log_write(LOG_ERROR, "XREADGROUP failed", "error", reply->str, NULL);
-        if (strncmp(reply->str, "NOGROUP", 7) == 0) {
-            /* Deleted under us: create it again (on_group_create_reply says so). */
-            send_setup(c);
-            return;
-        }
-        redisAsyncDisconnect(ac);
+        script_failed(c, ac, "reading new entries failed", reply->str);
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < reply->elements; i++) {
-            const redisReply *sr = reply->element[i];
-            if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
-                sr->element[0]->type != REDIS_REPLY_STRING)
-                continue;
-            int stream = stream_index(c, sr->element[0]->str);
-            const redisReply *entries = sr->element[1];
-            if (stream < 0 || entries->type != REDIS_REPLY_ARRAY)
-                continue;
-            for (size_t k = 0; k < entries->elements; k++)
-                handle_entry(c, stream, entries->element[k], 0);
-        }
+    int stream = c->read_stream;
+    size_t got = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
+    for (size_t k = 0; k < got; k++)
+        handle_entry(c, stream, reply->element[k], 0);
+    c->read_turn++; /* the streams take turns */
+    c->idle_streams = got > 0 ? 0 : c->idle_streams + 1;
+    if (c->idle_streams >= (unsigned)c->cfg->stream_count) {
+        /* Every stream was empty: look again a little later. */
+        c->idle_streams = 0;
+        uv_timer_start(&c->poll_timer, on_poll_timer, READ_POLL_MS, 0);
+        return;
     }
     read_next(c);
+}
+
+static void on_poll_timer(uv_timer_t *timer)
+{
+    read_next(container_of(timer, stream_consumer_t, poll_timer));
+}
+
+/* New entries of one stream, bounded by the batch's room in entries and in bytes. */
+static void read_new(stream_consumer_t *c, size_t room)
+{
+    int stream = (int)(c->read_turn % (unsigned)c->cfg->stream_count);
+    char count[24], budget[24], limit[24];
+    snprintf(count, sizeof count, "%zu", room < READ_COUNT_MAX ? room : READ_COUNT_MAX);
+    snprintf(budget, sizeof budget, "%zu", read_budget(room));
+    snprintf(limit, sizeof limit, "%d", ET_ENTRY_MAX_BYTES);
+    const char *argv[9] = {"EVALSHA", c->script_sha[STREAM_SCRIPT_READ], "1",
+                           c->cfg->streams[stream], c->cfg->group, c->cfg->consumer,
+                           count, budget, limit};
+    if (send_argv(c, on_read, NULL, 9, argv, NULL) == 0) {
+        c->read_in_flight = true;
+        c->read_stream = stream;
+    }
 }
 
 static void read_own_pending(stream_consumer_t *c, int stream);
@@ -644,30 +724,13 @@ static void read_next(stream_consumer_t *c)
             return;
         }
     }
-    /* A blocked XREADGROUP holds every command queued behind it on the connection for up
-     * to READ_BLOCK_MS: while a take-over pass pages through stranded entries, new entries
-     * wait, so each page goes at the speed of Redis, not one page per blocked read. */
+    /* Stranded entries are older than anything new: while a take-over pass pages through
+     * them, new entries wait. */
     if (take_over_active(c))
         return; /* claim_done reads on once the pass is over */
-    char count[16];
-    snprintf(count, sizeof count, "%zu", room < READ_COUNT_MAX ? room : READ_COUNT_MAX);
-    const char *argv[ARGV_MAX];
-    int argc = 0;
-    argv[argc++] = "XREADGROUP";
-    argv[argc++] = "GROUP";
-    argv[argc++] = c->cfg->group;
-    argv[argc++] = c->cfg->consumer;
-    argv[argc++] = "COUNT";
-    argv[argc++] = count;
-    argv[argc++] = "BLOCK";
-    argv[argc++] = READ_BLOCK_MS;
-    argv[argc++] = "STREAMS";
-    for (int s = 0; s < c->cfg->stream_count; s++)
-        argv[argc++] = c->cfg->streams[s];
-    for (int s = 0; s < c->cfg->stream_count; s++)
-        argv[argc++] = ">";
-    if (send_argv(c, on_read, NULL, argc, argv, NULL) == 0)
-        c->read_in_flight = true;
+    if (uv_is_active((uv_handle_t *)&c->poll_timer))
+        return; /* an empty round: on_poll_timer reads again */
+    read_new(c, room);
 }
 
 void consumer_resume(stream_consumer_t *c)
@@ -708,7 +771,8 @@ typedef struct claim {
     bool own_scan;                    /* part of the own-pending scan after a (re)connect */
     bool last_page;                   /* XPENDING returned less than a page */
     bool deferred;                    /* re-fetching entries the writer had no room for */
-    unsigned replies_waiting;         /* XCLAIMs sent and not yet answered */
+    char page_last[WRITER_ENTRY_ID_MAX];     /* the last id XPENDING listed */
+    char stopped_after[WRITER_ENTRY_ID_MAX]; /* the claim stopped for its byte budget */
     size_t n;
     char (*ids)[WRITER_ENTRY_ID_MAX];
     long long *deliveries;            /* as XPENDING reported them, before this claim */
@@ -721,21 +785,66 @@ static void claim_free(claim_t *cl)
     free(cl);
 }
 
-/* The claim is over: clear the in-flight flag it held and move on. */
+/* Sets a scan's cursor after the id given (nothing when the id is empty). */
+static void cursor_after(char *cursor, size_t cap, const char *id)
+{
+    if (id[0])
+        snprintf(cursor, cap, "(%s", id);
+}
+
+/* Entries of a deferred re-fetch after the point where the claim stopped go back to the
+ * deferred list, to be fetched with the next room. */
+static void requeue_deferred(claim_t *cl)
+{
+    stream_consumer_t *c = cl->c;
+    bool after = false;
+    for (size_t i = 0; i < cl->n && c->deferred_len < CONSUMER_DEFERRED_MAX; i++) {
+        if (after) {
+            consumer_deferred_t *d = &c->deferred[c->deferred_len++];
+            d->stream = (uint8_t)cl->stream;
+            snprintf(d->id, sizeof d->id, "%s", cl->ids[i]);
+            d->deliveries = cl->deliveries[i];
+        }
+        after = after || strcmp(cl->ids[i], cl->stopped_after) == 0;
+    }
+}
+
+/*
+ * The claim is over: move its scan's cursor (past the page, or only past what the byte
+ * budget let through), clear the in-flight flag it held, and go on.
+ */
 static void claim_done(claim_t *cl)
 {
     stream_consumer_t *c = cl->c;
-    if (cl->own_scan || cl->deferred) {
+    bool stopped = cl->stopped_after[0] != '\0';
+    const char *next = stopped ? cl->stopped_after : cl->page_last;
+    bool last_page = cl->last_page && !stopped;
+    if (cl->deferred) {
+        if (stopped)
+            requeue_deferred(cl);
         c->read_in_flight = false;
-        if (cl->own_scan && cl->last_page)
+        claim_free(cl);
+        read_next(c);
+    } else if (cl->own_scan) {
+        cursor_after(c->cursor[cl->stream], sizeof c->cursor[cl->stream], next);
+        if (last_page)
             c->pending_done[cl->stream] = true;
+        c->read_in_flight = false;
         claim_free(cl);
         read_next(c);
     } else {
+        char *cursor = c->claim_cursor[cl->stream];
+        cursor_after(cursor, sizeof c->claim_cursor[cl->stream], next);
+        c->pass_stranded += cl->n;
+        if (last_page) {
+            c->stats.stranded = c->pass_stranded; /* idle on others, found in the pass */
+            c->pass_stranded = 0;
+            snprintf(cursor, sizeof c->claim_cursor[cl->stream], "-");
+            c->claim_rounds++; /* the next pass looks at the next stream */
+        }
         c->claim_in_flight = false;
-        bool more = !cl->last_page;
         claim_free(cl);
-        if (more)
+        if (!last_page)
             claim_round(c); /* the next page at once, while the writer has room */
         else
             read_next(c);   /* new entries again, now that the pass is over */
@@ -766,82 +875,85 @@ static void on_claimed(redisAsyncContext *ac, void *r, void *priv)
     stream_consumer_t *c = cl->c;
     redisReply *reply = r;
     if (reply == NULL) {
-        if (--cl->replies_waiting == 0)
-            claim_free(cl); /* disconnected: schedule_reconnect reset the flags */
+        claim_free(cl); /* disconnected: schedule_reconnect reset the flags */
         return;
     }
     note_reply(c);
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < reply->elements; i++) {
-            const redisReply *e = reply->element[i];
-            long long deliveries = 0;
-            if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
-                e->element[0]->type == REDIS_REPLY_STRING)
-                for (size_t k = 0; k < cl->n; k++)
-                    if (strcmp(cl->ids[k], e->element[0]->str) == 0)
-                        deliveries = cl->deliveries[k] + (cl->mode != CLAIM_OWN_AGAIN);
-            if (cl->mode == CLAIM_TAKE_OVER)
-                c->stats.entries_claimed++;
-            handle_entry(c, cl->stream, e, deliveries);
-        }
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        log_write(LOG_WARN, "XCLAIM failed", "error", reply->str, NULL);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* Nothing was claimed: the scans start over after the reconnect or set-up. */
+        bool own_read = cl->own_scan || cl->deferred;
+        claim_free(cl);
+        if (own_read)
+            c->read_in_flight = false;
+        else
+            c->claim_in_flight = false;
+        script_failed(c, ac, "claiming entries failed", reply->str);
+        return;
     }
-    if (--cl->replies_waiting == 0)
-        claim_done(cl);
-}
-
-/* Sends one XCLAIM of the claim's ids at index [from, to); retry_count < 0: counted. */
-static int send_claim(claim_t *cl, size_t from, size_t to, long long retry_count)
-{
-    stream_consumer_t *c = cl->c;
-    const char **argv = calloc(to - from + 7, sizeof *argv);
-    if (argv == NULL)
-        return -ENOMEM;
-    char idle[24], retry[24];
-    snprintf(idle, sizeof idle, "%d", cl->mode == CLAIM_TAKE_OVER ? c->cfg->claim_idle_ms : 0);
-    int argc = 0;
-    argv[argc++] = "XCLAIM";
-    argv[argc++] = c->cfg->streams[cl->stream];
-    argv[argc++] = c->cfg->group;
-    argv[argc++] = c->cfg->consumer;
-    argv[argc++] = idle;
-    for (size_t i = from; i < to; i++)
-        argv[argc++] = cl->ids[i];
-    if (retry_count >= 0) {
-        snprintf(retry, sizeof retry, "%lld", retry_count);
-        argv[argc++] = "RETRYCOUNT";
-        argv[argc++] = retry;
+    /* [entries, the id after which the byte budget stopped it, or ""] */
+    const redisReply *entries = NULL;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        entries = reply->element[0];
+        const redisReply *stopped = reply->element[1];
+        if (stopped->type == REDIS_REPLY_STRING && stopped->len < sizeof cl->stopped_after)
+            memcpy(cl->stopped_after, stopped->str, stopped->len + 1);
     }
-    int rc = send_argv(c, on_claimed, cl, argc, argv, NULL);
-    free(argv);
-    if (rc == 0)
-        cl->replies_waiting++;
-    return rc;
+    for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements;
+         i++) {
+        const redisReply *e = entries->element[i];
+        long long deliveries = 0;
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+            e->element[0]->type == REDIS_REPLY_STRING)
+            for (size_t k = 0; k < cl->n; k++)
+                if (strcmp(cl->ids[k], e->element[0]->str) == 0)
+                    deliveries = cl->deliveries[k] + (cl->mode != CLAIM_OWN_AGAIN);
+        if (cl->mode == CLAIM_TAKE_OVER)
+            c->stats.entries_claimed++;
+        handle_entry(c, cl->stream, e, deliveries);
+    }
+    claim_done(cl);
 }
 
 /*
- * Sends the XCLAIMs of a filled claim: one for counted modes; for OWN_AGAIN one per run
- * of equal delivery counts (RETRYCOUNT sets one value for all ids of a command). Ends the
- * claim at once when nothing could be sent.
+ * Claims the claim's ids through the claim script: the min idle time guards a take-over
+ * against an owner that came back; OWN_AGAIN gives each id its delivery count back
+ * (RETRYCOUNT), the other modes let XCLAIM count one more. Ends the claim at once when
+ * there is nothing to claim or Redis is away.
  */
 static void claim_send(claim_t *cl)
 {
-    if (cl->mode != CLAIM_OWN_AGAIN) {
-        if (cl->n > 0)
-            (void)send_claim(cl, 0, cl->n, -1);
-    } else {
-        for (size_t from = 0; from < cl->n;) {
-            size_t to = from + 1;
-            while (to < cl->n && cl->deliveries[to] == cl->deliveries[from])
-                to++;
-            if (send_claim(cl, from, to, cl->deliveries[from]) < 0)
-                break;
-            from = to;
+    stream_consumer_t *c = cl->c;
+    const char **argv = cl->n ? calloc(9 + 2 * cl->n, sizeof *argv) : NULL;
+    char (*retry)[24] = cl->n ? calloc(cl->n, sizeof *retry) : NULL;
+    int rc = -ENOMEM;
+    if (argv && retry) {
+        char idle[24], budget[24], limit[24];
+        snprintf(idle, sizeof idle, "%d",
+                 cl->mode == CLAIM_TAKE_OVER ? c->cfg->claim_idle_ms : 0);
+        snprintf(budget, sizeof budget, "%zu", read_budget(writer_room(c->writer)));
+        snprintf(limit, sizeof limit, "%d", ET_ENTRY_MAX_BYTES);
+        int argc = 0;
+        argv[argc++] = "EVALSHA";
+        argv[argc++] = c->script_sha[STREAM_SCRIPT_CLAIM];
+        argv[argc++] = "1";
+        argv[argc++] = c->cfg->streams[cl->stream];
+        argv[argc++] = c->cfg->group;
+        argv[argc++] = c->cfg->consumer;
+        argv[argc++] = idle;
+        argv[argc++] = budget;
+        argv[argc++] = limit;
+        for (size_t i = 0; i < cl->n; i++) {
+            if (cl->mode == CLAIM_OWN_AGAIN)
+                snprintf(retry[i], sizeof retry[i], "%lld", cl->deliveries[i]);
+            argv[argc++] = cl->ids[i];
+            argv[argc++] = retry[i];
         }
+        rc = send_argv(c, on_claimed, cl, argc, argv, NULL);
     }
-    if (cl->replies_waiting == 0)
-        claim_done(cl);
+    free(argv);
+    free(retry);
+    if (rc < 0)
+        claim_done(cl); /* nothing sent: the entries stay pending where they are */
 }
 
 static void on_pending(redisAsyncContext *ac, void *r, void *priv)
@@ -858,14 +970,10 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
         if (reply->type == REDIS_REPLY_ERROR)
             log_write(LOG_WARN, "XPENDING failed", "error", reply->str, NULL);
         cl->last_page = true;
-        if (!cl->own_scan)
-            snprintf(c->claim_cursor[cl->stream], sizeof c->claim_cursor[cl->stream], "-");
         claim_done(cl);
         return;
     }
     cl->last_page = reply->elements < CLAIM_PAGE;
-    char *cursor = cl->own_scan ? c->cursor[cl->stream] : c->claim_cursor[cl->stream];
-    size_t cursor_cap = sizeof c->cursor[cl->stream];
     for (size_t i = 0; i < reply->elements && cl->n < CLAIM_PAGE; i++) {
         const redisReply *p = reply->element[i];
         /* [id, consumer, idle ms, deliveries] */
@@ -877,7 +985,7 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
             continue;
         /* The next page starts after the last id seen, taken or not, so entries of our
          * own at the head of the list never hide other consumers' entries behind them. */
-        snprintf(cursor, cursor_cap, "(%s", p->element[0]->str);
+        snprintf(cl->page_last, sizeof cl->page_last, "%s", p->element[0]->str);
         bool mine = strcmp(p->element[1]->str, c->cfg->consumer) == 0;
         if (cl->own_scan != mine)
             continue;
@@ -889,17 +997,8 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
         char found[24];
         snprintf(found, sizeof found, "%zu", cl->n);
         log_write(LOG_DEBUG, "pending page", "stream", c->cfg->streams[cl->stream], "own",
-                  cl->own_scan ? "true" : "false", "taken", found, "next", cursor,
+                  cl->own_scan ? "true" : "false", "taken", found, "last", cl->page_last,
                   "last_page", cl->last_page ? "true" : "false", NULL);
-    }
-    if (!cl->own_scan) {
-        c->pass_stranded += cl->n;
-        if (cl->last_page) {
-            c->stats.stranded = c->pass_stranded; /* idle on others, found in the last pass */
-            c->pass_stranded = 0;
-            snprintf(c->claim_cursor[cl->stream], sizeof c->claim_cursor[cl->stream], "-");
-            c->claim_rounds++; /* the next pass looks at the next stream */
-        }
     }
     claim_send(cl);
 }
@@ -907,7 +1006,11 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
 /* Sends XPENDING for one page of a stream's pending entries, from the scan's cursor. */
 static int send_pending_query(stream_consumer_t *c, int stream, bool own)
 {
-    claim_mode_t mode = !own ? CLAIM_TAKE_OVER : c->sessions > 1 ? CLAIM_OWN_AGAIN : CLAIM_OWN_FIRST;
+    /* The first session of the process counts a delivery (the last process may have died
+     * of these entries); later ones follow a reconnect and keep the count. */
+    claim_mode_t mode = !own                ? CLAIM_TAKE_OVER
+                        : c->setups_done > 1 ? CLAIM_OWN_AGAIN
+                                             : CLAIM_OWN_FIRST;
     claim_t *cl = claim_new(c, stream, mode, CLAIM_PAGE);
     if (cl == NULL)
         return -ENOMEM;
@@ -1275,7 +1378,8 @@ int consumer_init(stream_consumer_t *c, uv_loop_t *loop, const config_t *cfg,
     c->stats.lag = -1;
     int rc;
     if ((rc = uv_timer_init(loop, &c->backoff_timer)) < 0 ||
-        (rc = uv_timer_init(loop, &c->maint_timer)) < 0)
+        (rc = uv_timer_init(loop, &c->maint_timer)) < 0 ||
+        (rc = uv_timer_init(loop, &c->poll_timer)) < 0)
         return rc;
     return 0;
 }
@@ -1332,9 +1436,11 @@ void consumer_close(stream_consumer_t *c, consumer_closed_fn on_closed)
     c->on_closed = on_closed;
     bool connected = c->ac != NULL;
     set_state(c, CONSUMER_CLOSING);
-    c->closing_handles = 2;
+    c->closing_handles = 3;
     c->backoff_timer.data = c;
     c->maint_timer.data = c;
+    c->poll_timer.data = c;
+    uv_close((uv_handle_t *)&c->poll_timer, on_timer_closed);
     uv_close((uv_handle_t *)&c->backoff_timer, on_timer_closed);
     uv_close((uv_handle_t *)&c->maint_timer, on_timer_closed);
     if (connected)

@@ -82,13 +82,20 @@ struct stream_consumer {
     uv_getaddrinfo_t resolve_req;    /* the host's address, looked up at every attempt */
     bool resolving;                  /* resolve_req is out: closing waits for it */
     uv_timer_t maint_timer;          /* claims, trims and lag, every second */
+    uv_timer_t poll_timer;           /* after a round of empty reads */
+    char script_sha[2][41];          /* SHA1 of each stream_script_t, from SCRIPT LOAD */
+    unsigned read_turn;              /* streams take turns in reads */
+    unsigned idle_streams;           /* reads in a row that found nothing */
+    int read_stream;                 /* the stream of the read in flight */
     uint64_t backoff_ms;
     uint64_t connect_started_ms;     /* loop time of the current attempt */
     uint64_t replies_seen;           /* every reply counts: the watchdog's progress */
     uint64_t replies_seen_at_check;
     uint64_t replies_waited_since_ms;/* commands outstanding and no reply since; 0: none */
-    unsigned sessions;               /* connections made; the second and later are reconnects */
+    unsigned setups_done;            /* sessions set up; the second and later follow reconnects */
     bool group_seen;                 /* a set-up completed: a group created later was lost */
+    bool reconnecting;               /* this connection's set-up, once done, is a reconnect */
+    bool setup_failed;               /* an error came back during this set-up */
     uint64_t next_claim_ms;
     uint64_t next_trim_ms;
     bool read_in_flight;

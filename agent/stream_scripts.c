@@ -1,0 +1,73 @@
+/* stream_scripts — see stream_scripts.h. */
+#include "stream_scripts.h"
+
+#include "et_macros.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* Keeps an entry's `event` alone, or its size when larger than the limit; returns what the
+ * entry costs in the reply. */
+#define SHRINK_LUA                                                                           \
+    "local function shrink(e, limit)\n"                                                      \
+    "  local fields, event = e[2], nil\n"                                                    \
+    "  if type(fields) ~= 'table' then return " STR(STREAM_ENTRY_OVERHEAD) " end\n"          \
+    "  for k = 1, #fields - 1, 2 do\n"                                                       \
+    "    if fields[k] == 'event' then event = fields[k + 1] end\n"                           \
+    "  end\n"                                                                                \
+    "  if event == nil then e[2] = {} return " STR(STREAM_ENTRY_OVERHEAD) " end\n"           \
+    "  if #event > limit then\n"                                                             \
+    "    e[2] = {'" STREAM_OVERSIZE_FIELD "', tostring(#event)}\n"                           \
+    "    return " STR(STREAM_ENTRY_OVERHEAD) "\n"                                            \
+    "  end\n"                                                                                \
+    "  e[2] = {'event', event}\n"                                                            \
+    "  return #event + " STR(STREAM_ENTRY_OVERHEAD) "\n"                                     \
+    "end\n"
+
+static const char read_lua[] =
+    SHRINK_LUA
+    "local max, budget, limit = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "local out, taken = {}, 0\n"
+    "for i = 1, max do\n"
+    "  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1,\n"
+    "                       'STREAMS', KEYS[1], '>')\n"
+    "  if not r then break end\n"
+    "  local e = r[1][2][1]\n"
+    "  taken = taken + shrink(e, limit)\n"
+    "  out[#out + 1] = e\n"
+    "  if taken >= budget then break end\n"
+    "end\n"
+    "return out\n";
+
+static const char claim_lua[] =
+    SHRINK_LUA
+    "local budget, limit = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "local out, taken, stopped = {}, 0, ''\n"
+    "for i = 6, #ARGV - 1, 2 do\n"
+    "  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[i]}\n"
+    "  if ARGV[i + 1] ~= '' then\n"
+    "    args[7] = 'RETRYCOUNT'\n"
+    "    args[8] = ARGV[i + 1]\n"
+    "  end\n"
+    "  for _, e in ipairs(redis.call(unpack(args))) do\n"
+    "    if e then\n"
+    "      taken = taken + shrink(e, limit)\n"
+    "      out[#out + 1] = e\n"
+    "    end\n"
+    "  end\n"
+    "  if taken >= budget and i + 2 <= #ARGV - 1 then\n"
+    "    stopped = ARGV[i]\n"
+    "    break\n"
+    "  end\n"
+    "end\n"
+    "return {out, stopped}\n";
+
+static const char *const texts[STREAM_SCRIPT_COUNT] = {
+    [STREAM_SCRIPT_READ] = read_lua,
+    [STREAM_SCRIPT_CLAIM] = claim_lua,
+};
+
+const char *stream_script_text(stream_script_t script)
+{
+    return texts[script];
+}
