@@ -477,11 +477,6 @@ int agent_run(const config_t *cfg)
         fprintf(stderr, "exectime-agent: start-up failed: %s\n", uv_strerror(rc));
         return 1;
     }
-    /* Runs older than the minute (hour) window are not folded there: maintenance deletes
-     * those buckets, and verify checks exactly these windows (rollup_delta.h). Set here until
-     * writer_init does it itself; rollup_set_reset keeps it. */
-    rollup_set_retain(&a->writer.deltas, cfg->minute_retention_days, cfg->hour_retention_days,
-                      et_now_us());
     if (stats_api_init(&a->stats, &a->loop, cfg, err, sizeof err) < 0) {
         fprintf(stderr, "exectime-agent: %s\n", err);
         return 2;

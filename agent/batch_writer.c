@@ -757,6 +757,10 @@ int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
         copy_buf_init(&w->batches[i].rows, limit);
     w->filling = &w->batches[0];
     rollup_set_init(&w->deltas, 6 * cap);
+    /* Runs older than the minute (hour) window are not folded there: maintenance deletes
+     * those buckets, and verify checks exactly these windows; rollup_set_reset moves them. */
+    rollup_set_retain(&w->deltas, cfg->minute_retention_days, cfg->hour_retention_days,
+                      et_now_us());
     copy_buf_init(&w->rollup_rows, 6 * limit);
     /* A row per held event and a load row per tenant: two per event at most. */
     copy_buf_init(&w->admit_rows, 2 * limit);
