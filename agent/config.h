@@ -34,6 +34,8 @@ typedef struct config {
     int claim_idle_ms;  /* pending this long on another consumer: XAUTOCLAIM takes it */
     int max_deliveries; /* delivered more often than this: dead-lettered */
     int consumer_expire_ms; /* idle this long with nothing pending: removed from the group */
+    int dead_letter_maxlen;    /* MAXLEN ~ of <stream>:dead */
+    int dead_letter_max_bytes; /* event bytes a dead letter keeps */
     int statement_timeout_ms; /* the writer session's statement_timeout */
     int shutdown_timeout_ms;  /* SIGTERM: most time to commit what is in flight */
     int raw_retention_days;

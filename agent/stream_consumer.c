@@ -35,7 +35,6 @@
 #define CLAIM_PAGE 100        /* pending entries examined per XPENDING */
 #define TRIM_INTERVAL_MS 10000
 #define EXPIRE_INTERVAL_MS 30000  /* idle consumers are looked for at least this often */
-#define DEAD_MAXLEN "100000"   /* the dead-letter stream keeps about this many entries */
 
 static const char *const state_names[] = {
     [CONSUMER_DOWN] = "down",       [CONSUMER_RESOLVING] = "resolving",
@@ -428,31 +427,37 @@ static void on_dead_lettered(redisAsyncContext *ac, void *r, void *priv)
     free(dl);
 }
 
-/* Moves one entry to "<stream>:dead" with the reason; acknowledges it once stored. */
+/*
+ * Moves one entry to "<stream>:dead" with the reason; acknowledges it once stored. The
+ * dead-letter stream is capped twice: about EXECTIME_DEAD_LETTER_MAXLEN entries
+ * (MAXLEN ~), each keeping at most EXECTIME_DEAD_LETTER_MAX_BYTES of the event, with the
+ * field `truncated` holding the full size when it was cut.
+ */
 static void dead_letter(stream_consumer_t *c, int stream, const char *id, const char *event,
                         size_t event_len, const char *reason, const char *reason_class)
 {
-    char key[300];
+    char key[300], maxlen[24], full_size[24] = "";
     snprintf(key, sizeof key, "%s:dead", c->cfg->streams[stream]);
+    snprintf(maxlen, sizeof maxlen, "%d", c->cfg->dead_letter_maxlen);
     dead_letter_t *dl = calloc(1, sizeof *dl);
     if (dl == NULL)
         return;
     dl->c = c;
     dl->stream = stream;
     snprintf(dl->id, sizeof dl->id, "%s", id);
-    const char *argv[11] = {"XADD", key, "MAXLEN", "~", DEAD_MAXLEN, "*", "event",
-                            event ? event : "", "reason", reason, "id"};
-    size_t lens[11];
-    for (int i = 0; i < 11; i++)
-        lens[i] = strlen(argv[i]);
-    lens[7] = event ? event_len : 0;
-    const char *full[12];
-    size_t full_lens[12];
-    memcpy(full, argv, sizeof argv);
-    memcpy(full_lens, lens, sizeof lens);
-    full[11] = id;
-    full_lens[11] = strlen(id);
-    if (send_argv(c, on_dead_lettered, dl, 12, full, full_lens) < 0) {
+    size_t kept = event ? event_len : 0;
+    bool cut = kept > (size_t)c->cfg->dead_letter_max_bytes;
+    if (cut) {
+        kept = (size_t)c->cfg->dead_letter_max_bytes;
+        snprintf(full_size, sizeof full_size, "%zu", event_len);
+    }
+    const char *argv[14] = {"XADD",  key,    "MAXLEN", "~",  maxlen, "*",          "event",
+                            event ? event : "", "reason", reason, "id", id, "truncated",
+                            full_size};
+    size_t lens[14];
+    for (int i = 0; i < 14; i++)
+        lens[i] = i == 7 ? kept : i < 12 || cut ? strlen(argv[i]) : 0;
+    if (send_argv(c, on_dead_lettered, dl, cut ? 14 : 12, argv, lens) < 0) {
         free(dl);
         return;
     }

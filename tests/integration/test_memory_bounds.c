@@ -146,3 +146,45 @@ Test(memory_bounds, entries_of_many_events_keep_batches_within_batch_max_and_one
     it_verify_ok();
     it_pass();
 }
+
+#define JUNK_ENTRIES 400
+#define JUNK_BYTES 20000
+
+/* The dead-letter stream is bounded in entries (MAXLEN ~) and in the bytes each keeps;
+ * before, every dead letter kept its whole event (up to 1 MiB) and 100,000 of them. */
+Test(memory_bounds, dead_letters_are_capped_in_number_and_in_bytes, IT_TEST_OPTS)
+{
+    const char *env[] = {"EXECTIME_DEAD_LETTER_MAXLEN=100", "EXECTIME_DEAD_LETTER_MAX_BYTES=1000",
+                         NULL};
+    it_agent_t *a = it_agent_start("mem-3", env);
+    it_agent_wait_ready(a);
+    char *junk = malloc(JUNK_BYTES);
+    cr_assert_not_null(junk);
+    memset(junk, 0xc1, JUNK_BYTES); /* 0xc1 is never valid msgpack */
+    char id[64];
+    for (int i = 0; i < JUNK_ENTRIES; i++)
+        it_xadd_raw(junk, JUNK_BYTES, id, sizeof id);
+    free(junk);
+    IT_WAIT_UNTIL(it_metric(a, "exectime_dead_lettered_total") == JUNK_ENTRIES, IT_WAIT_MS,
+                  "not every junk entry was dead-lettered");
+    it_wait_drained();
+    long long kept = dead_count();
+    printf("MEMORY dead_letters_published=%d kept=%lld\n", JUNK_ENTRIES, kept);
+    cr_assert_lt(kept, JUNK_ENTRIES, "the dead-letter stream was not trimmed (%lld)", kept);
+    redisReply *r = it_redis("XREVRANGE %s + - COUNT 1", it.dead_stream);
+    cr_assert_eq(r->elements, 1);
+    const redisReply *fields = r->element[0]->element[1];
+    bool truncated = false;
+    for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+        const char *name = fields->element[f]->str;
+        if (strcmp(name, "event") == 0)
+            cr_assert_eq(fields->element[f + 1]->len, 1000, "kept %zu bytes",
+                         fields->element[f + 1]->len);
+        if (strcmp(name, "truncated") == 0)
+            truncated = strcmp(fields->element[f + 1]->str, "20000") == 0;
+    }
+    cr_assert(truncated, "no field truncated with the full size");
+    freeReplyObject(r);
+    it_agent_stop(a);
+    it_pass();
+}
