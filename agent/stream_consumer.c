@@ -374,15 +374,24 @@ typedef struct dead_letter {
     char id[WRITER_ENTRY_ID_MAX];
 } dead_letter_t;
 
+/* A command counted in commands_in_flight was answered (NULL: the connection went away,
+ * and schedule_reconnect already forgot what was in flight). */
+static bool command_answered(stream_consumer_t *c, const redisReply *reply)
+{
+    if (reply == NULL)
+        return false;
+    note_reply(c);
+    if (c->commands_in_flight > 0)
+        c->commands_in_flight--;
+    return true;
+}
+
 static void on_command_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     stream_consumer_t *c = priv;
     redisReply *reply = r;
-    if (reply == NULL)
+    if (!command_answered(c, reply))
         return;
-    note_reply(c);
-    if (c->commands_in_flight > 0)
-        c->commands_in_flight--;
     if (reply->type == REDIS_REPLY_ERROR)
         log_write(LOG_WARN, "redis command failed", "error", reply->str, NULL);
     maybe_finish_close(c);
@@ -411,10 +420,7 @@ static void on_dead_lettered(redisAsyncContext *ac, void *r, void *priv)
     dead_letter_t *dl = priv;
     stream_consumer_t *c = dl->c;
     redisReply *reply = r;
-    if (reply != NULL) {
-        note_reply(c);
-        if (c->commands_in_flight > 0)
-            c->commands_in_flight--;
+    if (command_answered(c, reply)) {
         if (reply->type == REDIS_REPLY_ERROR) {
             log_write(LOG_ERROR, "dead-letter XADD failed; the entry stays pending", "error",
                       reply->str, "id", dl->id, NULL);
@@ -500,10 +506,7 @@ static void on_rejected_entry(redisAsyncContext *ac, void *r, void *priv)
     reject_t *rj = priv;
     stream_consumer_t *c = rj->c;
     redisReply *reply = r;
-    if (reply != NULL) {
-        note_reply(c);
-        if (c->commands_in_flight > 0)
-            c->commands_in_flight--;
+    if (command_answered(c, reply)) {
         if (reply->type == REDIS_REPLY_ERROR) {
             log_write(LOG_ERROR, "cannot read a refused entry back; it stays pending", "id",
                       rj->id, "error", reply->str, NULL);
@@ -1267,10 +1270,7 @@ static void on_consumer_removed(redisAsyncContext *ac, void *r, void *priv)
     consumer_removal_t *rm = priv;
     stream_consumer_t *c = rm->c;
     redisReply *reply = r;
-    if (reply != NULL) {
-        note_reply(c);
-        if (c->commands_in_flight > 0)
-            c->commands_in_flight--;
+    if (command_answered(c, reply)) {
         if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
             c->stats.consumers_removed++;
             log_write(LOG_INFO, "removed an idle consumer with nothing pending", "consumer",

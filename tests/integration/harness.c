@@ -732,6 +732,22 @@ void it_http_response_free(it_http_response_t *r)
     r->body_len = 0;
 }
 
+long it_proc_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = strlen(field);
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            kib = strtol(line + n + 1, NULL, 10);
+    fclose(f);
+    return kib;
+}
+
 int it_http_get(int port, const char *path, char **body)
 {
     it_http_response_t r;

@@ -140,6 +140,9 @@ void it_agent_print_log(const it_agent_t *a, int max_lines);
 /* The agent's whole log, malloc'd. */
 char *it_agent_log(const it_agent_t *a);
 
+/* A "Name:  123 kB" line of /proc/<pid>/status (VmRSS, VmHWM), in KiB; -1 if absent. */
+long it_proc_kib(pid_t pid, const char *field);
+
 /* GET path from 127.0.0.1:port; returns the status code (-1 if no answer); *body if given. */
 int it_http_get(int port, const char *path, char **body);
 

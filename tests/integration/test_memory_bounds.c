@@ -13,20 +13,11 @@
 #include "oracle.h"
 #include "timeutil.h"
 
-/* A line "Name:   123 kB" of /proc/<pid>/status, in KiB. */
+/* VmHWM or VmRSS of the agent, in KiB. */
 static long proc_kib(const it_agent_t *a, const char *name)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)a->pid);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot read %s", path);
-    long kib = -1;
-    size_t len = strlen(name);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, name, len) == 0 && line[len] == ':')
-            kib = strtol(line + len + 1, NULL, 10);
-    fclose(f);
-    cr_assert_geq(kib, 0, "no %s in %s", name, path);
+    long kib = it_proc_kib(a->pid, name);
+    cr_assert_geq(kib, 0, "no %s for pid %d", name, (int)a->pid);
     return kib;
 }
 
