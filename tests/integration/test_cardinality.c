@@ -26,7 +26,7 @@
 #define SECRET "cardinality-test-secret-of-32-bytes!!"
 #define API_PATH "/api/v1/statistics/execution-times"
 #define LIMIT 1000
-#define FLOOD 20000 /* events of the flooded tenant, each with a workflow id of its own */
+#define FLOOD 50000 /* events of the flooded tenant, each with a workflow id of its own */
 #define CALM 3000   /* events of the normal tenant (and of its twin) */
 
 static const char *const agent_env[] = {"EXECTIME_JWT_SECRET=" SECRET,
