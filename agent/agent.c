@@ -181,7 +181,9 @@ static void refresh_metrics(void *arg)
 {
     agent_t *a = arg;
     const writer_stats_t *ws = &a->writer.stats;
-    const consumer_stats_t *cs = &a->consumer.stats;
+    consumer_stats_t consumer_stats;
+    consumer_stats_get(&a->consumer, &consumer_stats);
+    const consumer_stats_t *cs = &consumer_stats;
     metrics_counter_inc(a->events_consumed, ws->events_received - a->seen_writer.events_received);
     metrics_counter_inc(a->events_inserted, ws->events_inserted - a->seen_writer.events_inserted);
     metrics_counter_inc(a->events_duplicate,

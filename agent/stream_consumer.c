@@ -13,6 +13,7 @@
 #include "log.h"
 #include "redis_uv.h"
 #include "stream_scripts.h"
+#include "stream_upkeep.h"
 #include "timeutil.h"
 
 /* A restarted Redis is retried within 2 s at most: reading resumes one step after it is back. */
@@ -33,8 +34,6 @@
  * the next; commands never queue behind a blocked read either. */
 #define READ_POLL_MS 20
 #define CLAIM_PAGE 100        /* pending entries examined per XPENDING */
-#define TRIM_INTERVAL_MS 10000
-#define EXPIRE_INTERVAL_MS 30000  /* idle consumers are looked for at least this often */
 
 static const char *const state_names[] = {
     [CONSUMER_DOWN] = "down",       [CONSUMER_RESOLVING] = "resolving",
@@ -70,7 +69,8 @@ static void schedule_reconnect(stream_consumer_t *c)
 {
     c->ac = NULL;
     c->replies_waited_since_ms = 0;
-    c->read_in_flight = c->claim_in_flight = c->trim_in_flight = c->expire_in_flight = false;
+    c->read_in_flight = c->claim_in_flight = false;
+    upkeep_connection_lost(&c->upkeep);
     c->commands_in_flight = 0;
     c->setup_replies = 0;
     if (c->state == CONSUMER_CLOSING) {
@@ -1093,253 +1093,6 @@ static void claim_round(stream_consumer_t *c)
         c->claim_in_flight = true;
 }
 
-/* --- trimming ----------------------------------------------------------------------- */
-
-typedef struct stream_id {
-    uint64_t ms, seq;
-} stream_id_t;
-
-static bool parse_id(const char *s, stream_id_t *out)
-{
-    char *end;
-    out->ms = strtoull(s, &end, 10);
-    if (*end != '-')
-        return false;
-    out->seq = strtoull(end + 1, &end, 10);
-    return *end == '\0';
-}
-
-static int id_cmp(stream_id_t a, stream_id_t b)
-{
-    if (a.ms != b.ms)
-        return a.ms < b.ms ? -1 : 1;
-    return (a.seq > b.seq) - (a.seq < b.seq);
-}
-
-typedef struct trim {
-    stream_consumer_t *c;
-    int stream;
-    unsigned waiting;     /* XPENDING summaries still unanswered */
-    bool unknown;         /* some group's position could not be read: do not trim */
-    stream_id_t safe;     /* entries below this are acknowledged by every group */
-} trim_t;
-
-static void trim_finish(trim_t *t)
-{
-    stream_consumer_t *c = t->c;
-    if (!t->unknown && (t->safe.ms || t->safe.seq) && c->ac) {
-        char minid[48];
-        snprintf(minid, sizeof minid, "%" PRIu64 "-%" PRIu64, t->safe.ms, t->safe.seq);
-        const char *argv[4] = {"XTRIM", c->cfg->streams[t->stream], "MINID", minid};
-        if (send_argv(c, on_command_reply, NULL, 4, argv, NULL) == 0)
-            c->commands_in_flight++;
-    }
-    c->trim_in_flight = false;
-    free(t);
-    maybe_finish_close(c);
-}
-
-static void lower_safe(trim_t *t, stream_id_t id)
-{
-    if (id_cmp(id, t->safe) < 0)
-        t->safe = id;
-}
-
-static void on_group_pending(redisAsyncContext *ac, void *r, void *priv)
-{
-    trim_t *t = priv;
-    redisReply *reply = r;
-    stream_id_t min;
-    if (reply != NULL)
-        note_reply(t->c);
-    /* Summary form: [count, smallest id, largest id, consumers]. */
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
-        reply->element[1]->type != REDIS_REPLY_STRING || !parse_id(reply->element[1]->str, &min))
-        t->unknown = true;
-    else
-        lower_safe(t, min);
-    if (reply == NULL) {
-        if (--t->waiting == 0) {
-            t->c->trim_in_flight = false;
-            free(t);
-        }
-        return;
-    }
-    if (--t->waiting == 0)
-        trim_finish(t);
-}
-
-static const redisReply *map_get(const redisReply *flat, const char *key)
-{
-    for (size_t i = 0; i + 1 < flat->elements; i += 2)
-        if (flat->element[i]->type == REDIS_REPLY_STRING && strcmp(flat->element[i]->str, key) == 0)
-            return flat->element[i + 1];
-    return NULL;
-}
-
-static void on_groups(redisAsyncContext *ac, void *r, void *priv)
-{
-    trim_t *t = priv;
-    stream_consumer_t *c = t->c;
-    redisReply *reply = r;
-    if (reply != NULL)
-        note_reply(c);
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        if (reply)
-            c->trim_in_flight = false;
-        free(t);
-        return;
-    }
-    t->safe.ms = UINT64_MAX;
-    t->safe.seq = UINT64_MAX;
-    t->waiting = 1; /* held until every summary is sent */
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *g = reply->element[i];
-        if (g->type != REDIS_REPLY_ARRAY) {
-            t->unknown = true;
-            continue;
-        }
-        const redisReply *name = map_get(g, "name");
-        const redisReply *pending = map_get(g, "pending");
-        const redisReply *last = map_get(g, "last-delivered-id");
-        const redisReply *lag = map_get(g, "lag");
-        stream_id_t last_id;
-        if (!name || !pending || !last || last->type != REDIS_REPLY_STRING ||
-            !parse_id(last->str, &last_id)) {
-            t->unknown = true;
-            continue;
-        }
-        if (strcmp(name->str, c->cfg->group) == 0)
-            c->stats.lag = lag && lag->type == REDIS_REPLY_INTEGER ? lag->integer : -1;
-        /* Without pending entries, everything up to last-delivered-id is acknowledged. */
-        stream_id_t next = last_id;
-        if (++next.seq == 0)
-            next.ms++;
-        lower_safe(t, next);
-        if (pending->type == REDIS_REPLY_INTEGER && pending->integer > 0) {
-            const char *argv[3] = {"XPENDING", c->cfg->streams[t->stream], name->str};
-            if (send_argv(c, on_group_pending, t, 3, argv, NULL) == 0)
-                t->waiting++;
-            else
-                t->unknown = true;
-        }
-    }
-    if (reply->elements == 0)
-        t->unknown = true;
-    if (--t->waiting == 0)
-        trim_finish(t);
-}
-
-static void trim_round(stream_consumer_t *c)
-{
-    if (c->trim_in_flight || c->stopping)
-        return;
-    trim_t *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return;
-    t->c = c;
-    t->stream = (int)(c->trim_rounds++ % (unsigned)c->cfg->stream_count);
-    const char *argv[3] = {"XINFO", "GROUPS", c->cfg->streams[t->stream]};
-    if (send_argv(c, on_groups, t, 3, argv, NULL) < 0) {
-        free(t);
-        return;
-    }
-    c->trim_in_flight = true;
-}
-
-/* --- idle consumers ----------------------------------------------------------------- */
-
-/*
- * Every restart under a new name leaves a consumer behind in the group. One that has
- * nothing pending and has been idle for consumer_expire_ms is removed. XGROUP
- * DELCONSUMER drops the consumer's pending entries with it, so the check and the delete
- * run as one script: an entry delivered to it in between can never be lost.
- */
-static const char delete_idle_consumer_lua[] =
-    "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then "
-    "return -1 end "
-    "return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])";
-
-typedef struct consumer_removal {
-    stream_consumer_t *c;
-    char name[CONSUMER_NAME_MAX];
-} consumer_removal_t;
-
-static void on_consumer_removed(redisAsyncContext *ac, void *r, void *priv)
-{
-    consumer_removal_t *rm = priv;
-    stream_consumer_t *c = rm->c;
-    redisReply *reply = r;
-    if (command_answered(c, reply)) {
-        if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
-            c->stats.consumers_removed++;
-            log_write(LOG_INFO, "removed an idle consumer with nothing pending", "consumer",
-                      rm->name, NULL);
-        } else if (reply->type == REDIS_REPLY_ERROR) {
-            log_write(LOG_WARN, "cannot remove an idle consumer", "consumer", rm->name,
-                      "error", reply->str, NULL);
-        }
-        maybe_finish_close(c);
-    }
-    free(rm);
-}
-
-static void remove_consumer(stream_consumer_t *c, int stream, const char *name)
-{
-    consumer_removal_t *rm = calloc(1, sizeof *rm);
-    if (rm == NULL)
-        return;
-    rm->c = c;
-    snprintf(rm->name, sizeof rm->name, "%s", name);
-    const char *argv[6] = {"EVAL", delete_idle_consumer_lua, "1", c->cfg->streams[stream],
-                           c->cfg->group, rm->name};
-    if (send_argv(c, on_consumer_removed, rm, 6, argv, NULL) < 0) {
-        free(rm);
-        return;
-    }
-    c->commands_in_flight++;
-}
-
-static void on_consumers(redisAsyncContext *ac, void *r, void *priv)
-{
-    stream_consumer_t *c = priv;
-    redisReply *reply = r;
-    if (reply == NULL)
-        return;
-    note_reply(c);
-    c->expire_in_flight = false;
-    int stream = (int)(c->expire_rounds++ % (unsigned)c->cfg->stream_count);
-    if (reply->type == REDIS_REPLY_ARRAY && !c->stopping) {
-        for (size_t i = 0; i < reply->elements; i++) {
-            const redisReply *info = reply->element[i];
-            if (info->type != REDIS_REPLY_ARRAY)
-                continue;
-            const redisReply *name = map_get(info, "name");
-            const redisReply *pending = map_get(info, "pending");
-            const redisReply *idle = map_get(info, "idle");
-            if (!name || name->type != REDIS_REPLY_STRING || name->len >= CONSUMER_NAME_MAX ||
-                !pending || pending->type != REDIS_REPLY_INTEGER || !idle ||
-                idle->type != REDIS_REPLY_INTEGER)
-                continue;
-            if (pending->integer == 0 && idle->integer >= c->cfg->consumer_expire_ms &&
-                strcmp(name->str, c->cfg->consumer) != 0)
-                remove_consumer(c, stream, name->str);
-        }
-    }
-    maybe_finish_close(c);
-}
-
-/* Lists one stream's consumers per round; on_consumers removes the expired ones. */
-static void expire_round(stream_consumer_t *c)
-{
-    if (c->expire_in_flight || c->stopping)
-        return;
-    int stream = (int)(c->expire_rounds % (unsigned)c->cfg->stream_count);
-    const char *argv[4] = {"XINFO", "CONSUMERS", c->cfg->streams[stream], c->cfg->group};
-    if (send_argv(c, on_consumers, NULL, 4, argv, NULL) == 0)
-        c->expire_in_flight = true;
-}
-
 static void on_maint_timer(uv_timer_t *timer)
 {
     stream_consumer_t *c = container_of(timer, stream_consumer_t, maint_timer);
@@ -1351,15 +1104,14 @@ static void on_maint_timer(uv_timer_t *timer)
         c->next_claim_ms = now + (uint64_t)c->cfg->claim_idle_ms / 4;
         claim_round(c);
     }
-    if (now >= c->next_trim_ms) {
-        c->next_trim_ms = now + TRIM_INTERVAL_MS;
-        trim_round(c);
-    }
-    if (now >= c->next_expire_ms) {
-        uint64_t every = (uint64_t)c->cfg->consumer_expire_ms / 2;
-        c->next_expire_ms = now + (every < EXPIRE_INTERVAL_MS ? every : EXPIRE_INTERVAL_MS);
-        expire_round(c);
-    }
+    if (!c->stopping)
+        upkeep_tick(&c->upkeep, c->ac, now);
+}
+
+/* The upkeep's replies are progress for the watchdog like any other. */
+static void on_upkeep_reply(void *arg)
+{
+    note_reply(arg);
 }
 
 /* --- life cycle ----------------------------------------------------------------------- */
@@ -1380,7 +1132,7 @@ int consumer_init(stream_consumer_t *c, uv_loop_t *loop, const config_t *cfg,
     c->on_dead = on_dead;
     c->arg = arg;
     c->backoff_ms = BACKOFF_MIN_MS;
-    c->stats.lag = -1;
+    upkeep_init(&c->upkeep, cfg, on_upkeep_reply, c, uv_now(loop));
     int rc;
     if ((rc = uv_timer_init(loop, &c->backoff_timer)) < 0 ||
         (rc = uv_timer_init(loop, &c->maint_timer)) < 0 ||
@@ -1392,8 +1144,6 @@ int consumer_init(stream_consumer_t *c, uv_loop_t *loop, const config_t *cfg,
 void consumer_start(stream_consumer_t *c)
 {
     c->next_claim_ms = uv_now(c->loop) + 1000;
-    c->next_trim_ms = uv_now(c->loop) + 1000;
-    c->next_expire_ms = uv_now(c->loop) + 1000;
     uv_timer_start(&c->maint_timer, on_maint_timer, 1000, 1000);
     resolve_redis(c);
 }
@@ -1405,8 +1155,15 @@ void consumer_stop_reading(stream_consumer_t *c)
 
 bool consumer_quiet(const stream_consumer_t *c)
 {
-    return !c->read_in_flight && !c->claim_in_flight && !c->trim_in_flight &&
-           !c->expire_in_flight && c->commands_in_flight == 0;
+    return !c->read_in_flight && !c->claim_in_flight && c->commands_in_flight == 0 &&
+           upkeep_quiet(&c->upkeep);
+}
+
+void consumer_stats_get(const stream_consumer_t *c, consumer_stats_t *out)
+{
+    *out = c->stats;
+    out->lag = c->upkeep.lag;
+    out->consumers_removed = c->upkeep.consumers_removed;
 }
 
 bool consumer_connected(const stream_consumer_t *c)

@@ -3,20 +3,30 @@
  * hands them to the batch writer; acknowledges entries only when the writer reports them
  * committed.
  *
- * Delivery: the group is created when missing (from the stream's start, MKSTREAM). After
- * a (re)connect the consumer first re-reads its own pending entries (id 0), then new ones
- * (">"). Entries pending on another consumer for longer than claim_idle_ms are claimed
- * (XPENDING + XCLAIM, which also tells how often each was delivered); one delivered
- * max_deliveries times is dead-lettered. Invalid entries go to "<stream>:dead" with fields
- * event, reason and id, and are acknowledged once that XADD succeeded. The stream is
- * trimmed (XTRIM MINID) only below what every group has acknowledged.
+ * Connection (one state machine, consumer_state_t): the host is resolved off the loop,
+ * then connected through our libuv adapter (redis_uv), then set up (AUTH, SELECT, SCRIPT
+ * LOAD, XGROUP CREATE ... MKSTREAM). A connect over 5 s, or a command unanswered for 5 s
+ * while nothing else came back, drops the connection; reconnects back off from 0.1 to 2 s.
+ * A group that is missing after a reconnect (Redis lost its data) is created again and
+ * said so in the log.
+ *
+ * Delivery: after each set-up the consumer first takes up its own pending entries, then
+ * reads new ones. Entries come through the scripts of stream_scripts, bounded in entries
+ * and bytes. Entries idle on other consumers for claim_idle_ms are claimed page after page
+ * (new reads wait meanwhile). A delivery is counted by a new read, a claim from another
+ * consumer, or the first session of a process; re-reads after a reconnect and entries the
+ * writer had no room for (fetched again when it has) keep their count. An entry delivered
+ * more than max_deliveries times, an invalid one, and one the database refused
+ * (consumer_reject) go to "<stream>:dead" and are acknowledged once that XADD succeeded.
+ * Trimming, the lag and idle consumers are stream_upkeep's.
  *
  * Backpressure: a read is issued only while writer_room() > 0; the writer's room callback
  * calls consumer_resume.
  *
  * Ownership: stream_consumer_t is embedded by its owner; replies live only during hiredis
  * callbacks and every byte kept is copied. consumer_close calls on_closed after the Redis
- * context and every handle are gone.
+ * context, the address lookup and every handle are gone. Errors are logged and retried:
+ * nothing the network does stops the consumer.
  */
 #ifndef EXECTIME_STREAM_CONSUMER_H
 #define EXECTIME_STREAM_CONSUMER_H
@@ -30,6 +40,7 @@
 #include "config.h"
 #include "event_codec.h"
 #include "redis_url.h"
+#include "stream_upkeep.h"
 
 typedef enum consumer_state {
     CONSUMER_DOWN = 0,
@@ -60,8 +71,6 @@ typedef struct consumer_deferred {
     char id[WRITER_ENTRY_ID_MAX];
     long long deliveries;        /* its delivery count in Redis now */
 } consumer_deferred_t;
-
-#define CONSUMER_NAME_MAX 128 /* as config_t.consumer */
 
 /* A read and a claim page at most, with room to spare. */
 #define CONSUMER_DEFERRED_MAX 512
@@ -97,11 +106,8 @@ struct stream_consumer {
     bool reconnecting;               /* this connection's set-up, once done, is a reconnect */
     bool setup_failed;               /* an error came back during this set-up */
     uint64_t next_claim_ms;
-    uint64_t next_trim_ms;
     bool read_in_flight;
     bool claim_in_flight;
-    bool trim_in_flight;
-    bool expire_in_flight;           /* XINFO CONSUMERS out */
     bool stopping;                   /* no new reads: the agent is shutting down */
     bool pending_done[CONFIG_STREAMS_MAX];
     char cursor[CONFIG_STREAMS_MAX][WRITER_ENTRY_ID_MAX + 2]; /* own-pending scan: "(<id>" */
@@ -111,10 +117,8 @@ struct stream_consumer {
     size_t deferred_len;
     unsigned setup_replies;          /* set-up commands still unanswered */
     unsigned commands_in_flight;     /* acks and dead letters still unanswered */
+    stream_upkeep_t upkeep;          /* trims, lag, idle consumers */
     unsigned claim_rounds;           /* streams take turns in claims and trims */
-    unsigned trim_rounds;
-    unsigned expire_rounds;
-    uint64_t next_expire_ms;
     et_event_t *scratch;             /* decode buffer: ET_ENTRY_MAX_EVENTS events */
     consumer_dead_fn on_dead;
     void *arg;
@@ -150,6 +154,9 @@ void consumer_stop_reading(stream_consumer_t *c);
 bool consumer_quiet(const stream_consumer_t *c);
 
 bool consumer_connected(const stream_consumer_t *c);
+
+/* The counters, with the upkeep's lag and removed consumers filled in. */
+void consumer_stats_get(const stream_consumer_t *c, consumer_stats_t *out);
 const char *consumer_state_name(consumer_state_t state);
 
 void consumer_close(stream_consumer_t *c, consumer_closed_fn on_closed);
