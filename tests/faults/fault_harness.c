@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -52,6 +53,9 @@ static struct {
     char redis_dir[256];
     int redis_port;
     pid_t redis_pid;      /* 0 while stopped */
+    bool redis_frozen;
+    pid_t proxy_pid;      /* the Redis proxy (ft_redis_proxy_start); 0 when none */
+    int proxy_port;
     bool redis_aof;
     uint64_t rng;
     ft_publisher_t pubs[FT_PUBLISHERS_MAX];
@@ -457,7 +461,7 @@ static void redis_spawn(void)
 
 void ft_redis_stop(int sig)
 {
-    cr_assert(ft.redis_pid > 0, "Redis is not running");
+    cr_assert(ft.redis_pid > 0 && !ft.redis_frozen, "Redis is not running");
     cr_assert(kill(ft.redis_pid, sig) == 0, "kill: %s", strerror(errno));
     int status;
     cr_assert(reap(ft.redis_pid, SERVER_WAIT_MS, &status) == 0, "Redis did not stop");
@@ -469,6 +473,210 @@ void ft_redis_start(void)
     cr_assert(ft.redis_pid == 0, "Redis runs already");
     redis_spawn();
     it_reconnect();
+}
+
+void ft_redis_freeze(void)
+{
+    cr_assert(ft.redis_pid > 0 && !ft.redis_frozen, "Redis is not running");
+    cr_assert(kill(ft.redis_pid, SIGSTOP) == 0, "kill: %s", strerror(errno));
+    ft.redis_frozen = true;
+}
+
+void ft_redis_thaw(void)
+{
+    cr_assert(ft.redis_frozen, "Redis is not frozen");
+    cr_assert(kill(ft.redis_pid, SIGCONT) == 0, "kill: %s", strerror(errno));
+    ft.redis_frozen = false;
+    char log_path[300];
+    snprintf(log_path, sizeof log_path, "%s/redis.log", ft.redis_dir);
+    wait_server_up(&ft.redis_pid, "Redis", log_path, redis_answers);
+}
+
+/* --- a proxy in front of Redis: network cuts ------------------------------------------ */
+
+#define PROXY_PAIRS 128
+
+static volatile sig_atomic_t proxy_cut_asked, proxy_heal_asked;
+
+static void proxy_on_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        proxy_cut_asked = 1;
+    else
+        proxy_heal_asked = 1;
+}
+
+/* Writes all of buf to fd (blocking); false on an error. */
+static bool write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/*
+ * The proxy's body, in the child: no criterion here. Each accepted client gets its own
+ * connection to Redis, and bytes are copied both ways until either side closes. SIGUSR1
+ * cuts (closes every Redis side, keeps every client side open and never touches it again,
+ * accepts nothing); SIGUSR2 heals (accepts and serves new clients again).
+ */
+static void proxy_main(int listen_fd, int redis_port)
+{
+    struct sigaction sa = {.sa_handler = proxy_on_signal};
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    struct { int client, redis; } pairs[PROXY_PAIRS];
+    int npairs = 0;
+    int dead[PROXY_PAIRS * 8]; /* client sides of cut connections, held open */
+    int ndead = 0;
+    bool cut = false;
+    for (;;) {
+        if (proxy_cut_asked) {
+            proxy_cut_asked = 0;
+            cut = true;
+            for (int i = 0; i < npairs; i++) {
+                close(pairs[i].redis);
+                if (ndead < (int)(sizeof dead / sizeof dead[0]))
+                    dead[ndead++] = pairs[i].client;
+            }
+            npairs = 0;
+        }
+        if (proxy_heal_asked) {
+            proxy_heal_asked = 0;
+            cut = false;
+        }
+        struct pollfd fds[2 * PROXY_PAIRS + 1];
+        int nfds = 0;
+        for (int i = 0; i < npairs; i++) {
+            fds[nfds++] = (struct pollfd){.fd = pairs[i].client, .events = POLLIN};
+            fds[nfds++] = (struct pollfd){.fd = pairs[i].redis, .events = POLLIN};
+        }
+        if (!cut && npairs < PROXY_PAIRS)
+            fds[nfds++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+        int ready = poll(fds, (nfds_t)nfds, 100);
+        if (ready < 0 && errno != EINTR)
+            _exit(3);
+        if (ready <= 0 || proxy_cut_asked)
+            continue;
+        const int polled = npairs; /* the pairs fds[] holds, before any accepted now */
+        if (!cut && npairs < PROXY_PAIRS && (fds[nfds - 1].revents & POLLIN)) {
+            int client = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (client >= 0) {
+                int redis = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                struct sockaddr_in to = {.sin_family = AF_INET,
+                                         .sin_port = htons((uint16_t)redis_port)};
+                to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                if (redis >= 0 && connect(redis, (struct sockaddr *)&to, sizeof to) == 0) {
+                    pairs[npairs].client = client;
+                    pairs[npairs].redis = redis;
+                    npairs++;
+                } else { /* Redis is away: so is the proxy's answer */
+                    close(client);
+                    if (redis >= 0)
+                        close(redis);
+                }
+            }
+        }
+        /* Copies what is readable; a pair whose side closed is closed (from the end, so
+         * the pollfd indexes of the pairs before it stay valid). */
+        for (int i = polled - 1; i >= 0; i--) {
+            bool done = false;
+            for (int side = 0; side < 2 && !done; side++) {
+                const struct pollfd *f = &fds[2 * i + side];
+                if (!(f->revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                char buf[65536];
+                ssize_t n = recv(f->fd, buf, sizeof buf, 0);
+                int to = side == 0 ? pairs[i].redis : pairs[i].client;
+                if (n < 0 && errno == EINTR)
+                    continue;
+                done = n <= 0 || !write_all(to, buf, (size_t)n);
+            }
+            if (done) {
+                close(pairs[i].client);
+                close(pairs[i].redis);
+                pairs[i] = pairs[--npairs];
+            }
+        }
+    }
+}
+
+/* PING through the proxy answered PONG. */
+static bool proxy_answers(void)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", ft.proxy_port, tv);
+    bool up = false;
+    if (c && c->err == 0) {
+        redisSetTimeout(c, tv);
+        redisReply *r = redisCommand(c, "PING");
+        up = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return up;
+}
+
+int ft_redis_proxy_start(void)
+{
+    cr_assert(ft.proxy_pid == 0, "the proxy runs already");
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ft.proxy_port = pick_port(ft.redis_port);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ft.proxy_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind %d: %s", ft.proxy_port,
+              strerror(errno));
+    cr_assert(listen(fd, 64) == 0, "listen: %s", strerror(errno));
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        /* The test's own connections stay the test's: a copy held here would keep them
+         * open on the servers after the test closed them. */
+        if (fd > 3)
+            close_range(3, (unsigned)fd - 1, 0);
+        close_range((unsigned)fd + 1, ~0U, 0);
+        proxy_main(fd, ft.redis_port);
+    }
+    close(fd);
+    ft.proxy_pid = pid;
+    int64_t deadline = it_now_ms() + SERVER_WAIT_MS;
+    while (!proxy_answers()) {
+        cr_assert(it_now_ms() < deadline, "no answer through the Redis proxy");
+        it_sleep_ms(50);
+    }
+    return ft.proxy_port;
+}
+
+void ft_redis_proxy_cut(void)
+{
+    cr_assert(ft.proxy_pid > 0, "no Redis proxy");
+    cr_assert(kill(ft.proxy_pid, SIGUSR1) == 0, "kill: %s", strerror(errno));
+}
+
+void ft_redis_proxy_heal(void)
+{
+    cr_assert(ft.proxy_pid > 0, "no Redis proxy");
+    cr_assert(kill(ft.proxy_pid, SIGUSR2) == 0, "kill: %s", strerror(errno));
+    int64_t deadline = it_now_ms() + SERVER_WAIT_MS;
+    while (!proxy_answers()) {
+        cr_assert(it_now_ms() < deadline, "no answer through the healed Redis proxy");
+        it_sleep_ms(50);
+    }
 }
 
 /* --- set-up and teardown ----------------------------------------------------------------------- */
@@ -513,6 +721,16 @@ void ft_teardown(void)
 {
     if (ft.pg_frozen)
         ft_pg_thaw();
+    if (ft.redis_frozen) {
+        kill(ft.redis_pid, SIGCONT);
+        ft.redis_frozen = false;
+    }
+    if (ft.proxy_pid > 0) {
+        kill(ft.proxy_pid, SIGKILL);
+        int status;
+        reap(ft.proxy_pid, 10000, &status);
+        ft.proxy_pid = 0;
+    }
     for (int i = 0; i < ft.npubs; i++) {
         ft_publisher_t *p = &ft.pubs[i];
         if (p->pid > 0) {

@@ -77,6 +77,27 @@ void ft_redis_stop(int sig);
 /* Starts it again on the same port and directory (the AOF, when on, is loaded); returns
  * once it answers PING (and the test's own connection is back). */
 void ft_redis_start(void);
+/* SIGSTOP to redis-server: connections stay open and connects are still accepted by the
+ * kernel, but nothing is answered (a network cut that heals, as a client sees it). While
+ * frozen the test must not use it.redis: it would hang. ft_redis_thaw sends SIGCONT and
+ * returns once it answers PING. */
+void ft_redis_freeze(void);
+void ft_redis_thaw(void);
+
+/*
+ * A TCP proxy in front of Redis (a child process), for network cuts that SIGSTOP cannot
+ * show: ft_redis_proxy_start returns its port once a PING through it is answered; agents
+ * given EXECTIME_REDIS_URL=redis://127.0.0.1:<port> talk through it, while the test and
+ * the publisher keep talking to Redis directly. ft_redis_proxy_cut closes the Redis side
+ * of every connection through it and leaves the client side open and silent for good (a
+ * half-open connection: the client learns nothing, no FIN, no RST), and serves no new
+ * connection (the kernel accepts them; nothing answers). ft_redis_proxy_heal serves new
+ * connections again (returns once a PING through it is answered); the cut ones stay
+ * silent. Stopped by ft_teardown.
+ */
+int ft_redis_proxy_start(void);
+void ft_redis_proxy_cut(void);
+void ft_redis_proxy_heal(void);
 
 /* --- publisher -------------------------------------------------------------------------- */
 
