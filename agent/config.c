@@ -125,8 +125,9 @@ static const setting_t settings[] = {
      "HS256 secret for API tokens"},
     {"jwt-public-key-file", "EXECTIME_JWT_PUBLIC_KEY_FILE", STR(jwt_public_key_file), "", 0, 0,
      NULL, "PEM public key for RS256/ES256 API tokens"},
-    {"batch-max", "EXECTIME_BATCH_MAX", INT(batch_max), "5000", 1, 50000, NULL,
-     "most events written in one transaction"},
+    {"batch-max", "EXECTIME_BATCH_MAX", INT(batch_max), "50000", 1, 50000, NULL,
+     "most events written in one transaction (a batch is written when full, or when "
+     "EXECTIME_FLUSH_MS old and the writer is free)"},
     {"flush-ms", "EXECTIME_FLUSH_MS", INT(flush_ms), "200", 1, 60000, NULL,
      "a partial batch is written once it is this old (ms)"},
     {"claim-idle-ms", "EXECTIME_CLAIM_IDLE_MS", INT(claim_idle_ms), "60000", 1000, 86400000, NULL,

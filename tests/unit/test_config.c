@@ -29,7 +29,7 @@ Test(config, defaults_are_valid_except_the_required_database_url)
     cr_assert_eq(cfg.stream_count, 1);
     cr_assert_str_eq(cfg.group, "exectime");
     cr_assert_str_eq(cfg.listen, "127.0.0.1:8080");
-    cr_assert_eq(cfg.batch_max, 5000);
+    cr_assert_eq(cfg.batch_max, 50000);
     cr_assert_eq(cfg.flush_ms, 200);
     cr_assert_neq(cfg.consumer[0], '\0');
     cr_assert_lt(config_validate(&cfg, err, sizeof err), 0);
