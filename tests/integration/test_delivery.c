@@ -307,3 +307,50 @@ Test(delivery, trimming_keeps_entries_another_group_has_not_acknowledged, IT_TES
     it_agent_stop(a);
     it_pass();
 }
+
+/* True when the group lists a consumer of that name on the first stream. */
+static bool group_has_consumer(const char *name)
+{
+    redisReply *r = it_redis("XINFO CONSUMERS %s %s", it.stream, it.group);
+    bool found = false;
+    for (size_t i = 0; i < r->elements && !found; i++) {
+        const redisReply *info = r->element[i];
+        for (size_t f = 0; f + 1 < info->elements; f += 2)
+            if (strcmp(info->element[f]->str, "name") == 0 &&
+                strcmp(info->element[f + 1]->str, name) == 0)
+                found = true;
+    }
+    freeReplyObject(r);
+    return found;
+}
+
+/* Restarts under new names leave consumers behind; the idle ones with nothing pending
+ * go, one that still holds entries stays (deleting it would drop them from the group). */
+Test(delivery, idle_consumers_with_nothing_pending_are_removed_and_holders_kept, IT_TEST_OPTS)
+{
+    enum { N = 40 };
+    static et_event_t ev[N];
+    it_gen_t gen = {.seed = 77, .tenants = 1, .workflows = 3, .spread_us = ET_US_PER_DAY,
+                    .run_prefix = "idle-"};
+    it_gen_events(ev, N, &gen);
+    it_publish(ev, N, 1, 1);
+    /* A consumer left empty by a restart, and one that read 5 entries and died. */
+    freeReplyObject(it_redis("XGROUP CREATE %s %s 0 MKSTREAM", it.stream, it.group));
+    freeReplyObject(it_redis("XGROUP CREATECONSUMER %s %s ghost", it.stream, it.group));
+    freeReplyObject(
+        it_redis("XREADGROUP GROUP %s holder COUNT 5 STREAMS %s >", it.group, it.stream));
+    cr_assert_eq(it_consumer_pending("holder"), 5);
+
+    const char *env[] = {"EXECTIME_CONSUMER_EXPIRE_MS=10000", NULL}; /* claims: 60 s */
+    it_agent_t *a = it_agent_start("live", env);
+    it_agent_wait_ready(a);
+    IT_WAIT_UNTIL(it_raw_count() == N - 5, IT_WAIT_MS, "the free entries were not stored");
+    IT_WAIT_UNTIL(!group_has_consumer("ghost"), IT_WAIT_MS,
+                  "the idle consumer with nothing pending was never removed");
+    cr_assert(group_has_consumer("holder"), "a consumer holding entries was removed");
+    cr_assert_eq(it_consumer_pending("holder"), 5, "the holder's entries left its list");
+    cr_assert(group_has_consumer("live"));
+    cr_assert_geq(it_metric(a, "exectime_consumers_removed_total"), 1);
+    it_agent_stop(a);
+    it_pass();
+}
