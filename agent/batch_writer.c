@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "et_hash.h"
 #include "et_macros.h"
 #include "log.h"
 #include "migrate.h"
@@ -100,9 +101,70 @@ static void set_state(batch_writer_t *w, writer_state_t next)
 
 static void maybe_flush(batch_writer_t *w);
 
+/* --- which entries a batch holds ------------------------------------------------ */
+
+/* Open addressing over a batch's acks (position + 1; 0 is empty), so that the consumer can
+ * ask whether an entry is already here without a scan of up to 50,000 acks. Positions are
+ * never removed: one before slice_from is committed, hence no longer held. */
+static uint32_t ack_hash(uint8_t stream, const char *id)
+{
+    return et_fnv1a32(et_fnv1a32(ET_FNV32_INIT, &stream, 1), id, strlen(id));
+}
+
+static void index_put(writer_batch_t *b, size_t pos)
+{
+    size_t mask = b->index_cap - 1;
+    for (size_t i = ack_hash(b->acks[pos].stream, b->acks[pos].id) & mask;; i = (i + 1) & mask)
+        if (b->index[i] == 0) {
+            b->index[i] = (uint32_t)pos + 1;
+            return;
+        }
+}
+
+/* Keeps the index at most half full for `acks` acks; -ENOMEM when it cannot grow. */
+static int index_reserve(writer_batch_t *b, size_t acks)
+{
+    if (acks * 2 <= b->index_cap)
+        return 0;
+    size_t cap = b->index_cap ? b->index_cap : 512;
+    while (cap < acks * 2)
+        cap *= 2;
+    uint32_t *index = calloc(cap, sizeof *index);
+    if (index == NULL)
+        return -ENOMEM;
+    free(b->index);
+    b->index = index;
+    b->index_cap = cap;
+    for (size_t pos = 0; pos < b->ack_len; pos++)
+        index_put(b, pos);
+    return 0;
+}
+
+static bool batch_holds(const writer_batch_t *b, uint8_t stream, const char *id)
+{
+    if (b->index_cap == 0)
+        return false;
+    size_t mask = b->index_cap - 1;
+    for (size_t i = ack_hash(stream, id) & mask; b->index[i] != 0; i = (i + 1) & mask) {
+        size_t pos = b->index[i] - 1;
+        if (pos >= b->slice_from && pos < b->ack_len && b->acks[pos].stream == stream &&
+            strcmp(b->acks[pos].id, id) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool writer_holds(const batch_writer_t *w, uint8_t stream, const char *id)
+{
+    return batch_holds(w->filling, stream, id) ||
+           (w->inflight != NULL && batch_holds(w->inflight, stream, id));
+}
+
 static void batch_reset(writer_batch_t *b)
 {
     copy_buf_reset(&b->rows);
+    if (b->index)
+        memset(b->index, 0, b->index_cap * sizeof *b->index);
     b->events = 0;
     b->ack_len = 0;
     b->opened_ms = 0;
@@ -868,6 +930,8 @@ int writer_add(batch_writer_t *w, uint8_t stream, const char *id, const et_event
         b->acks = acks;
         b->ack_cap = cap;
     }
+    if (index_reserve(b, b->ack_len + 1) < 0)
+        return -ENOMEM;
     size_t mark = b->rows.len;
     for (size_t i = 0; i < n; i++) {
         int rc = add_row(&b->rows, &events[i]);
@@ -881,6 +945,7 @@ int writer_add(batch_writer_t *w, uint8_t stream, const char *id, const et_event
     snprintf(ack->id, sizeof ack->id, "%s", id);
     ack->rows_end = b->rows.len;
     ack->events_end = b->events + n;
+    index_put(b, b->ack_len - 1);
     if (b->ack_len == 1) {
         b->opened_ms = uv_now(w->loop);
         uv_timer_start(&w->flush_timer, on_flush_timer, (uint64_t)w->cfg->flush_ms, 0);
@@ -907,6 +972,7 @@ static void on_handle_closed(uv_handle_t *handle)
     for (int i = 0; i < 2; i++) {
         copy_buf_free(&w->batches[i].rows);
         free(w->batches[i].acks);
+        free(w->batches[i].index);
     }
     rollup_set_free(&w->deltas);
     copy_buf_free(&w->rollup_rows);

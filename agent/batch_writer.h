@@ -81,6 +81,8 @@ typedef struct writer_batch {
     writer_ack_t *acks;
     size_t ack_len;
     size_t ack_cap;
+    uint32_t *index;    /* open addressing over acks: writer_holds without a scan */
+    size_t index_cap;   /* a power of two, at least twice ack_len */
     uint64_t opened_ms; /* loop time of the first event */
     unsigned attempts;  /* of the slice being written */
     size_t slice_from;  /* first ack not yet committed or rejected */
@@ -181,6 +183,10 @@ __attribute__((warn_unused_result)) int writer_add(batch_writer_t *w, uint8_t st
 
 /* Bytes of COPY text the filling batch still takes before it refuses entries. */
 size_t writer_room_bytes(const batch_writer_t *w);
+
+/* The entry is in a batch and not yet committed or rejected (the consumer does not hand
+ * it over again when it re-reads its pending entries after a reconnect). */
+bool writer_holds(const batch_writer_t *w, uint8_t stream, const char *id);
 
 /* Session up and schema current: the agent is ready to ingest. */
 bool writer_ready(const batch_writer_t *w);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "et_hash.h"
+
 void rollup_set_init(rollup_set_t *set, size_t limit)
 {
     memset(set, 0, sizeof *set);
@@ -48,20 +50,19 @@ void rollup_set_reset(rollup_set_t *set)
         set_windows(set, et_now_us());
 }
 
-/* FNV-1a over the key fields. */
+/* FNV-1a over the key fields; 0xff (never in UTF-8) keeps "ab"+"c" apart from "a"+"bc". */
 static uint32_t key_hash(et_resolution_t res, const char *tenant, const char *workflow,
                          int64_t bucket, et_status_t status)
 {
-    uint32_t h = 2166136261u;
-    for (const char *p = tenant; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    h = (h ^ 0xff) * 16777619u;
-    for (const char *p = workflow; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
+    static const uint8_t separator = 0xff;
+    uint32_t h = et_fnv1a32(ET_FNV32_INIT, tenant, strlen(tenant));
+    h = et_fnv1a32(h, &separator, 1);
+    h = et_fnv1a32(h, workflow, strlen(workflow));
     uint64_t rest = (uint64_t)bucket ^ ((uint64_t)res << 56) ^ ((uint64_t)status << 60);
+    uint8_t bytes[8];
     for (int i = 0; i < 8; i++)
-        h = (h ^ (uint8_t)(rest >> (8 * i))) * 16777619u;
-    return h;
+        bytes[i] = (uint8_t)(rest >> (8 * i));
+    return et_fnv1a32(h, bytes, sizeof bytes);
 }
 
 static int rebuild_index(rollup_set_t *set, size_t index_cap)

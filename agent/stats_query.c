@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api_params.h"
+#include "et_hash.h"
 #include "et_macros.h"
 #include "event_codec.h"
 #include "json_out.h"
@@ -299,13 +300,6 @@ static int compare_workflows(const void *pa, const void *pb)
     return strcmp(a->id, b->id);
 }
 
-static uint64_t fnv1a64(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
-    return h;
-}
 
 /* If-None-Match holds our tag (or *): the client's copy is current. */
 static bool etag_matches(const char *if_none_match, const char *etag)
@@ -410,7 +404,7 @@ static void respond_ok(stats_request_t *r)
         return;
     }
     char etag[24];
-    snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", fnv1a64(body, len));
+    snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", et_fnv1a64(body, len));
     common_headers(r->api, r->res, r->origin);
     int rc = http_response_header(r->res, "ETag", etag);
     (void)rc;
@@ -511,7 +505,7 @@ static workflow_agg_t *workflow_find(stats_request_t *r, const char *id)
         if (index == NULL)
             return NULL;
         for (size_t i = 0; i < r->workflow_len; i++) {
-            size_t s = fnv1a64(r->workflows[i].id, strlen(r->workflows[i].id)) & (cap - 1);
+            size_t s = et_fnv1a64(r->workflows[i].id, strlen(r->workflows[i].id)) & (cap - 1);
             while (index[s])
                 s = (s + 1) & (cap - 1);
             index[s] = (uint32_t)(i + 1);
@@ -520,7 +514,7 @@ static workflow_agg_t *workflow_find(stats_request_t *r, const char *id)
         r->workflow_index = index;
         r->workflow_index_cap = cap;
     }
-    size_t s = fnv1a64(id, strlen(id)) & (r->workflow_index_cap - 1);
+    size_t s = et_fnv1a64(id, strlen(id)) & (r->workflow_index_cap - 1);
     while (r->workflow_index[s]) {
         workflow_agg_t *w = &r->workflows[r->workflow_index[s] - 1];
         if (strcmp(w->id, id) == 0)

@@ -997,6 +997,11 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
         bool mine = strcmp(p->element[1]->str, c->cfg->consumer) == 0;
         if (cl->own_scan != mine)
             continue;
+        /* After a reconnect most of our own entries are still in the writer's batches:
+         * only those it does not hold (an acknowledgement lost with the connection) are
+         * taken up again, so a held set does not take the batch's room twice. */
+        if (mine && writer_holds(c->writer, (uint8_t)cl->stream, p->element[0]->str))
+            continue;
         snprintf(cl->ids[cl->n], sizeof cl->ids[cl->n], "%s", p->element[0]->str);
         cl->deliveries[cl->n] = p->element[3]->integer;
         cl->n++;

@@ -6,14 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "et_hash.h"
+
 /* --- the set --------------------------------------------------------------------- */
 
 static uint32_t hash_bytes(const char *p, size_t len)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)p[i]) * 16777619u;
-    return h;
+    return et_fnv1a32(ET_FNV32_INIT, p, len);
 }
 
 void wlimit_set_init(wlimit_set_t *s)
