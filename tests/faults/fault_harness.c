@@ -1052,22 +1052,6 @@ long long ft_group_lag(void)
     return lag;
 }
 
-long ft_proc_kib(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t n = strlen(field);
-    long kib = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, n) == 0 && line[n] == ':')
-            kib = strtol(line + n + 1, NULL, 10);
-    fclose(f);
-    return kib;
-}
-
 bool ft_ready_part(const it_agent_t *a, const char *part)
 {
     char *body = NULL, want[64];

@@ -154,8 +154,6 @@ long long ft_raw_count_prefix(const char *prefix);
 double ft_wait_visible(const char *prefix, long long n, int64_t since_ms);
 /* Entries of the group not yet delivered (XINFO GROUPS lag; -1 when unknown). */
 long long ft_group_lag(void);
-/* VmHWM / VmRSS of a process, KiB. */
-long ft_proc_kib(pid_t pid, const char *field);
 /* GET /readyz's JSON says "<part>":true. */
 bool ft_ready_part(const it_agent_t *a, const char *part);
 /* The agent, started while server `part` ("redis", "postgres") is absent, answers

@@ -35,7 +35,7 @@ static void pg_outage_under_load(const char *scenario, outage_t kind)
     ft_publisher_t *pub = ft_publish_start(&po);
     IT_WAIT_UNTIL(ft_raw_count_prefix("pg-") > 0, IT_WAIT_MS, "nothing committed before the fault");
 
-    long rss_before = ft_proc_kib(a->pid, "VmRSS");
+    long rss_before = it_proc_kib(a->pid, "VmRSS");
     long long lag_before = ft_group_lag();
     if (kind == FREEZE)
         ft_pg_freeze();
@@ -49,7 +49,7 @@ static void pg_outage_under_load(const char *scenario, outage_t kind)
     while (it_now_ms() < until) {
         it_check_agents();
         long long pending = it_consumer_pending("a");
-        long rss = ft_proc_kib(a->pid, "VmRSS");
+        long rss = it_proc_kib(a->pid, "VmRSS");
         max_pending = pending > max_pending ? pending : max_pending;
         max_rss = rss > max_rss ? rss : max_rss;
         it_sleep_ms(200);
@@ -65,7 +65,7 @@ static void pg_outage_under_load(const char *scenario, outage_t kind)
     ft_published_t out;
     ft_publish_wait(pub, &out);
     double seconds = ft_wait_visible("pg-", out.valid_events, back);
-    long hwm = ft_proc_kib(a->pid, "VmHWM");
+    long hwm = it_proc_kib(a->pid, "VmHWM");
     ft_report(scenario, seconds, out.valid_events,
               "down_ms=%d max_pending=%lld lag_before=%lld lag_after=%lld rss_before_kib=%ld "
               "max_rss_kib=%ld peak_rss_kib=%ld",
