@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "tokens.h"
 #include "oracle.h"
 #include "sketch.h"
 #include "timeutil.h"
@@ -54,39 +55,6 @@ static it_agent_t *start_api_agent(const char *cors_origins)
     it_agent_t *a = it_agent_start("api", env);
     it_agent_wait_ready(a);
     return a;
-}
-
-/* "Bearer <token>" signed by libjwt (alg, key) over claims_json as given, malloc'd. */
-static char *bearer_signed(jwt_alg_t alg, const char *key, const char *claims_json)
-{
-    jwt_t *jwt = NULL;
-    cr_assert_eq(jwt_new(&jwt), 0);
-    cr_assert_eq(jwt_add_grants_json(jwt, claims_json), 0, "bad test claims %s", claims_json);
-    cr_assert_eq(jwt_set_alg(jwt, alg, (const unsigned char *)key, key ? (int)strlen(key) : 0),
-                 0);
-    char *token = jwt_encode_str(jwt);
-    cr_assert_not_null(token);
-    jwt_free(jwt);
-    size_t n = strlen(token) + 32;
-    char *out = malloc(n);
-    cr_assert_not_null(out);
-    snprintf(out, n, "Authorization: Bearer %s", token);
-    free(token);
-    return out;
-}
-
-/* An Authorization header line: HS256 with the agent's secret, exp in an hour, plus the
- * claims in claims_fmt (members of the object, without braces). */
-__attribute__((format(printf, 1, 2))) static char *auth_line(const char *claims_fmt, ...)
-{
-    char members[1024], claims[1200];
-    va_list ap;
-    va_start(ap, claims_fmt);
-    vsnprintf(members, sizeof members, claims_fmt, ap);
-    va_end(ap);
-    snprintf(claims, sizeof claims, "{\"exp\": %lld%s%s}", (long long)time(NULL) + 3600,
-             members[0] ? ", " : "", members);
-    return bearer_signed(JWT_ALG_HS256, SECRET, claims);
 }
 
 /* --- HTTP and JSON ------------------------------------------------------------------------ */
@@ -459,12 +427,13 @@ Test(api, api_statistics_equal_sql_on_raw_rows_for_random_ranges, IT_TEST_OPTS)
 
     char *tenant_auth[3];
     for (int t = 0; t < 3; t++)
-        tenant_auth[t] = auth_line("\"sub\": \"user-%d\", \"tenant_id\": \"t%d\"", t + 1, t + 1);
-    char *multi_auth = auth_line("\"tenant_ids\": [\"t1\", \"t2\", \"t3\"]");
-    char *service_auth = auth_line("\"role\": \"service_role\"");
+        tenant_auth[t] = it_bearer_hs256(SECRET, "\"sub\": \"user-%d\", \"tenant_id\": \"t%d\"",
+                                         t + 1, t + 1);
+    char *multi_auth = it_bearer_hs256(SECRET, "\"tenant_ids\": [\"t1\", \"t2\", \"t3\"]");
+    char *service_auth = it_bearer_hs256(SECRET, "\"role\": \"service_role\"");
     char *app_auth[3];
     for (int t = 0; t < 3; t++)
-        app_auth[t] = auth_line("\"app_metadata\": {\"tenant_id\": \"t%d\"}", t + 1);
+        app_auth[t] = it_bearer_hs256(SECRET, "\"app_metadata\": {\"tenant_id\": \"t%d\"}", t + 1);
 
     double ok_before = it_metric(a, "exectime_http_requests_total{code=\"200\"}");
     it_rng_t rng = {424242};
@@ -707,7 +676,7 @@ Test(api, api_series_buckets_each_equal_sql_for_that_bucket, IT_TEST_OPTS)
     publish_and_wait(dense, N_DENSE, 22);
     free(spread);
     free(dense);
-    char *auth = auth_line("\"tenant_ids\": [\"t1\", \"t2\"]");
+    char *auth = it_bearer_hs256(SECRET, "\"tenant_ids\": [\"t1\", \"t2\"]");
 
     int64_t now = et_now_us();
     int64_t hour = et_time_floor(now, ET_RES_HOUR), minute = et_time_floor(now, ET_RES_MINUTE);
@@ -871,7 +840,7 @@ Test(api, api_group_by_workflow_sorts_and_limits, IT_TEST_OPTS)
     it_agent_t *a = start_api_agent(NULL);
     publish_and_wait(ev, N, 31);
     free(ev);
-    char *auth = auth_line("\"tenant_id\": \"t2\"");
+    char *auth = it_bearer_hs256(SECRET, "\"tenant_id\": \"t2\"");
 
     int64_t now = et_now_us();
     int64_t range_start =
@@ -1019,7 +988,7 @@ Test(api, api_refuses_bad_tokens_without_data, IT_TEST_OPTS)
     free(ev);
 
     /* The good token reads data: the refusals below are not for lack of it. */
-    char *good = auth_line("\"tenant_id\": \"t1\"");
+    char *good = it_bearer_hs256(SECRET, "\"tenant_id\": \"t1\"");
     json_t *j = api_ok(a, good, "");
     cr_assert_gt(int_member(j, "count", "good token"), 0);
     json_decref(j);
@@ -1027,13 +996,14 @@ Test(api, api_refuses_bad_tokens_without_data, IT_TEST_OPTS)
     long long now = (long long)time(NULL);
     char claims[256];
     snprintf(claims, sizeof claims, "{\"exp\": %lld, \"tenant_id\": \"t1\"}", now + 3600);
-    char *bad_signature = bearer_signed(JWT_ALG_HS256, "another-secret-of-enough-length!", claims);
-    char *hs512 = bearer_signed(JWT_ALG_HS512, SECRET, claims);
-    char *alg_none = bearer_signed(JWT_ALG_NONE, NULL, claims);
+    char *bad_signature =
+        it_bearer_signed(JWT_ALG_HS256, "another-secret-of-enough-length!", claims);
+    char *hs512 = it_bearer_signed(JWT_ALG_HS512, SECRET, claims);
+    char *alg_none = it_bearer_signed(JWT_ALG_NONE, NULL, claims);
     snprintf(claims, sizeof claims, "{\"exp\": %lld, \"tenant_id\": \"t1\"}", now - 3600);
-    char *expired = bearer_signed(JWT_ALG_HS256, SECRET, claims);
+    char *expired = it_bearer_signed(JWT_ALG_HS256, SECRET, claims);
     snprintf(claims, sizeof claims, "{\"tenant_id\": \"t1\"}");
-    char *no_exp = bearer_signed(JWT_ALG_HS256, SECRET, claims);
+    char *no_exp = it_bearer_signed(JWT_ALG_HS256, SECRET, claims);
     /* A good token with its signature cut off, and one with a letter of the payload changed. */
     char truncated[2048], tampered[2048];
     snprintf(truncated, sizeof truncated, "%.*s", (int)(strrchr(good, '.') - good), good);
@@ -1079,7 +1049,7 @@ Test(api, api_refuses_bad_tokens_without_data, IT_TEST_OPTS)
         api_get(a, "tenant_id=t2", headers, &res);
         expect_error(&res, 403, "forbidden", NULL, "t1's token asking for t2");
         it_http_response_free(&res);
-        char *app = auth_line("\"app_metadata\": {\"tenant_ids\": [\"t1\"]}");
+        char *app = it_bearer_hs256(SECRET, "\"app_metadata\": {\"tenant_ids\": [\"t1\"]}");
         const char *app_headers[] = {app, NULL};
         api_get(a, "tenant_id=t2&group_by=workflow", app_headers, &res);
         expect_error(&res, 403, "forbidden", NULL, "app_metadata t1 asking for t2");
@@ -1088,9 +1058,9 @@ Test(api, api_refuses_bad_tokens_without_data, IT_TEST_OPTS)
     }
     /* Several tenants and no tenant_id: 400 naming tenant_id; with it, 200. */
     {
-        char *multi = auth_line("\"tenant_ids\": [\"t1\", \"t2\"]");
-        char *service = auth_line("\"role\": \"service_role\"");
-        char *none = auth_line("\"sub\": \"nobody\"");
+        char *multi = it_bearer_hs256(SECRET, "\"tenant_ids\": [\"t1\", \"t2\"]");
+        char *service = it_bearer_hs256(SECRET, "\"role\": \"service_role\"");
+        char *none = it_bearer_hs256(SECRET, "\"sub\": \"nobody\"");
         const char *const tokens[] = {multi, service, none};
         for (int i = 0; i < 3; i++) {
             const char *headers[] = {tokens[i], NULL};
@@ -1261,7 +1231,7 @@ Test(api, api_etag_gives_304_and_cors_headers, IT_TEST_OPTS)
     et_event_t *ev = gen_events(N, 6666, 1, 3, ET_US_PER_DAY, "e-");
     it_agent_t *a = start_api_agent(CORS_ORIGIN);
     publish_and_wait(ev, N, 61);
-    char *auth = auth_line("\"tenant_id\": \"t1\"");
+    char *auth = it_bearer_hs256(SECRET, "\"tenant_id\": \"t1\"");
 
     int64_t now = et_now_us();
     char start[48], end[48], query[200];
@@ -1407,7 +1377,7 @@ Test(api, api_etag_gives_304_and_cors_headers, IT_TEST_OPTS)
 Test(api, api_bad_parameters_name_the_parameter, IT_TEST_OPTS)
 {
     it_agent_t *a = start_api_agent(NULL);
-    char *auth = auth_line("\"tenant_id\": \"t1\"");
+    char *auth = it_bearer_hs256(SECRET, "\"tenant_id\": \"t1\"");
     int64_t now = et_now_us();
     char t_early[48], t_late[48], t_8d[48], t_future[48], t_old[48], t_old_end[48];
     fmt_time(et_time_floor(now, ET_RES_MINUTE) - 2 * ET_US_PER_HOUR, t_early, sizeof t_early);
@@ -1498,7 +1468,7 @@ Test(api, api_answers_503_when_the_database_is_unreachable, IT_TEST_OPTS)
     it_agent_t *a = start_api_agent(NULL);
     publish_and_wait(ev, N, 81);
     free(ev);
-    char *auth = auth_line("\"tenant_id\": \"t1\"");
+    char *auth = it_bearer_hs256(SECRET, "\"tenant_id\": \"t1\"");
     json_t *j = api_ok(a, auth, "");
     long long count = int_member(j, "count", "before");
     json_decref(j);

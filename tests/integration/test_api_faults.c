@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tokens.h"
 
 #define SECRET "exectime-integration-test-secret-0123456789"
 #define API_PATH "/api/v1/statistics/execution-times"
@@ -34,24 +35,7 @@
 /* "Authorization: Bearer <HS256 token for tenant t1, exp in an hour>", malloc'd. */
 static char *auth_line(void)
 {
-    char claims[128];
-    snprintf(claims, sizeof claims, "{\"exp\": %lld, \"tenant_id\": \"t1\"}",
-             (long long)time(NULL) + 3600);
-    jwt_t *jwt = NULL;
-    cr_assert_eq(jwt_new(&jwt), 0);
-    cr_assert_eq(jwt_add_grants_json(jwt, claims), 0);
-    cr_assert_eq(jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)SECRET,
-                             (int)strlen(SECRET)),
-                 0);
-    char *token = jwt_encode_str(jwt);
-    cr_assert_not_null(token);
-    jwt_free(jwt);
-    size_t n = strlen(token) + 32;
-    char *line = malloc(n);
-    cr_assert_not_null(line);
-    snprintf(line, n, "Authorization: Bearer %s", token);
-    free(token);
-    return line;
+    return it_bearer_hs256(SECRET, "\"tenant_id\": \"t1\"");
 }
 
 /*

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "tokens.h"
 #include "oracle.h"
 #include "timeutil.h"
 
@@ -35,23 +36,7 @@ static const char *const agent_env[] = {"EXECTIME_JWT_SECRET=" SECRET,
 /* "Authorization: Bearer <token>" for service_role (every tenant), malloc'd. */
 static char *service_auth(void)
 {
-    char claims[128];
-    snprintf(claims, sizeof claims, "{\"role\": \"service_role\", \"exp\": %lld}",
-             (long long)time(NULL) + 3600);
-    jwt_t *jwt = NULL;
-    cr_assert_eq(jwt_new(&jwt), 0);
-    cr_assert_eq(jwt_add_grants_json(jwt, claims), 0);
-    cr_assert_eq(jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)SECRET,
-                             (int)strlen(SECRET)), 0);
-    char *token = jwt_encode_str(jwt);
-    cr_assert_not_null(token);
-    jwt_free(jwt);
-    size_t n = strlen(token) + 32;
-    char *out = malloc(n);
-    cr_assert_not_null(out);
-    snprintf(out, n, "Authorization: Bearer %s", token);
-    free(token);
-    return out;
+    return it_bearer_hs256(SECRET, "\"role\": \"service_role\"");
 }
 
 /* The 200 answer to the query, parsed. */
