@@ -154,6 +154,41 @@ static bool batch_holds(const writer_batch_t *b, uint8_t stream, const char *id)
     return false;
 }
 
+/* --- rollup keys of a batch ----------------------------------------------------- */
+
+/* A batch's rollup work and the agent's memory for its deltas grow with its distinct
+ * (tenant, workflow, minute, status) keys, not with its events: live traffic has few keys
+ * for many events, history one key per event. The filling batch counts its keys in a set
+ * of their hashes (a collision undercounts by one: harmless for a bound). */
+static uint32_t minute_key_hash(const et_event_t *e)
+{
+    int64_t minute = e->finished_us / (60 * ET_US_PER_SEC);
+    uint8_t tail[9];
+    for (int i = 0; i < 8; i++)
+        tail[i] = (uint8_t)((uint64_t)minute >> (8 * i));
+    tail[8] = (uint8_t)e->status;
+    static const uint8_t separator = 0xff;
+    uint32_t h = et_fnv1a32(ET_FNV32_INIT, e->tenant_id, strlen(e->tenant_id));
+    h = et_fnv1a32(h, &separator, 1);
+    h = et_fnv1a32(h, e->workflow_id, strlen(e->workflow_id));
+    h = et_fnv1a32(h, tail, sizeof tail);
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
+static void count_key(writer_batch_t *b, uint32_t h)
+{
+    size_t mask = b->key_cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        if (b->key_hashes[i] == h)
+            return;
+        if (b->key_hashes[i] == 0) {
+            b->key_hashes[i] = h;
+            b->keys++;
+            return;
+        }
+    }
+}
+
 bool writer_holds(const batch_writer_t *w, uint8_t stream, const char *id)
 {
     return batch_holds(w->filling, stream, id) ||
@@ -163,6 +198,9 @@ bool writer_holds(const batch_writer_t *w, uint8_t stream, const char *id)
 static void batch_reset(writer_batch_t *b)
 {
     copy_buf_reset(&b->rows);
+    if (b->keys > 0)
+        memset(b->key_hashes, 0, b->key_cap * sizeof *b->key_hashes);
+    b->keys = 0;
     if (b->index)
         memset(b->index, 0, b->index_cap * sizeof *b->index);
     b->events = 0;
@@ -766,6 +804,7 @@ static void maybe_flush(batch_writer_t *w)
     writer_batch_t *f = w->filling;
     bool due = f->ack_len > 0 &&
                (w->draining || f->events >= (size_t)w->cfg->batch_max ||
+                f->keys >= (size_t)w->cfg->batch_max_keys ||
                 uv_now(w->loop) - f->opened_ms >= (uint64_t)w->cfg->flush_ms);
     if (!due) {
         if (w->draining && w->on_drained && f->ack_len == 0) {
@@ -815,8 +854,17 @@ int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
      * what a batch holds at most, whatever a read brought. */
     size_t cap = (size_t)cfg->batch_max + ET_ENTRY_MAX_EVENTS;
     size_t limit = cap * ROW_BYTES_MAX;
-    for (int i = 0; i < 2; i++)
+    /* The key count may pass batch_max_keys by one entry's events: room for that, half full. */
+    size_t key_cap = 1024;
+    while (key_cap < 2 * ((size_t)cfg->batch_max_keys + ET_ENTRY_MAX_EVENTS))
+        key_cap *= 2;
+    for (int i = 0; i < 2; i++) {
         copy_buf_init(&w->batches[i].rows, limit);
+        w->batches[i].key_hashes = calloc(key_cap, sizeof *w->batches[i].key_hashes);
+        if (w->batches[i].key_hashes == NULL)
+            return -ENOMEM;
+        w->batches[i].key_cap = key_cap;
+    }
     w->filling = &w->batches[0];
     rollup_set_init(&w->deltas, 6 * cap);
     /* Runs older than the minute (hour) window are not folded there: maintenance deletes
@@ -854,7 +902,10 @@ void writer_start(batch_writer_t *w)
 
 size_t writer_room(const batch_writer_t *w)
 {
-    size_t used = w->filling->events;
+    const writer_batch_t *f = w->filling;
+    if (f->keys >= (size_t)w->cfg->batch_max_keys)
+        return 0; /* full by its rollup keys */
+    size_t used = f->events;
     size_t max = (size_t)w->cfg->batch_max;
     return used >= max ? 0 : max - used;
 }
@@ -946,13 +997,15 @@ int writer_add(batch_writer_t *w, uint8_t stream, const char *id, const et_event
     ack->rows_end = b->rows.len;
     ack->events_end = b->events + n;
     index_put(b, b->ack_len - 1);
+    for (size_t i = 0; i < n; i++)
+        count_key(b, minute_key_hash(&events[i]));
     if (b->ack_len == 1) {
         b->opened_ms = uv_now(w->loop);
         uv_timer_start(&w->flush_timer, on_flush_timer, (uint64_t)w->cfg->flush_ms, 0);
     }
     b->events += n;
     w->stats.events_received += n;
-    if (b->events >= (size_t)w->cfg->batch_max)
+    if (b->events >= (size_t)w->cfg->batch_max || b->keys >= (size_t)w->cfg->batch_max_keys)
         maybe_flush(w);
     return 0;
 }
@@ -973,6 +1026,7 @@ static void on_handle_closed(uv_handle_t *handle)
         copy_buf_free(&w->batches[i].rows);
         free(w->batches[i].acks);
         free(w->batches[i].index);
+        free(w->batches[i].key_hashes);
     }
     rollup_set_free(&w->deltas);
     copy_buf_free(&w->rollup_rows);

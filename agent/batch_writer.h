@@ -83,6 +83,9 @@ typedef struct writer_batch {
     size_t ack_cap;
     uint32_t *index;    /* open addressing over acks: writer_holds without a scan */
     size_t index_cap;   /* a power of two, at least twice ack_len */
+    uint32_t *key_hashes; /* set of its (tenant, workflow, minute, status) key hashes */
+    size_t key_cap;       /* a power of two */
+    size_t keys;          /* distinct rollup keys so far: bounded by batch_max_keys */
     uint64_t opened_ms; /* loop time of the first event */
     unsigned attempts;  /* of the slice being written */
     size_t slice_from;  /* first ack not yet committed or rejected */

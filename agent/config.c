@@ -128,6 +128,10 @@ static const setting_t settings[] = {
     {"batch-max", "EXECTIME_BATCH_MAX", INT(batch_max), "50000", 1, 50000, NULL,
      "most events written in one transaction (a batch is written when full, or when "
      "EXECTIME_FLUSH_MS old and the writer is free)"},
+    {"batch-max-keys", "EXECTIME_BATCH_MAX_KEYS", INT(batch_max_keys), "10000", 100, 100000,
+     NULL,
+     "a batch is written once it holds this many distinct (tenant, workflow, minute, "
+     "status) rollup keys: bounds the rollup work and memory of one transaction"},
     {"flush-ms", "EXECTIME_FLUSH_MS", INT(flush_ms), "200", 1, 60000, NULL,
      "a partial batch is written once it is this old (ms)"},
     {"claim-idle-ms", "EXECTIME_CLAIM_IDLE_MS", INT(claim_idle_ms), "60000", 1000, 86400000, NULL,

@@ -30,6 +30,7 @@ typedef struct config {
     char jwt_secret[512];
     char jwt_public_key_file[512];
     int batch_max;      /* events per transaction */
+    int batch_max_keys; /* distinct minute rollup keys per transaction */
     int flush_ms;       /* age at which a partial batch is written */
     int claim_idle_ms;  /* pending this long on another consumer: XAUTOCLAIM takes it */
     int max_deliveries; /* delivered more often than this: dead-lettered */

@@ -179,3 +179,34 @@ Test(memory_bounds, dead_letters_are_capped_in_number_and_in_bytes, IT_TEST_OPTS
     it_agent_stop(a);
     it_pass();
 }
+
+#define SPREAD_EVENTS 3000
+
+/* History has a rollup key per event: a batch closes at EXECTIME_BATCH_MAX_KEYS distinct
+ * keys, whatever its events (before, 50,000-event history batches took the agent to
+ * 115 MiB). One read may still land after the bound: at most 128 entries. */
+Test(memory_bounds, history_batches_close_at_the_rollup_key_bound, IT_TEST_OPTS)
+{
+    static et_event_t ev[SPREAD_EVENTS];
+    int64_t now = et_now_us();
+    char run[64];
+    for (int i = 0; i < SPREAD_EVENTS; i++) {
+        snprintf(run, sizeof run, "spread-%d", i);
+        ev[i] = make_event(run, now - (int64_t)(i + 1) * 60 * ET_US_PER_SEC); /* a minute each */
+    }
+    it_publish(ev, SPREAD_EVENTS, 1, 1);
+    const char *env[] = {"EXECTIME_BATCH_MAX_KEYS=100", NULL};
+    it_agent_t *a = it_agent_start("mem-4", env);
+    IT_WAIT_UNTIL(it_raw_count() == SPREAD_EVENTS, IT_WAIT_MS, "not every event was stored");
+    it_wait_drained();
+    double batches = it_metric(a, "exectime_batch_events_count");
+    double small = it_metric(a, "exectime_batch_events_bucket{le=\"500\"}");
+    printf("MEMORY spread_events=%d batch_max_keys=100 batches=%.0f over_500=%.0f\n",
+           SPREAD_EVENTS, batches, batches - small);
+    cr_assert_geq(batches, SPREAD_EVENTS / 228, "only %.0f batches", batches);
+    cr_assert_eq(small, batches, "%.0f batches held more than 500 events (100 keys + a read)",
+                 batches - small);
+    it_agent_stop(a);
+    it_verify_ok();
+    it_pass();
+}
