@@ -55,7 +55,7 @@ static int run_verify(const config_t *cfg, char **argv, const int *rest, int res
     int64_t now = et_now_us();
     verify_options_t opts = {NULL, et_retention_start(now, cfg->raw_retention_days),
                              now + ET_US_PER_HOUR, 50};
-    for (int i = 1; i < rest_count; i++) {
+    for (int i = 1; i < rest_count; i += 2) { /* flag and value pairs */
         const char *arg = argv[rest[i]];
         const char *value = i + 1 < rest_count ? argv[rest[i + 1]] : NULL;
         if (strcmp(arg, "--tenant") == 0 && value) {
@@ -71,7 +71,6 @@ static int run_verify(const config_t *cfg, char **argv, const int *rest, int res
                     rebuild ? "rollup-rebuild" : "verify", arg);
             return 2;
         }
-        i++;
     }
     if (opts.from_us >= opts.to_us) {
         fprintf(stderr, "exectime-agent: --from must be before --to\n");

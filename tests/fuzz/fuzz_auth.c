@@ -14,14 +14,13 @@
  */
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
+#include "fuzz_jwt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,45 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char default_header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
-/* Unpadded base64url of in into out; returns the length written. */
-static size_t b64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char abc[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = abc[(v >> 18) & 63];
-        out[o++] = abc[(v >> 12) & 63];
-        if (i + 1 < len)
-            out[o++] = abc[(v >> 6) & 63];
-        if (i + 2 < len)
-            out[o++] = abc[v & 63];
-    }
-    return o;
-}
-
 /* "Bearer " + header.payload.HMAC-SHA256 into out (capacity TOKEN_MAX + 64). */
 static void sign(const char *header, size_t header_len, const char *payload,
                  size_t payload_len, char *out)
 {
     size_t o = strlen(strcpy(out, "Bearer "));
-    size_t start = o;
-    o += b64url((const unsigned char *)header, header_len, out + o);
-    out[o++] = '.';
-    o += b64url((const unsigned char *)payload, payload_len, out + o);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned mac_len = 0;
-    if (HMAC(EVP_sha256(), FUZZ_SECRET, (int)strlen(FUZZ_SECRET),
-             (const unsigned char *)out + start, o - start, mac, &mac_len) == NULL)
-        abort();
-    out[o++] = '.';
-    o += b64url(mac, mac_len, out + o);
-    out[o] = '\0';
+    fuzz_jwt_sign(FUZZ_SECRET, header, header_len, payload, payload_len, out + o);
 }
 
 static bool has_control_byte(const char *s)
