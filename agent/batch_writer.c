@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "et_backoff.h"
 #include "et_hash.h"
 #include "et_macros.h"
 #include "log.h"
@@ -450,7 +451,7 @@ static void on_rollback(pg_conn_t *conn, pg_query_event_t event, PGresult *res, 
     }
     set_state(w, WRITER_RETRY_WAIT);
     uv_timer_start(&w->retry_timer, on_retry_timer, w->retry_ms, 0);
-    w->retry_ms = w->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : w->retry_ms * 2;
+    w->retry_ms = et_backoff_next(w->retry_ms, RETRY_MAX_MS);
 }
 
 static void on_retry_timer(uv_timer_t *timer)

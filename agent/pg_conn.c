@@ -6,13 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "et_backoff.h"
 #include "et_macros.h"
 #include "log.h"
 
 /* Short and capped low: most outages are brief (a restart, a failover), and every second
  * of backoff after PostgreSQL is back is a second of backlog that did not need to grow. */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
 #define CONNECT_TIMEOUT_MS 10000
 
 /* Added unless the conninfo sets them: a dead peer is noticed in about 15-25 s, whether
@@ -133,7 +132,7 @@ static void lose_session(pg_conn_t *c, const char *reason)
     uv_timer_start(&c->timer, on_timer, c->backoff_ms, 0);
     log_write(was_up ? LOG_WARN : LOG_INFO, "postgres connection lost", "conn", c->name,
               "reason", reason, NULL);
-    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+    c->backoff_ms = et_backoff_next(c->backoff_ms, ET_RECONNECT_MAX_MS);
     end_query(c, PG_QUERY_LOST);
     if (c->on_down && c->state == PG_CONN_BACKOFF)
         c->on_down(c, reason, c->arg);
@@ -284,7 +283,7 @@ static void advance_connect(pg_conn_t *c)
         return;
     case PGRES_POLLING_OK:
         uv_timer_stop(&c->timer);
-        c->backoff_ms = BACKOFF_MIN_MS;
+        c->backoff_ms = ET_RECONNECT_MIN_MS;
         set_state(c, PG_CONN_READY);
         if (watch(c, UV_READABLE) < 0) {
             lose_session(c, "cannot watch the socket");
@@ -446,7 +445,7 @@ int pg_conn_init(pg_conn_t *c, uv_loop_t *loop, const char *name, const char *co
     c->on_down = on_down;
     c->arg = arg;
     c->polled_fd = -1;
-    c->backoff_ms = BACKOFF_MIN_MS;
+    c->backoff_ms = ET_RECONNECT_MIN_MS;
     c->state = PG_CONN_IDLE_DOWN;
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "et_backoff.h"
 #include "et_macros.h"
 #include "log.h"
 #include "redis_uv.h"
@@ -16,12 +17,10 @@
 #include "stream_upkeep.h"
 #include "timeutil.h"
 
-/* A restarted Redis is retried within 2 s at most: reading resumes one step after it is back. */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
 #define CONNECT_TIMEOUT_MS 5000
-/* The oldest unanswered command may take this long beyond the read's BLOCK before the
- * connection counts as dead (a network cut or a frozen server sends no error). */
+/* Commands may go unanswered this long, with no reply at all coming back, before the
+ * connection counts as dead (a network cut or a frozen server sends no error). Nothing
+ * blocks in Redis (the read scripts poll), so every command answers in milliseconds. */
 #define REPLY_TIMEOUT_MS 5000
 #define READ_COUNT_MAX 128     /* entries per read: bounds a batch's overshoot */
 /* Bytes of events one read or claim page may bring: what hiredis buffers at once. The
@@ -79,7 +78,7 @@ static void schedule_reconnect(stream_consumer_t *c)
     }
     set_state(c, CONSUMER_BACKOFF);
     uv_timer_start(&c->backoff_timer, on_backoff_timer, c->backoff_ms, 0);
-    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+    c->backoff_ms = et_backoff_next(c->backoff_ms, ET_RECONNECT_MAX_MS);
 }
 
 /* Sends one command; privdata is c unless given. Returns 0 or -ENOTCONN. */
@@ -105,7 +104,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
         /* A restarted Redis answers LOADING while it reads its AOF: it is almost back,
          * so the next attempt comes at the shortest step, not after a grown backoff. */
         if (loading)
-            c->backoff_ms = BACKOFF_MIN_MS;
+            c->backoff_ms = ET_RECONNECT_MIN_MS;
         if (!c->setup_failed) /* once per attempt, not once per pipelined command */
             log_write(loading ? LOG_INFO : LOG_ERROR, "redis set-up failed", "error",
                       reply->str, NULL);
@@ -115,7 +114,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
     }
     if (--c->setup_replies > 0)
         return;
-    c->backoff_ms = BACKOFF_MIN_MS;
+    c->backoff_ms = ET_RECONNECT_MIN_MS;
     c->group_seen = true;
     c->setups_done++;
     if (c->reconnecting) { /* a session set up again: what the metric counts */
@@ -1136,7 +1135,7 @@ int consumer_init(stream_consumer_t *c, uv_loop_t *loop, const config_t *cfg,
     c->writer = writer;
     c->on_dead = on_dead;
     c->arg = arg;
-    c->backoff_ms = BACKOFF_MIN_MS;
+    c->backoff_ms = ET_RECONNECT_MIN_MS;
     upkeep_init(&c->upkeep, cfg, on_upkeep_reply, c, uv_now(loop));
     int rc;
     if ((rc = uv_timer_init(loop, &c->backoff_timer)) < 0 ||
