@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "listen_addr.h"
 #include "log.h"
 #include "redis_url.h"
 
@@ -65,28 +66,11 @@ static int check_not_empty(const char *v, char *why, size_t cap)
     return -EINVAL;
 }
 
-/* host:port or [v6]:port; the server resolves nothing, so the host must be an address. */
+/* host:port or [v6]:port, numeric: what the HTTP server will bind (listen_addr). */
 static int check_listen(const char *v, char *why, size_t cap)
 {
-    const char *colon = strrchr(v, ':');
-    if (colon == NULL || colon == v) {
-        snprintf(why, cap, "must be host:port or [ipv6]:port");
-        return -EINVAL;
-    }
-    char *end;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (errno || *end || end == colon + 1 || port < 0 || port > 65535) {
-        snprintf(why, cap, "port must be a number from 0 to 65535");
-        return -EINVAL;
-    }
-    bool bracketed = v[0] == '[';
-    if ((bracketed && colon[-1] != ']') ||
-        (!bracketed && memchr(v, ':', (size_t)(colon - v)) != NULL)) {
-        snprintf(why, cap, "an IPv6 address needs brackets: [::1]:8080");
-        return -EINVAL;
-    }
-    return 0;
+    struct sockaddr_storage ss;
+    return listen_addr_parse(v, &ss, why, cap);
 }
 
 /* Like check_listen, but empty means "off". */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "listen_addr.h"
 #include "log.h"
 
 #define HTTP_INBUF_SIZE (16 * 1024)      /* per connection; holds unparsed pipelined input */
@@ -1121,74 +1122,11 @@ void http_server_set_observer(http_server_t *s, http_observer_fn observer, void 
     s->observer_arg = arg;
 }
 
-/* Splits "host:port" / "[v6]:port" into a socket address; numeric hosts only. */
-static int parse_listen_addr(const char *addr, struct sockaddr_storage *ss, char *err,
-                             size_t err_cap)
-{
-    const char *host;
-    const char *host_end;
-    const char *port_str;
-    bool v6 = false;
-    if (addr == NULL || addr[0] == '\0') {
-        snprintf(err, err_cap, "listen address is empty");
-        return -EINVAL;
-    }
-    if (addr[0] == '[') {
-        host = addr + 1;
-        host_end = strchr(host, ']');
-        if (host_end == NULL || host_end[1] != ':') {
-            snprintf(err, err_cap, "invalid listen address \"%s\": expected [IPv6]:port", addr);
-            return -EINVAL;
-        }
-        port_str = host_end + 2;
-        v6 = true;
-    } else {
-        host = addr;
-        host_end = strrchr(addr, ':');
-        if (host_end == NULL) {
-            snprintf(err, err_cap, "invalid listen address \"%s\": expected host:port", addr);
-            return -EINVAL;
-        }
-        if (memchr(addr, ':', (size_t)(host_end - addr)) != NULL) {
-            snprintf(err, err_cap,
-                     "invalid listen address \"%s\": put IPv6 addresses in brackets, "
-                     "e.g. [::1]:8080",
-                     addr);
-            return -EINVAL;
-        }
-        port_str = host_end + 1;
-    }
-    size_t digits = strspn(port_str, "0123456789");
-    long port = digits > 0 && digits <= 5 && port_str[digits] == '\0' ? strtol(port_str, NULL, 10)
-                                                                       : -1;
-    if (port < 0 || port > 65535) {
-        snprintf(err, err_cap, "invalid listen address \"%s\": port must be 0-65535", addr);
-        return -EINVAL;
-    }
-    char hostbuf[INET6_ADDRSTRLEN + 32];
-    size_t host_len = (size_t)(host_end - host);
-    if (host_len == 0 || host_len >= sizeof hostbuf) {
-        snprintf(err, err_cap, "invalid listen address \"%s\": missing or overlong host", addr);
-        return -EINVAL;
-    }
-    memcpy(hostbuf, host, host_len);
-    hostbuf[host_len] = '\0';
-    memset(ss, 0, sizeof *ss);
-    int rc = v6 ? uv_ip6_addr(hostbuf, (int)port, (struct sockaddr_in6 *)ss)
-                : uv_ip4_addr(hostbuf, (int)port, (struct sockaddr_in *)ss);
-    if (rc != 0) {
-        snprintf(err, err_cap, "invalid listen address \"%s\": \"%s\" is not a numeric %s address",
-                 addr, hostbuf, v6 ? "IPv6" : "IPv4");
-        return -EINVAL;
-    }
-    return 0;
-}
-
 int http_server_listen(http_server_t *s, const char *listen_addr, char *err, size_t err_cap)
 {
     assert(!s->listener_open && !s->closing);
     struct sockaddr_storage ss;
-    int rc = parse_listen_addr(listen_addr, &ss, err, err_cap);
+    int rc = listen_addr_parse(listen_addr, &ss, err, err_cap);
     if (rc < 0)
         return rc;
     rc = uv_tcp_init(s->loop, &s->listener);
