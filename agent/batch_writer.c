@@ -93,7 +93,10 @@ const char *writer_state_name(writer_state_t state)
 
 static void set_state(batch_writer_t *w, writer_state_t next)
 {
-    if (w->state == next)
+    /* CLOSING is final: closing the session ends its query with PG_QUERY_LOST, whose
+     * handlers would otherwise move the writer to DOWN, and a later writer_close would
+     * close the handles a second time. */
+    if (w->state == next || w->state == WRITER_CLOSING)
         return;
     log_write(LOG_DEBUG, "writer state", "from", state_names[w->state], "to", state_names[next],
               NULL);
