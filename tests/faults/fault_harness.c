@@ -98,9 +98,11 @@ static pid_t spawn_as(const char *const *argv, bool as_pg, const char *out_path)
     char reuid[32], regid[32];
     snprintf(reuid, sizeof reuid, "--reuid=%u", (unsigned)ft.pg_uid);
     snprintf(regid, sizeof regid, "--regid=%u", (unsigned)ft.pg_gid);
-    const char *full[48] = {"/usr/bin/setpriv", reuid, regid, "--clear-groups", "--",
-                            "/usr/bin/env", "-C", "/"};
-    size_t n = 8;
+    /* --pdeathsig keep: changing the user clears the parent-death signal it_spawn set,
+     * which left a killed test's PostgreSQL running; setpriv sets it again after. */
+    const char *full[48] = {"/usr/bin/setpriv", reuid, regid, "--clear-groups", "--pdeathsig",
+                            "keep", "--", "/usr/bin/env", "-C", "/"};
+    size_t n = 10;
     for (const char *const *a = argv; *a; a++) {
         cr_assert(n < 47, "too many arguments");
         full[n++] = *a;
