@@ -914,12 +914,6 @@ size_t writer_room(const batch_writer_t *w)
     return used >= max ? 0 : max - used;
 }
 
-size_t writer_room_bytes(const batch_writer_t *w)
-{
-    const copy_buf_t *rows = &w->filling->rows;
-    return rows->len >= rows->limit ? 0 : rows->limit - rows->len;
-}
-
 bool writer_ready(const batch_writer_t *w)
 {
     return w->schema_ok && w->state != WRITER_DOWN && w->state != WRITER_SETUP &&

@@ -184,9 +184,6 @@ __attribute__((warn_unused_result)) int writer_add(batch_writer_t *w, uint8_t st
                                                    const char *id, const et_event_t *events,
                                                    size_t n);
 
-/* Bytes of COPY text the filling batch still takes before it refuses entries. */
-size_t writer_room_bytes(const batch_writer_t *w);
-
 /* The entry is in a batch and not yet committed or rejected (the consumer does not hand
  * it over again when it re-reads its pending entries after a reconnect). */
 bool writer_holds(const batch_writer_t *w, uint8_t stream, const char *id);

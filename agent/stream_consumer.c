@@ -115,7 +115,6 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
     if (--c->setup_replies > 0)
         return;
     c->backoff_ms = ET_RECONNECT_MIN_MS;
-    c->group_seen = true;
     c->setups_done++;
     if (c->reconnecting) { /* a session set up again: what the metric counts */
         c->stats.reconnects++;
@@ -141,7 +140,7 @@ static void on_group_create_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     stream_consumer_t *c = priv;
     redisReply *reply = r;
-    if (reply != NULL && reply->type == REDIS_REPLY_STATUS && c->group_seen) {
+    if (reply != NULL && reply->type == REDIS_REPLY_STATUS && c->setups_done > 0) {
         c->stats.groups_recreated++;
         log_write(LOG_WARN,
                   "the consumer group had vanished (deleted, or Redis restarted without its "
@@ -219,7 +218,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         redisAsyncDisconnect(c->ac);
         return;
     }
-    c->reconnecting = c->group_seen;
+    c->reconnecting = c->setups_done > 0;
     send_setup(c);
 }
 

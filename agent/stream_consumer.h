@@ -101,8 +101,8 @@ struct stream_consumer {
     uint64_t replies_seen;           /* every reply counts: the watchdog's progress */
     uint64_t replies_seen_at_check;
     uint64_t replies_waited_since_ms;/* commands outstanding and no reply since; 0: none */
-    unsigned setups_done;            /* sessions set up; the second and later follow reconnects */
-    bool group_seen;                 /* a set-up completed: a group created later was lost */
+    unsigned setups_done;            /* sessions set up; after the first, a group created
+                                        anew was lost, and a set-up follows a reconnect */
     bool reconnecting;               /* this connection's set-up, once done, is a reconnect */
     bool setup_failed;               /* an error came back during this set-up */
     uint64_t next_claim_ms;

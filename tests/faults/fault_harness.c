@@ -15,7 +15,6 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -333,14 +332,19 @@ static void pg_create_cluster(void)
     pg_spawn();
 }
 
+/* Signals a running server and reaps it; *pid is 0 afterwards. */
+static void stop_server(pid_t *pid, bool frozen, int sig, const char *name)
+{
+    cr_assert(*pid > 0 && !frozen, "%s is not running", name);
+    cr_assert(kill(*pid, sig) == 0, "kill: %s", strerror(errno));
+    int status;
+    cr_assert(reap(*pid, SERVER_WAIT_MS, &status) == 0, "%s did not stop", name);
+    *pid = 0;
+}
+
 void ft_pg_stop(ft_pg_stop_mode_t mode)
 {
-    cr_assert(ft.pg_pid > 0 && !ft.pg_frozen, "PostgreSQL is not running");
-    cr_assert(kill(ft.pg_pid, mode == FT_PG_FAST ? SIGINT : SIGQUIT) == 0, "kill: %s",
-              strerror(errno));
-    int status;
-    cr_assert(reap(ft.pg_pid, SERVER_WAIT_MS, &status) == 0, "PostgreSQL did not stop");
-    ft.pg_pid = 0;
+    stop_server(&ft.pg_pid, ft.pg_frozen, mode == FT_PG_FAST ? SIGINT : SIGQUIT, "PostgreSQL");
 }
 
 void ft_pg_start(void)
@@ -463,11 +467,7 @@ static void redis_spawn(void)
 
 void ft_redis_stop(int sig)
 {
-    cr_assert(ft.redis_pid > 0 && !ft.redis_frozen, "Redis is not running");
-    cr_assert(kill(ft.redis_pid, sig) == 0, "kill: %s", strerror(errno));
-    int status;
-    cr_assert(reap(ft.redis_pid, SERVER_WAIT_MS, &status) == 0, "Redis did not stop");
-    ft.redis_pid = 0;
+    stop_server(&ft.redis_pid, ft.redis_frozen, sig, "Redis");
 }
 
 void ft_redis_start(void)
@@ -639,14 +639,8 @@ int ft_redis_proxy_start(void)
     cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind %d: %s", ft.proxy_port,
               strerror(errno));
     cr_assert(listen(fd, 64) == 0, "listen: %s", strerror(errno));
-    fflush(NULL);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    pid_t pid = it_fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
         /* The test's own connections stay the test's: a copy held here would keep them
          * open on the servers after the test closed them. */
         if (fd > 3)
@@ -916,14 +910,8 @@ ft_publisher_t *ft_publish_start(const ft_publish_opts_t *opts)
     memset(p, 0, sizeof *p);
     snprintf(p->log_path, sizeof p->log_path, "%s/publisher-%d.log", it.tmp_dir, ft.npubs);
     uint64_t seed = (uint64_t)ft_random(0, 1 << 30);
-    fflush(NULL);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    pid_t pid = it_fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
         publisher_main(opts, p->log_path, seed);
     }
     p->pid = pid;

@@ -148,18 +148,27 @@ static char **child_env(const char *const *extra)
     return env;
 }
 
-/* fork + exec with stdout and stderr appended to out_path. The child dies with us, so a
- * test killed on timeout leaves no agent behind. */
-pid_t it_spawn(const char *const *argv, const char *const *extra_env, const char *out_path)
+pid_t it_fork(void)
 {
-    char **envp = child_env(extra_env);
+    fflush(NULL);
     pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
-            _exit(127);
+            _exit(127); /* we died before the signal was armed */
+    }
+    return pid;
+}
+
+/* fork + exec with stdout and stderr appended to out_path. The child dies with us, so a
+ * test killed on timeout leaves no agent behind. */
+pid_t it_spawn(const char *const *argv, const char *const *extra_env, const char *out_path)
+{
+    char **envp = child_env(extra_env);
+    pid_t pid = it_fork();
+    if (pid == 0) {
         int in = open("/dev/null", O_RDONLY);
         int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (in < 0 || out < 0)

@@ -185,6 +185,9 @@ int it_run(const char *const *argv, const char *const *env, char **output, int t
  * (PR_SET_PDEATHSIG). Returns its pid.
  */
 pid_t it_spawn(const char *const *argv, const char *const *extra_env, const char *out_path);
+/* fork (output flushed first) whose child gets SIGKILL when the test process dies, so a
+ * test killed on timeout leaves nothing behind. Returns 0 in the child, like fork. */
+pid_t it_fork(void);
 /* waitpid with a bound: 0 when reaped (status written), -ETIMEDOUT otherwise. */
 int it_wait_pid(pid_t pid, int timeout_ms, int *status);
 /* A whole file, malloc'd and NUL-terminated ("" when it cannot be read). */
