@@ -139,6 +139,33 @@ Test(redis_faults, agent_started_while_redis_is_absent_ingests_once_it_starts, F
     it_pass();
 }
 
+/* Redis forgets the agent's scripts (SCRIPT FLUSH, or a failover to a replica that never
+ * loaded them): the next read answers NOSCRIPT, the agent reconnects, which loads them
+ * again, and every event arrives exactly once. */
+Test(redis_faults, agent_reloads_its_scripts_after_redis_forgot_them, FT_TEST_OPTS)
+{
+    const int events = ft_pick(20000, 200000);
+    it_agent_t *a = it_agent_start("a", NULL);
+    it_agent_wait_ready(a);
+    ft_publish_opts_t po = {.run_prefix = "flush-", .events = events, .max_per_entry = 6,
+                            .events_per_s = events / 4.0};
+    ft_publisher_t *pub = ft_publish_start(&po);
+    IT_WAIT_UNTIL(ft_raw_count_prefix("flush-") > 0, IT_WAIT_MS,
+                  "nothing committed before the flush");
+    freeReplyObject(it_redis("SCRIPT FLUSH"));
+    int64_t flushed = it_now_ms();
+    IT_WAIT_UNTIL(it_metric(a, "exectime_redis_reconnects_total") >= 1, IT_WAIT_MS,
+                  "the agent did not reconnect after NOSCRIPT");
+    double ready_s = wait_redis_ready(a, flushed);
+    ft_published_t out;
+    ft_publish_wait(pub, &out);
+    double seconds = ft_wait_visible("flush-", out.valid_events, flushed);
+    ft_report("redis_scripts_flushed", seconds, out.valid_events, "ready_seconds=%.1f", ready_s);
+    ft_check_outcome(&pub, 1, "flush-", out.valid_events, false, NULL);
+    it_agent_stop(a);
+    it_pass();
+}
+
 /* --- a flapping Redis ---------------------------------------------------------------- */
 
 /* A second session on the private PostgreSQL holding an ACCESS EXCLUSIVE lock on the raw

@@ -91,3 +91,20 @@ Test(startup, an_agent_role_outside_exectime_reader_is_not_ready_until_granted, 
     it_agent_stop(a);
     it_pass();
 }
+
+/* A Redis host that does not resolve keeps the agent up and not ready, saying why, and it
+ * keeps trying (the name is looked up again at every attempt, off the loop). */
+Test(startup, a_redis_host_that_does_not_resolve_is_retried_not_ready, IT_TEST_OPTS)
+{
+    const char *env[] = {"EXECTIME_REDIS_URL=redis://no-such-host.invalid:6379", NULL};
+    it_agent_t *a = it_agent_start("c1", env);
+    IT_WAIT_UNTIL(log_has(a, "redis host not resolved"), IT_WAIT_MS,
+                  "the log never says the Redis host did not resolve");
+    char *body = NULL;
+    int status = it_http_get(a->port, "/readyz", &body);
+    cr_assert_eq(status, 503, "readyz answered %d: %s", status, body);
+    cr_assert(strstr(body, "\"redis\":false") != NULL, "%s", body);
+    free(body);
+    it_agent_stop(a);
+    it_pass();
+}
