@@ -35,10 +35,14 @@ static const char setup_sql_tail[] =
     " tenant_id text COLLATE \"C\", workflow_id text COLLATE \"C\", run_id text COLLATE \"C\","
     " status text, started_at timestamptz, finished_at timestamptz, duration_us bigint"
     ") ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS exectime_rollup_keys ("
+    " n integer, resolution smallint, tenant_id text COLLATE \"C\","
+    " workflow_id text COLLATE \"C\", bucket timestamptz, status smallint"
+    ") ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS exectime_rollup_staging ("
     " resolution smallint, tenant_id text COLLATE \"C\", workflow_id text COLLATE \"C\","
     " bucket timestamptz, status smallint, runs bigint, sum_us bigint, min_us bigint,"
-    " max_us bigint, hist bigint[]"
+    " max_us bigint, hist bytea"
     ") ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS exectime_admit ("
     " tenant_id text COLLATE \"C\", workflow_id text COLLATE \"C\", load boolean"
@@ -46,42 +50,68 @@ static const char setup_sql_tail[] =
     "SELECT relative_accuracy, encoding FROM exectime.sketch_constants;"
     "SELECT coalesce(max(version), 0) FROM exectime.schema_migrations";
 
-/* Round trip 1. The ORDER BY makes two agents that meet the same keys lock them in the
- * same order. RETURNING names only what the rollups need, from the inserted rows alone. */
-static const char insert_sql[] =
-    "BEGIN;"
-    "COPY exectime_staging FROM STDIN;"
-    "INSERT INTO exectime.execution_time_statistics"
-    " (tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us)"
-    " SELECT tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us"
-    " FROM exectime_staging ORDER BY tenant_id, run_id, finished_at"
-    " ON CONFLICT DO NOTHING"
+#define STAGE_SQL "BEGIN;COPY exectime_staging FROM STDIN;"
+#define INSERT_HEAD                                                                            \
+    "INSERT INTO exectime.execution_time_statistics"                                           \
+    " (tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us)"          \
+    " SELECT tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us"     \
+    " FROM exectime_staging"
+
+/* Round trip 1, usually: a plain INSERT, about half the cost of the careful one (no
+ * speculative insertion, no sort, nothing sent back). A stored run fails it with 23505. */
+static const char insert_sql[] = STAGE_SQL INSERT_HEAD;
+
+/* Round trip 1 after a duplicate. The ORDER BY makes two agents that meet the same keys
+ * lock them in the same order. RETURNING names only what the rollups need, from the
+ * inserted rows alone. */
+static const char insert_careful_sql[] =
+    STAGE_SQL INSERT_HEAD " ORDER BY tenant_id, run_id, finished_at ON CONFLICT DO NOTHING"
     " RETURNING tenant_id, workflow_id, status,"
     " (extract(epoch FROM finished_at) * 1000000)::bigint, duration_us";
 
-#define UPSERT_SQL(table, res)                                                                 \
+/* The lock class of the writers' per-tenant rollup locks ("ET" 01). */
+#define ROLLUP_LOCK_CLASS "1163132929"
+
+#define READ_SQL(table, res)                                                                   \
+    "SELECT k.n, r.runs, r.sum_us, r.min_us, r.max_us, r.hist FROM exectime_rollup_keys k"     \
+    " JOIN exectime." table " r USING (tenant_id, workflow_id, bucket, status)"                \
+    " WHERE k.resolution = " res
+
+/* Round trip 2. The staging table has no statistics: the joins must probe the primary
+ * keys, never hash a whole rollup table. The tenant locks are taken in hash order. */
+static const char read_sql[] =
+    "COPY exectime_rollup_keys FROM STDIN;"
+    "SET LOCAL enable_hashjoin = off;"
+    "SET LOCAL enable_mergejoin = off;"
+    "LOCK TABLE exectime.rollup_minute, exectime.rollup_hour, exectime.rollup_day"
+    " IN ROW EXCLUSIVE MODE;"
+    "SELECT pg_advisory_xact_lock(" ROLLUP_LOCK_CLASS ", h) FROM"
+    " (SELECT DISTINCT hashtext(tenant_id) AS h FROM exectime_rollup_keys ORDER BY h) t;"
+    READ_SQL("rollup_minute", "0") " UNION ALL " READ_SQL("rollup_hour", "1")
+    " UNION ALL " READ_SQL("rollup_day", "2");
+
+#define WRITE_SQL(table, res)                                                                  \
     "INSERT INTO exectime." table " AS r"                                                      \
     " (tenant_id, workflow_id, bucket, status, runs, sum_us, min_us, max_us, hist)"            \
     " SELECT tenant_id, workflow_id, bucket, status, runs, sum_us, min_us, max_us, hist"       \
     " FROM exectime_rollup_staging WHERE resolution = " res                                    \
-    " ORDER BY tenant_id, workflow_id, bucket, status"                                         \
     " ON CONFLICT (tenant_id, workflow_id, bucket, status) DO UPDATE SET"                      \
-    " runs = r.runs + excluded.runs, sum_us = r.sum_us + excluded.sum_us,"                     \
-    " min_us = LEAST(r.min_us, excluded.min_us), max_us = GREATEST(r.max_us, excluded.max_us),"\
-    " hist = exectime.hist_merge(r.hist, excluded.hist);"
+    " runs = excluded.runs, sum_us = excluded.sum_us, min_us = excluded.min_us,"               \
+    " max_us = excluded.max_us, hist = excluded.hist;"
 
-/* Round trip 2: resolutions in a fixed order, keys sorted within each. */
-static const char upsert_sql[] = "COPY exectime_rollup_staging FROM STDIN;"
-                                 UPSERT_SQL("rollup_minute", "0")
-                                 UPSERT_SQL("rollup_hour", "1")
-                                 UPSERT_SQL("rollup_day", "2")
-                                 "COMMIT";
+/* Round trip 3: the merged rows replace what round trip 2 read (the tenant locks kept
+ * every other writer out since), or are new. */
+static const char write_sql[] = "COPY exectime_rollup_staging FROM STDIN;"
+                                WRITE_SQL("rollup_minute", "0")
+                                WRITE_SQL("rollup_hour", "1")
+                                WRITE_SQL("rollup_day", "2")
+                                "COMMIT";
 
 static const char *const state_names[] = {
     [WRITER_DOWN] = "down",           [WRITER_SETUP] = "setup",
     [WRITER_NOT_MIGRATED] = "not_migrated", [WRITER_IDLE] = "idle",
     [WRITER_INSERTING] = "inserting", [WRITER_ADMITTING] = "admitting",
-    [WRITER_UPSERTING] = "upserting",
+    [WRITER_READING] = "reading", [WRITER_UPSERTING] = "upserting",
     [WRITER_ROLLING_BACK] = "rolling_back", [WRITER_RETRY_WAIT] = "retry_wait",
     [WRITER_CLOSING] = "closing",
 };
@@ -202,6 +232,7 @@ bool writer_holds(const batch_writer_t *w, uint8_t stream, const char *id)
 static void batch_reset(writer_batch_t *b)
 {
     copy_buf_reset(&b->rows);
+    copy_buf_reset(&b->names);
     if (b->keys > 0)
         memset(b->key_hashes, 0, b->key_cap * sizeof *b->key_hashes);
     b->keys = 0;
@@ -215,6 +246,7 @@ static void batch_reset(writer_batch_t *b)
     b->slice_len = 0;
     b->data_failures = 0;
     b->split = false;
+    b->careful = false;
     b->failed = false;
 }
 
@@ -229,10 +261,14 @@ static size_t slice_rows_to(const writer_batch_t *b)
     return b->acks[b->slice_from + b->slice_len - 1].rows_end;
 }
 
+static size_t slice_events_from(const writer_batch_t *b)
+{
+    return b->slice_from ? b->acks[b->slice_from - 1].events_end : 0;
+}
+
 static size_t slice_events(const writer_batch_t *b)
 {
-    size_t from = b->slice_from ? b->acks[b->slice_from - 1].events_end : 0;
-    return b->acks[b->slice_from + b->slice_len - 1].events_end - from;
+    return b->acks[b->slice_from + b->slice_len - 1].events_end - slice_events_from(b);
 }
 
 static void record_error(batch_writer_t *w, const PGresult *res)
@@ -281,6 +317,7 @@ static void on_setup(pg_conn_t *conn, pg_query_event_t event, PGresult *res, voi
 static void run_setup(batch_writer_t *w)
 {
     w->error[0] = '\0';
+    w->constants_differ[0] = '\0';
     w->schema_version = -1;
     set_state(w, WRITER_SETUP);
     if (pg_conn_query(&w->pg, w->setup_sql, on_setup, w) < 0)
@@ -299,18 +336,13 @@ static void on_setup(pg_conn_t *conn, pg_query_event_t event, PGresult *res, voi
         } else if (st == PGRES_TUPLES_OK && PQnfields(res) == 2 && PQntuples(res) == 1) {
             double alpha = strtod(PQgetvalue(res, 0, 0), NULL);
             int encoding = atoi(PQgetvalue(res, 0, 1));
-            if (alpha != ET_SKETCH_ALPHA || encoding != ET_SKETCH_ENCODING) {
-                char reason[256];
-                snprintf(reason, sizeof reason,
+            if (alpha != ET_SKETCH_ALPHA || encoding != ET_SKETCH_ENCODING)
+                snprintf(w->constants_differ, sizeof w->constants_differ,
                          "the database's sketch constants (relative_accuracy %s, encoding %d) "
                          "differ from this agent's (%g, %d): refusing to write",
                          PQgetvalue(res, 0, 0), encoding, ET_SKETCH_ALPHA, ET_SKETCH_ENCODING);
-                snprintf(w->error, sizeof w->error, "%s", reason);
-                w->schema_version = -2;
-            }
         } else if (st == PGRES_TUPLES_OK && PQnfields(res) == 1 && PQntuples(res) == 1) {
-            if (w->schema_version != -2)
-                w->schema_version = atoi(PQgetvalue(res, 0, 0));
+            w->schema_version = atoi(PQgetvalue(res, 0, 0));
         }
         return;
     }
@@ -318,13 +350,15 @@ static void on_setup(pg_conn_t *conn, pg_query_event_t event, PGresult *res, voi
         set_state(w, WRITER_DOWN);
         return;
     }
-    if (w->schema_version == -2) {
+    int needed = migrate_latest_version();
+    /* Constants of an older schema change with its migration (version 5 changed the
+     * encoding): only a current schema with other constants is a reason to stop. */
+    if (!w->error[0] && w->schema_version >= needed && w->constants_differ[0]) {
         set_state(w, WRITER_NOT_MIGRATED);
         if (w->cb.on_fatal)
-            w->cb.on_fatal(w, w->error, w->cb.arg);
+            w->cb.on_fatal(w, w->constants_differ, w->cb.arg);
         return;
     }
-    int needed = migrate_latest_version();
     if (w->error[0] || w->schema_version < needed) {
         char have[16];
         snprintf(have, sizeof have, "%d", w->schema_version < 0 ? 0 : w->schema_version);
@@ -348,10 +382,28 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
 static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
 static void on_rollback(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
 
+/* Batches that start careful after one met a stored run: a restart or a take-over
+ * redelivers a stretch of entries, not one. */
+#define CAREFUL_BATCHES 8
+
 /* The slice failed inside a transaction: roll back, then retry, split or reject it. */
 static void fail_batch(batch_writer_t *w)
 {
     writer_batch_t *b = w->inflight;
+    if (!w->careful_round) {
+        /* Whatever failed the plain INSERT, the careful one answers it: a stored run is
+         * skipped there, and a refused row fails there too, where the bisection runs. */
+        b->careful = true;
+        w->careful_left = CAREFUL_BATCHES;
+        if (strcmp(w->sqlstate, "23505") == 0) {
+            log_write(LOG_DEBUG, "batch holds runs already stored; writing it again, skipping them",
+                      NULL);
+            set_state(w, WRITER_ROLLING_BACK);
+            if (pg_conn_query(&w->pg, "ROLLBACK", on_rollback, w) < 0)
+                set_state(w, WRITER_DOWN);
+            return;
+        }
+    }
     bool data = data_error(w->sqlstate);
     w->stats.batches_failed++;
     b->failed = true;
@@ -442,9 +494,15 @@ static void on_rollback(pg_conn_t *conn, pg_query_event_t event, PGresult *res, 
         set_state(w, WRITER_DOWN);
         return;
     }
+    writer_batch_t *b = w->inflight;
+    if (!b->failed) {
+        /* A duplicate in the plain INSERT: not a failure, written again at once. */
+        set_state(w, WRITER_IDLE);
+        maybe_flush(w);
+        return;
+    }
     /* A data error comes back on every try: after a few (once, inside a bisection, where
      * the slice's entries have all failed together already) stop retrying it as it is. */
-    writer_batch_t *b = w->inflight;
     if (b->data_failures >= (b->split ? 1u : (unsigned)WRITER_DATA_ATTEMPTS)) {
         if (b->slice_len > 1)
             split_slice(w);
@@ -492,16 +550,23 @@ static void send_insert(batch_writer_t *w)
     w->error[0] = '\0';
     w->sqlstate[0] = '\0';
     w->reason[0] = '\0';
-    w->returned_rows = 0;
+    w->inserted_rows = 0;
     rollup_set_reset(&w->deltas);
     w->held_len = 0;
     wlimit_set_clear(&w->asked);
     wlimit_set_clear(&w->answers);
     copy_buf_reset(&w->admit_rows);
     w->inflight->attempts++;
-    w->round_started_ms = uv_now(w->loop);
+    w->round_started_ms = w->step_started_ms = uv_now(w->loop);
+    w->careful_round = w->inflight->careful || w->careful_left > 0;
+    if (w->careful_round) {
+        w->stats.batches_careful++;
+        if (w->careful_left > 0)
+            w->careful_left--;
+    }
     set_state(w, WRITER_INSERTING);
-    if (pg_conn_query(&w->pg, insert_sql, on_insert, w) < 0)
+    if (pg_conn_query(&w->pg, w->careful_round ? insert_careful_sql : insert_sql, on_insert,
+                      w) < 0)
         set_state(w, WRITER_DOWN);
 }
 
@@ -564,15 +629,9 @@ static int hold_row(batch_writer_t *w, const char *tenant, const char *workflow,
  * overflow id when the cache knows the tenant is full, or held for the admission round
  * trip when only the database can tell.
  */
-static int fold_row(batch_writer_t *w, const PGresult *res, int row)
+static int fold_run(batch_writer_t *w, const char *tenant, const char *workflow,
+                    et_status_t status, int64_t finished, int64_t duration)
 {
-    et_status_t status;
-    const char *st = PQgetvalue(res, row, 2);
-    if (et_status_parse(st, strlen(st), &status) < 0)
-        return -EINVAL;
-    const char *tenant = PQgetvalue(res, row, 0), *workflow = PQgetvalue(res, row, 1);
-    int64_t finished = strtoll(PQgetvalue(res, row, 3), NULL, 10);
-    int64_t duration = strtoll(PQgetvalue(res, row, 4), NULL, 10);
     switch (wlimit_check(&w->wlimit, tenant, workflow)) {
     case WLIMIT_OWN:
         break;
@@ -587,7 +646,35 @@ static int fold_row(batch_writer_t *w, const PGresult *res, int row)
     return rollup_set_add(&w->deltas, tenant, workflow, status, finished, duration);
 }
 
-static void send_upsert(batch_writer_t *w);
+/* One row the careful INSERT returned. */
+static int fold_row(batch_writer_t *w, const PGresult *res, int row)
+{
+    et_status_t status;
+    const char *st = PQgetvalue(res, row, 2);
+    if (et_status_parse(st, strlen(st), &status) < 0)
+        return -EINVAL;
+    return fold_run(w, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1), status,
+                    strtoll(PQgetvalue(res, row, 3), NULL, 10),
+                    strtoll(PQgetvalue(res, row, 4), NULL, 10));
+}
+
+/* The plain INSERT stored every event of the slice: they are folded from the batch. */
+static int fold_slice(batch_writer_t *w)
+{
+    const writer_batch_t *b = w->inflight;
+    size_t from = slice_events_from(b), to = from + slice_events(b);
+    for (size_t i = from; i < to; i++) {
+        const writer_event_t *e = &b->event_list[i];
+        const char *tenant = b->names.data + e->names_at;
+        int rc = fold_run(w, tenant, tenant + strlen(tenant) + 1, (et_status_t)e->status,
+                          e->finished_us, e->duration_us);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void send_read(batch_writer_t *w);
 static void on_admit(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
 
 /* The round trip between insert and upsert: admit what the held rows need, in this
@@ -595,6 +682,7 @@ static void on_admit(pg_conn_t *conn, pg_query_event_t event, PGresult *res, voi
 static void send_admit(batch_writer_t *w)
 {
     set_state(w, WRITER_ADMITTING);
+    w->step_started_ms = uv_now(w->loop);
     if (pg_conn_query(&w->pg, w->admit_sql, on_admit, w) < 0)
         set_state(w, WRITER_DOWN);
 }
@@ -646,7 +734,7 @@ static void on_admit(pg_conn_t *conn, pg_query_event_t event, PGresult *res, voi
             return;
         }
     }
-    send_upsert(w);
+    send_read(w);
 }
 
 /*
@@ -677,7 +765,7 @@ static void after_commit_limits(batch_writer_t *w)
                strcmp(w->deltas.deltas[j].tenant_id, d->tenant_id) == 0 &&
                strcmp(w->deltas.deltas[j].workflow_id, WLIMIT_OVERFLOW_ID) == 0;
              j++)
-            n += w->deltas.deltas[j].runs;
+            n += w->deltas.deltas[j].runs - w->deltas.deltas[j].stored_runs;
         w->stats.events_overflowed += n;
         uint64_t events;
         if (wlimit_overflowed(&w->wlimit, d->tenant_id, n, uv_now(w->loop), &events)) {
@@ -704,11 +792,137 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
             send_copy(w, conn, b->rows.data + from, slice_rows_to(b) - from);
             break;
         }
-        case PGRES_TUPLES_OK:
-            w->returned_rows = (size_t)PQntuples(res);
+        case PGRES_TUPLES_OK: /* the careful INSERT's RETURNING */
+            w->inserted_rows = (size_t)PQntuples(res);
             for (int i = 0; i < PQntuples(res); i++) {
                 if (fold_row(w, res, i) < 0 && !w->error[0])
                     snprintf(w->error, sizeof w->error, "cannot fold inserted row %d", i);
+            }
+            break;
+        case PGRES_COMMAND_OK: /* BEGIN, COPY, and the plain INSERT */
+            if (!w->careful_round && strncmp(PQcmdStatus(res), "INSERT", 6) == 0)
+                w->inserted_rows = strtoull(PQcmdTuples(res), NULL, 10);
+            break;
+        default:
+            record_error(w, res);
+            break;
+        }
+        return;
+    }
+    if (!w->careful_round && !w->error[0] && event == PG_QUERY_DONE) {
+        /* Without an error the plain INSERT stored every row; anything else is a server
+         * this code does not understand, and the careful way asks it row by row. */
+        int rc = w->inserted_rows == slice_events(w->inflight) ? fold_slice(w) : -EPROTO;
+        if (rc < 0)
+            snprintf(w->error, sizeof w->error, "cannot fold the inserted batch: %s",
+                     strerror(-rc));
+    }
+    if (round_failed(w, event))
+        return;
+    if (w->held_len)
+        send_admit(w);
+    else
+        send_read(w);
+}
+
+/* One row of exectime_rollup_keys: n, resolution, tenant, workflow, bucket, status. */
+static int key_copy_row(copy_buf_t *out, size_t n, const rollup_delta_t *d)
+{
+    size_t mark = out->len;
+    int rc = copy_buf_int(out, (int64_t)n, 1);
+    if (rc == 0) rc = copy_buf_int(out, d->resolution, 0);
+    if (rc == 0) rc = copy_buf_text(out, d->tenant_id, 0);
+    if (rc == 0) rc = copy_buf_text(out, d->workflow_id, 0);
+    if (rc == 0) rc = copy_buf_time(out, d->bucket_us, 0);
+    if (rc == 0) rc = copy_buf_int(out, d->status, 0);
+    if (rc == 0) rc = copy_buf_end_row(out);
+    if (rc < 0)
+        copy_buf_truncate(out, mark);
+    return rc;
+}
+
+static void send_upsert(batch_writer_t *w);
+static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
+
+/* Round trip 2: the keys the deltas touch, the tenant locks, the stored rows. */
+static void send_read(batch_writer_t *w)
+{
+    w->rollups_started_ms = uv_now(w->loop);
+    if (w->deltas.len == 0) { /* every run was stored already: nothing to roll up */
+        send_upsert(w);
+        return;
+    }
+    copy_buf_reset(&w->rollup_rows);
+    rollup_set_sort(&w->deltas);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < w->deltas.len; i++)
+        rc = key_copy_row(&w->rollup_rows, i, &w->deltas.deltas[i]);
+    if (rc < 0) {
+        snprintf(w->error, sizeof w->error, "cannot build rollup keys: %s", strerror(-rc));
+        fail_batch(w);
+        return;
+    }
+    set_state(w, WRITER_READING);
+    w->step_started_ms = uv_now(w->loop);
+    if (pg_conn_query(&w->pg, read_sql, on_read, w) < 0)
+        set_state(w, WRITER_DOWN);
+}
+
+/*
+ * Adds one stored row to its delta. The sums must fit where they are stored: a sum past
+ * bigint would have failed the database's own addition with 22003 (out of range), and
+ * failing the same way keeps the batch's handling (retried, then bisected) unchanged.
+ */
+static int merge_stored(batch_writer_t *w, const PGresult *res, int row)
+{
+    long long n = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+    if (n < 0 || (size_t)n >= w->deltas.len)
+        return -EPROTO;
+    rollup_delta_t *d = &w->deltas.deltas[n];
+    uint64_t runs = strtoull(PQgetvalue(res, row, 1), NULL, 10);
+    int64_t sum = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+    int64_t min = strtoll(PQgetvalue(res, row, 3), NULL, 10);
+    int64_t max = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+    int rc = et_hist_decode_hex(&w->stored_bins, PQgetvalue(res, row, 5));
+    if (rc < 0)
+        return rc;
+    if (d->runs > INT64_MAX - runs || __builtin_add_overflow(d->sum_us, sum, &sum))
+        return -ERANGE;
+    rc = et_hist_merge(&d->hist, &w->stored_bins);
+    if (rc < 0)
+        return rc;
+    d->runs += runs;
+    d->stored_runs += runs;
+    d->sum_us = sum;
+    if (min < d->min_us)
+        d->min_us = min;
+    if (max > d->max_us)
+        d->max_us = max;
+    return 0;
+}
+
+static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    batch_writer_t *w = arg;
+    if (event == PG_QUERY_RESULT) {
+        switch (PQresultStatus(res)) {
+        case PGRES_COPY_IN:
+            send_copy(w, conn, w->rollup_rows.data, w->rollup_rows.len);
+            break;
+        case PGRES_TUPLES_OK:
+            if (PQnfields(res) != 6) /* the tenant locks */
+                break;
+            for (int i = 0; i < PQntuples(res) && !w->error[0]; i++) {
+                int rc = merge_stored(w, res, i);
+                if (rc == -ERANGE) {
+                    snprintf(w->error, sizeof w->error, "a rollup sum is out of range");
+                    snprintf(w->sqlstate, sizeof w->sqlstate, "22003");
+                    snprintf(w->reason, sizeof w->reason,
+                             "bigint out of range: a rollup sum would pass it (SQLSTATE 22003)");
+                } else if (rc < 0) {
+                    snprintf(w->error, sizeof w->error, "cannot merge a stored rollup row: %s",
+                             strerror(-rc));
+                }
             }
             break;
         case PGRES_COMMAND_OK:
@@ -721,17 +935,13 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     }
     if (round_failed(w, event))
         return;
-    if (w->held_len)
-        send_admit(w);
-    else
-        send_upsert(w);
+    send_upsert(w);
 }
 
-/* Round trip 2: builds the rollup rows, upserts them and commits. */
+/* Round trip 3: the merged rows, written back, and COMMIT. */
 static void send_upsert(batch_writer_t *w)
 {
     copy_buf_reset(&w->rollup_rows);
-    rollup_set_sort(&w->deltas);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < w->deltas.len; i++)
         rc = rollup_delta_copy_row(&w->deltas.deltas[i], true, &w->rollup_rows);
@@ -740,9 +950,9 @@ static void send_upsert(batch_writer_t *w)
         fail_batch(w);
         return;
     }
-    w->upsert_started_ms = uv_now(w->loop);
     set_state(w, WRITER_UPSERTING);
-    const char *sql = w->deltas.len ? upsert_sql : "COMMIT";
+    w->step_started_ms = uv_now(w->loop);
+    const char *sql = w->deltas.len ? write_sql : "COMMIT";
     if (pg_conn_query(&w->pg, sql, on_upsert, w) < 0)
         set_state(w, WRITER_DOWN);
 }
@@ -773,23 +983,26 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     size_t from = done->slice_from, n = done->slice_len, slice = slice_events(done);
     uint64_t commit_ms = uv_now(w->loop) - w->round_started_ms;
     w->stats.batches_committed++;
-    w->stats.events_inserted += w->returned_rows;
-    w->stats.events_duplicate += slice - w->returned_rows;
+    w->stats.events_inserted += w->inserted_rows;
+    w->stats.events_duplicate += slice - w->inserted_rows;
     w->retry_ms = RETRY_MIN_MS;
     after_commit_limits(w);
     bool finished = advance(w, n, false);
     if (log_enabled(LOG_DEBUG)) {
-        char events[24], inserted[24], insert_ms[24], upsert_ms[24], keys[24];
+        char events[24], inserted[24], insert_ms[24], rollup_ms[24], keys[24];
         snprintf(events, sizeof events, "%zu", slice);
-        snprintf(inserted, sizeof inserted, "%zu", w->returned_rows);
+        snprintf(inserted, sizeof inserted, "%zu", w->inserted_rows);
         snprintf(keys, sizeof keys, "%zu", w->deltas.len);
-        snprintf(insert_ms, sizeof insert_ms, "%" PRIu64, w->upsert_started_ms - w->round_started_ms);
-        snprintf(upsert_ms, sizeof upsert_ms, "%" PRIu64, uv_now(w->loop) - w->upsert_started_ms);
+        snprintf(insert_ms, sizeof insert_ms, "%" PRIu64,
+                 w->rollups_started_ms - w->round_started_ms);
+        snprintf(rollup_ms, sizeof rollup_ms, "%" PRIu64,
+                 uv_now(w->loop) - w->rollups_started_ms);
         log_write(LOG_DEBUG, "batch committed", "events", events, "inserted", inserted,
-                  "rollup_keys", keys, "insert_ms", insert_ms, "upsert_ms", upsert_ms, NULL);
+                  "careful", w->careful_round ? "true" : "false", "rollup_keys", keys,
+                  "insert_ms", insert_ms, "rollup_ms", rollup_ms, NULL);
     }
     if (w->cb.on_batch)
-        w->cb.on_batch(w, slice, w->returned_rows, commit_ms, w->cb.arg);
+        w->cb.on_batch(w, slice, w->inserted_rows, commit_ms, w->cb.arg);
     if (w->cb.on_committed)
         w->cb.on_committed(w, done->acks + from, n, w->cb.arg);
     step_done(w, done, finished);
@@ -864,6 +1077,7 @@ int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
         key_cap *= 2;
     for (int i = 0; i < 2; i++) {
         copy_buf_init(&w->batches[i].rows, limit);
+        copy_buf_init(&w->batches[i].names, cap * (ET_TENANT_ID_MAX + ET_WORKFLOW_ID_MAX + 2));
         w->batches[i].key_hashes = calloc(key_cap, sizeof *w->batches[i].key_hashes);
         if (w->batches[i].key_hashes == NULL)
             return -ENOMEM;
@@ -876,6 +1090,7 @@ int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
     rollup_set_retain(&w->deltas, cfg->minute_retention_days, cfg->hour_retention_days,
                       et_now_us());
     copy_buf_init(&w->rollup_rows, 6 * limit);
+    et_hist_init(&w->stored_bins);
     /* A row per held event and a load row per tenant: two per event at most. */
     copy_buf_init(&w->admit_rows, 2 * limit);
     wlimit_set_init(&w->asked);
@@ -926,10 +1141,9 @@ bool writer_flowing(const batch_writer_t *w)
         return false;
     if (w->inflight && w->inflight->failed)
         return false; /* retrying it after a failure */
-    uint64_t started = w->state == WRITER_UPSERTING ? w->upsert_started_ms : w->round_started_ms;
     if ((w->state == WRITER_INSERTING || w->state == WRITER_ADMITTING ||
-         w->state == WRITER_UPSERTING) &&
-        uv_now(w->loop) - started > WRITER_STALL_MS)
+         w->state == WRITER_READING || w->state == WRITER_UPSERTING) &&
+        uv_now(w->loop) - w->step_started_ms > WRITER_STALL_MS)
         return false; /* no answer for a while: locked, frozen or gone */
     return true;
 }
@@ -943,6 +1157,31 @@ void writer_pending(const batch_writer_t *w, size_t *events, size_t *entries)
         *entries += b->ack_len - b->slice_from;
         *events += b->events - (b->slice_from ? b->acks[b->slice_from - 1].events_end : 0);
     }
+}
+
+/* Keeps what the rollups need of one event, for folding it without a round trip. */
+static int add_event(writer_batch_t *b, size_t at, const et_event_t *e)
+{
+    if (at == b->event_cap) {
+        size_t cap = b->event_cap ? 2 * b->event_cap : 1024;
+        writer_event_t *list = realloc(b->event_list, cap * sizeof *list);
+        if (list == NULL)
+            return -ENOMEM;
+        b->event_list = list;
+        b->event_cap = cap;
+    }
+    size_t tenant = strlen(e->tenant_id), workflow = strlen(e->workflow_id);
+    if (b->names.len + tenant + workflow + 2 > b->names.limit || b->names.len > UINT32_MAX)
+        return -ENOBUFS;
+    writer_event_t *out = &b->event_list[at];
+    out->names_at = (uint32_t)b->names.len;
+    out->status = (uint8_t)e->status;
+    out->finished_us = e->finished_us;
+    out->duration_us = e->duration_us;
+    return copy_buf_raw(&b->names, e->tenant_id, tenant + 1) < 0 ||
+                   copy_buf_raw(&b->names, e->workflow_id, workflow + 1) < 0
+               ? -ENOMEM
+               : 0;
 }
 
 /* Appends one event as a staging row; on failure the row is taken back out. */
@@ -981,11 +1220,14 @@ int writer_add(batch_writer_t *w, uint8_t stream, const char *id, const et_event
     }
     if (index_reserve(b, b->ack_len + 1) < 0)
         return -ENOMEM;
-    size_t mark = b->rows.len;
+    size_t mark = b->rows.len, names_mark = b->names.len;
     for (size_t i = 0; i < n; i++) {
         int rc = add_row(&b->rows, &events[i]);
+        if (rc == 0)
+            rc = add_event(b, b->events + i, &events[i]);
         if (rc < 0) {
             copy_buf_truncate(&b->rows, mark);
+            copy_buf_truncate(&b->names, names_mark);
             return rc;
         }
     }
@@ -1022,12 +1264,15 @@ static void on_handle_closed(uv_handle_t *handle)
         return;
     for (int i = 0; i < 2; i++) {
         copy_buf_free(&w->batches[i].rows);
+        copy_buf_free(&w->batches[i].names);
+        free(w->batches[i].event_list);
         free(w->batches[i].acks);
         free(w->batches[i].index);
         free(w->batches[i].key_hashes);
     }
     rollup_set_free(&w->deltas);
     copy_buf_free(&w->rollup_rows);
+    et_hist_free(&w->stored_bins);
     copy_buf_free(&w->admit_rows);
     wlimit_set_free(&w->asked);
     wlimit_set_free(&w->answers);

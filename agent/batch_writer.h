@@ -1,9 +1,20 @@
 /*
  * batch_writer — turns decoded events into committed rows, one transaction per batch:
- *   1. BEGIN; COPY the batch into a temporary staging table; INSERT it into the raw table
- *      in key order ON CONFLICT DO NOTHING RETURNING only the rows really inserted;
- *   2. fold those rows into rollup deltas in C (rollup_delta), COPY the deltas into a
- *      second staging table, upsert minute/hour/day rollups in key order; COMMIT.
+ *   1. BEGIN; COPY the batch into a temporary staging table; INSERT it into the raw table.
+ *      Usually a plain INSERT: when it succeeds every row was new, and the rollup deltas
+ *      are folded in C (rollup_delta) from the batch's own copy of the events. A batch
+ *      with a run already stored fails it (23505) and is written again at once the careful
+ *      way: INSERT in key order ON CONFLICT DO NOTHING RETURNING only the rows really
+ *      inserted, folded from what came back. After such a batch the next few start
+ *      careful too (redeliveries come in runs).
+ *   2. COPY the keys the deltas touch; take a transaction-scoped advisory lock per tenant
+ *      (in one order); read the rollup rows that exist for those keys.
+ *   3. Merge each row into its delta in C; COPY the sums into a second staging table and
+ *      write them back (INSERT ... ON CONFLICT DO UPDATE with the merged values); COMMIT.
+ * The tenant locks make 2-3 a read-modify-write that no other agent interleaves with; the
+ * writers take their locks in the same phases in the same orders (raw rows, admission rows
+ * by tenant, tenant locks by hash), so they never deadlock. Step 2 also takes ROW
+ * EXCLUSIVE on the rollup tables, which waits for a running rollup-rebuild.
  * Per-workflow rollups are limited per tenant (workflow_limit.h): a row whose workflow the
  * cache cannot decide waits, and one more round trip between 1 and 2 (only in batches that
  * have such rows) asks exectime.admit_workflows, in the same transaction, about all of
@@ -69,15 +80,27 @@ typedef enum writer_state {
     WRITER_IDLE,          /* ready, nothing in flight */
     WRITER_INSERTING,     /* round trip 1: staging + raw insert */
     WRITER_ADMITTING,     /* between 1 and 2, when needed: admission of new workflows */
-    WRITER_UPSERTING,     /* round trip 2: rollups + COMMIT */
+    WRITER_READING,       /* round trip 2: tenant locks, the rollup rows the batch touches */
+    WRITER_UPSERTING,     /* round trip 3: merged rollups + COMMIT */
     WRITER_ROLLING_BACK,
     WRITER_RETRY_WAIT,    /* a batch failed: wait, then retry it */
     WRITER_CLOSING,
 } writer_state_t;
 
+/* One event of a batch, as the rollups need it; its ids are in the batch's names. */
+typedef struct writer_event {
+    uint32_t names_at;  /* tenant id, NUL, workflow id, NUL */
+    uint8_t status;     /* et_status_t */
+    int64_t finished_us;
+    int64_t duration_us;
+} writer_event_t;
+
 typedef struct writer_batch {
     copy_buf_t rows;    /* staging rows in COPY text format */
     size_t events;
+    writer_event_t *event_list; /* [0, events): folded when the plain INSERT succeeds */
+    size_t event_cap;
+    copy_buf_t names;   /* the events' ids, NUL-terminated */
     writer_ack_t *acks;
     size_t ack_len;
     size_t ack_cap;
@@ -92,6 +115,7 @@ typedef struct writer_batch {
     size_t slice_len;   /* acks written in one transaction: all that is left, unless split */
     unsigned data_failures; /* of the current slice, with a data error */
     bool split;         /* being bisected: a failing slice is halved at once */
+    bool careful;       /* met a stored run: INSERT ON CONFLICT DO NOTHING from now on */
     bool failed;        /* the current slice's last attempt failed */
 } writer_batch_t;
 
@@ -104,6 +128,7 @@ typedef struct writer_stats {
     uint64_t batches_split;   /* refused batches or slices halved */
     uint64_t entries_rejected;/* entries the database refused, given to on_rejected */
     uint64_t events_overflowed; /* inserted rows rolled up under WLIMIT_OVERFLOW_ID */
+    uint64_t batches_careful; /* slices written with ON CONFLICT DO NOTHING RETURNING */
 } writer_stats_t;
 
 typedef struct batch_writer batch_writer_t;
@@ -138,8 +163,11 @@ struct batch_writer {
     writer_batch_t *filling;
     writer_batch_t *inflight;   /* NULL when nothing is being written */
     rollup_set_t deltas;
-    copy_buf_t rollup_rows;
-    size_t returned_rows;       /* rows RETURNING gave for the in-flight batch */
+    copy_buf_t rollup_rows;     /* the touched keys (round trip 2), then the sums (3) */
+    et_hist_t stored_bins;      /* one stored row's bins, while merging */
+    size_t inserted_rows;       /* raw rows the in-flight slice really inserted */
+    bool careful_round;         /* the in-flight slice's insert is the careful one */
+    unsigned careful_left;      /* batches still to start careful after a duplicate */
     wlimit_t wlimit;            /* admitted workflows per tenant, as far as known */
     struct writer_held_row *held; /* inserted rows waiting for the admission's answer */
     size_t held_len;
@@ -152,6 +180,7 @@ struct batch_writer {
     char sqlstate[6];           /* its SQLSTATE; "" when it did not come from the server */
     char reason[512];           /* its primary message, detail and SQLSTATE */
     char setup_sql[2048];       /* session set-up, with statement_timeout */
+    char constants_differ[256]; /* why the sketch constants refuse this agent, or "" */
     bool schema_ok;
     bool draining;              /* flush everything, then call on_drained */
     void (*on_drained)(batch_writer_t *w);
@@ -159,7 +188,8 @@ struct batch_writer {
     uv_timer_t retry_timer;     /* failed batch and schema re-check */
     uint64_t retry_ms;
     uint64_t round_started_ms;
-    uint64_t upsert_started_ms; /* end of round trip 1 */
+    uint64_t rollups_started_ms; /* end of round trip 1 (and admission) */
+    uint64_t step_started_ms;   /* start of the round trip in flight (stall check) */
     int schema_version;         /* seen in the database */
     int closing_handles;
     writer_closed_fn on_closed;

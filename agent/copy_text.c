@@ -121,21 +121,26 @@ int copy_buf_time(copy_buf_t *b, int64_t t_us, int first)
     return rc < 0 ? rc : append(b, tmp, (size_t)n);
 }
 
-int copy_buf_int_array(copy_buf_t *b, const int64_t *v, size_t n, int first)
+int copy_buf_bytea(copy_buf_t *b, const uint8_t *v, size_t n, int first)
 {
+    static const char digits[] = "0123456789abcdef";
     int rc = separator(b, first);
     if (rc == 0)
-        rc = reserve(b, 2 + n * 21);
+        rc = reserve(b, 3 + 2 * n);
     if (rc < 0)
         return rc;
-    b->data[b->len++] = '{';
+    memcpy(b->data + b->len, "\\\\x", 3);
+    b->len += 3;
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            b->data[b->len++] = ',';
-        b->len += (size_t)snprintf(b->data + b->len, 21, "%" PRId64, v[i]);
+        b->data[b->len++] = digits[v[i] >> 4];
+        b->data[b->len++] = digits[v[i] & 15];
     }
-    b->data[b->len++] = '}';
     return 0;
+}
+
+int copy_buf_raw(copy_buf_t *b, const void *data, size_t len)
+{
+    return append(b, data, len);
 }
 
 int copy_buf_end_row(copy_buf_t *b)

@@ -144,6 +144,7 @@ static int lookup(rollup_set_t *set, et_resolution_t res, const char *tenant,
     d->bucket_us = bucket;
     d->status = status;
     d->runs = 0;
+    d->stored_runs = 0;
     d->sum_us = 0;
     d->min_us = INT64_MAX;
     d->max_us = INT64_MIN;
@@ -213,7 +214,7 @@ void rollup_set_sort(rollup_set_t *set)
 
 int rollup_delta_copy_row(const rollup_delta_t *d, bool with_resolution, copy_buf_t *out)
 {
-    int64_t packed[2048]; /* more than et_sketch_max_slot() + 1 bins */
+    uint8_t encoded[ET_HIST_ENCODED_MAX];
     size_t mark = out->len;
     int rc = with_resolution ? copy_buf_int(out, d->resolution, 1) : 0;
     if (rc == 0) rc = copy_buf_text(out, d->tenant_id, !with_resolution);
@@ -224,11 +225,10 @@ int rollup_delta_copy_row(const rollup_delta_t *d, bool with_resolution, copy_bu
     if (rc == 0) rc = copy_buf_int(out, d->sum_us, 0);
     if (rc == 0) rc = copy_buf_int(out, d->min_us, 0);
     if (rc == 0) rc = copy_buf_int(out, d->max_us, 0);
-    if (rc == 0 && d->hist.len > sizeof packed / sizeof packed[0])
-        rc = -ERANGE;
-    for (uint32_t k = 0; rc == 0 && k < d->hist.len; k++)
-        packed[k] = et_hist_pack(d->hist.bins[k].slot, d->hist.bins[k].count);
-    if (rc == 0) rc = copy_buf_int_array(out, packed, d->hist.len, 0);
+    long n = rc == 0 ? et_hist_encode(&d->hist, encoded, sizeof encoded) : 0;
+    if (n < 0)
+        rc = (int)n;
+    if (rc == 0) rc = copy_buf_bytea(out, encoded, (size_t)n, 0);
     if (rc == 0) rc = copy_buf_end_row(out);
     if (rc < 0)
         copy_buf_truncate(out, mark);

@@ -33,6 +33,7 @@ typedef struct rollup_delta {
     int64_t bucket_us;
     et_status_t status;
     uint64_t runs;
+    uint64_t stored_runs;   /* of runs, those already stored (the writer's merge); 0 */
     int64_t sum_us;
     int64_t min_us;
     int64_t max_us;
@@ -78,7 +79,7 @@ rollup_delta_t *rollup_set_find(rollup_set_t *set, et_resolution_t res, const ch
 
 /*
  * Appends one delta as a COPY text row: [resolution,] tenant_id, workflow_id, bucket,
- * status, runs, sum_us, min_us, max_us, hist (packed bigint[]). The column order of the
+ * status, runs, sum_us, min_us, max_us, hist (bytea, et_hist_encode). The column order of the
  * rollup tables, with the writer's staging table's resolution column in front when asked.
  */
 __attribute__((warn_unused_result)) int rollup_delta_copy_row(const rollup_delta_t *d,

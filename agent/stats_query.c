@@ -426,55 +426,9 @@ static int64_t be64(const char *p)
     return (int64_t)v;
 }
 
-static int32_t be32(const char *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v = (v << 8) | (uint8_t)p[i];
-    return (int32_t)v;
-}
-
 static int16_t be16(const char *p)
 {
     return (int16_t)(((uint16_t)(uint8_t)p[0] << 8) | (uint8_t)p[1]);
-}
-
-/* Reads a binary bigint[] of packed bins into out (reset first). The writer stores bins
- * sorted by slot, so they append in one pass; anything else takes the general path. */
-static int read_packed_array(et_hist_t *out, const char *p, int len)
-{
-    et_hist_reset(out);
-    if (len < 12)
-        return -EINVAL;
-    int32_t ndim = be32(p);
-    if (ndim == 0)
-        return 0;
-    if (ndim != 1 || len < 20)
-        return -EINVAL;
-    int32_t n = be32(p + 12);
-    if (n < 0 || (int64_t)n * 12 > (int64_t)len - 20)
-        return -EINVAL;
-    int rc = et_hist_reserve(out, (uint32_t)n);
-    if (rc < 0)
-        return rc;
-    const char *e = p + 20;
-    for (int32_t i = 0; i < n; i++, e += 12) {
-        if (be32(e) != 8)
-            return -EINVAL;
-        int64_t packed = be64(e + 4);
-        uint32_t slot = et_hist_packed_slot(packed);
-        uint64_t count = et_hist_packed_count(packed);
-        if (slot > et_sketch_max_slot() || count == 0)
-            return -EINVAL;
-        if (out->len == 0 || out->bins[out->len - 1].slot < slot) {
-            out->bins[out->len].slot = slot;
-            out->bins[out->len].count = count;
-            out->len++;
-        } else if ((rc = et_hist_add(out, slot, count)) < 0) {
-            return rc;
-        }
-    }
-    return 0;
 }
 
 static void agg_add_counts(agg_t *a, uint64_t runs, uint64_t failed, int64_t sum, int64_t min,
@@ -553,7 +507,8 @@ static int fold_row(stats_request_t *r, const PGresult *res, int row)
     int64_t sum = be64(PQgetvalue(res, row, 5));
     int64_t min = be64(PQgetvalue(res, row, 6));
     int64_t max = be64(PQgetvalue(res, row, 7));
-    int rc = read_packed_array(&r->row_bins, PQgetvalue(res, row, 8), PQgetlength(res, row, 8));
+    int rc = et_hist_decode(&r->row_bins, (const uint8_t *)PQgetvalue(res, row, 8),
+                            (size_t)PQgetlength(res, row, 8));
     if (rc < 0)
         return rc;
     /* Failures are runs that ended failed or timed out; cancelled runs are not. */

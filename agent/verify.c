@@ -88,24 +88,6 @@ static int load_expected(PGconn *pg, const char *from, const char *to, const cha
     return rc;
 }
 
-/* Parses "{a,b,c}" of packed bins into a histogram. */
-static int parse_hist(const char *text, et_hist_t *out)
-{
-    if (*text++ != '{')
-        return -EINVAL;
-    while (*text && *text != '}') {
-        char *end;
-        long long packed = strtoll(text, &end, 10);
-        if (end == text)
-            return -EINVAL;
-        int rc = et_hist_add(out, et_hist_packed_slot(packed), et_hist_packed_count(packed));
-        if (rc < 0)
-            return rc;
-        text = *end == ',' ? end + 1 : end;
-    }
-    return 0;
-}
-
 static bool hist_equal(const et_hist_t *a, const et_hist_t *b)
 {
     if (a->len != b->len)
@@ -145,7 +127,7 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
             st->checked++;
             rollup_delta_t *d = rollup_set_find(expected, res, t, w, bucket, (et_status_t)status);
             et_hist_reset(&hist);
-            if (parse_hist(PQgetvalue(r, 0, 8), &hist) < 0) {
+            if (et_hist_decode_hex(&hist, PQgetvalue(r, 0, 8)) < 0) {
                 report(st, "BAD", res, t, w, bucket, status, "histogram does not parse");
             } else if (d == NULL) {
                 report(st, "EXTRA", res, t, w, bucket, status,

@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -381,4 +382,126 @@ int et_hist_quantile(const et_hist_t *h, double q, uint64_t min_us, uint64_t max
     }
     assert(0 && "rank beyond total");
     return -EINVAL;
+}
+
+/* --- stored encoding ------------------------------------------------------------------ */
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *varint_put(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Reads one varint at *p (before end); -EINVAL when truncated or longer than 64 bits. */
+static int varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t byte = *(*p)++;
+        if (shift == 63 && byte > 1)
+            return -EINVAL;
+        v |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+size_t et_hist_encoded_size(const et_hist_t *h)
+{
+    size_t n = 0;
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < h->len; i++) {
+        n += varint_size(h->bins[i].slot - prev) + varint_size(h->bins[i].count);
+        prev = h->bins[i].slot;
+    }
+    return n;
+}
+
+long et_hist_encode(const et_hist_t *h, uint8_t *out, size_t cap)
+{
+    size_t need = et_hist_encoded_size(h);
+    if (need > cap || need > LONG_MAX)
+        return -ERANGE;
+    uint8_t *p = out;
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < h->len; i++) {
+        p = varint_put(p, h->bins[i].slot - prev);
+        p = varint_put(p, h->bins[i].count);
+        prev = h->bins[i].slot;
+    }
+    return (long)(p - out);
+}
+
+int et_hist_decode(et_hist_t *out, const uint8_t *p, size_t len)
+{
+    et_hist_reset(out);
+    const uint8_t *end = p + len;
+    uint64_t slot = 0;
+    while (p < end) {
+        uint64_t distance, count;
+        if (varint_get(&p, end, &distance) < 0 || varint_get(&p, end, &count) < 0)
+            return -EINVAL;
+        if ((out->len > 0 && distance == 0) || count == 0 ||
+            distance > (uint64_t)et_sketch_max_slot() - slot)
+            return -EINVAL;
+        slot += distance;
+        if (out->len == out->cap) {
+            int rc = hist_reserve(out, out->cap ? (uint64_t)out->cap * 2 : 16);
+            if (rc < 0)
+                return rc;
+        }
+        out->bins[out->len].slot = (uint32_t)slot;
+        out->bins[out->len].count = count;
+        out->len++;
+    }
+    return 0;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int et_hist_decode_hex(et_hist_t *out, const char *text)
+{
+    if (text[0] != '\\' || text[1] != 'x')
+        return -EINVAL;
+    text += 2;
+    size_t digits = strlen(text);
+    if (digits % 2)
+        return -EINVAL;
+    /* Decoded on the stack: no allocation per row. */
+    uint8_t buf[ET_HIST_ENCODED_MAX];
+    if (digits / 2 > sizeof buf)
+        return -EINVAL;
+    for (size_t i = 0; i < digits / 2; i++) {
+        int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -EINVAL;
+        buf[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return et_hist_decode(out, buf, digits / 2);
 }

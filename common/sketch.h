@@ -3,8 +3,13 @@
  * sparse, mergeable histogram of slot counts with exact-rank quantiles.
  *
  * Slots: slot 0 holds the duration 0 µs; a duration x >= 1 µs falls in bin
- * k = ceil(ln x / ln gamma) and is stored in slot k + 1, so every slot is >= 0 and fits the
- * packed database encoding (ET_HIST_PACK_SHIFT).
+ * k = ceil(ln x / ln gamma) and is stored in slot k + 1, so every slot is >= 0.
+ *
+ * Stored encoding (ET_SKETCH_ENCODING 2, the rollups' bytea column hist): the bins in slot
+ * order, each as two unsigned LEB128 varints, the slot's distance from the previous bin's
+ * slot (the first bin: its slot) and its count. A typical bin takes 2-3 bytes, so even a
+ * day of a busy tenant stays below PostgreSQL's 2 kB TOAST threshold: stored inline,
+ * uncompressed, read without de-TOASTing.
  *
  * Ownership: an et_hist_t owns its bins array; et_hist_free releases it. Functions that can
  * fail return 0 or a negative errno (-ENOMEM, -EINVAL, -ERANGE).
@@ -18,12 +23,17 @@
 /* The one place the sketch constants live; the database row exectime.sketch_constants
  * must hold the same values or the agent refuses to start. */
 #define ET_SKETCH_ALPHA 0.01
-#define ET_SKETCH_ENCODING 1 /* version of the slot numbering and packing below */
+#define ET_SKETCH_ENCODING 2 /* version of the slot numbering and the stored encoding */
 /* Longest duration the codec accepts: 30 days in µs. */
 #define ET_DURATION_MAX_US (30LL * 24 * 3600 * 1000000)
-/* Packed bin as stored in PostgreSQL bigint[]: slot << 40 | count. */
-#define ET_HIST_PACK_SHIFT 40
-#define ET_HIST_COUNT_MASK ((1ULL << ET_HIST_PACK_SHIFT) - 1)
+/* Most bytes one encoded bin takes: a slot distance (2 bytes for any slot up to
+ * et_sketch_max_slot()) and a 64-bit count (10 bytes). */
+#define ET_HIST_BIN_BYTES_MAX 12
+/* More than et_sketch_max_slot() + 1 (1,431 at these constants): a bound on any valid
+ * histogram's bins, checked by a unit test. */
+#define ET_HIST_BINS_MAX 1536
+/* The longest stored encoding of a valid histogram. */
+#define ET_HIST_ENCODED_MAX (ET_HIST_BINS_MAX * ET_HIST_BIN_BYTES_MAX)
 
 typedef struct et_hist_bin {
     uint32_t slot;
@@ -78,17 +88,23 @@ __attribute__((warn_unused_result)) int et_hist_quantile(const et_hist_t *h, dou
                                                          uint64_t min_us, uint64_t max_us,
                                                          double *out_us);
 
-static inline int64_t et_hist_pack(uint32_t slot, uint64_t count)
-{
-    return (int64_t)(((uint64_t)slot << ET_HIST_PACK_SHIFT) | (count & ET_HIST_COUNT_MASK));
-}
-static inline uint32_t et_hist_packed_slot(int64_t packed)
-{
-    return (uint32_t)((uint64_t)packed >> ET_HIST_PACK_SHIFT);
-}
-static inline uint64_t et_hist_packed_count(int64_t packed)
-{
-    return (uint64_t)packed & ET_HIST_COUNT_MASK;
-}
+/* Bytes et_hist_encode writes for h (0 for an empty histogram). */
+size_t et_hist_encoded_size(const et_hist_t *h);
+
+/* Writes h's stored encoding into out; returns its length, or -ERANGE when cap is too
+ * small (et_hist_encoded_size says how much is needed). */
+__attribute__((warn_unused_result)) long et_hist_encode(const et_hist_t *h, uint8_t *out,
+                                                        size_t cap);
+
+/*
+ * Reads a stored encoding into out (reset first). Refuses with -EINVAL what the encoder
+ * never writes: a truncated varint, slots out of order or past et_sketch_max_slot(), a zero
+ * count; -ENOMEM when out cannot grow. Input from the database is checked like any other.
+ */
+__attribute__((warn_unused_result)) int et_hist_decode(et_hist_t *out, const uint8_t *p,
+                                                       size_t len);
+
+/* The same from PostgreSQL's text form of a bytea, "\x" and two hex digits a byte. */
+__attribute__((warn_unused_result)) int et_hist_decode_hex(et_hist_t *out, const char *text);
 
 #endif

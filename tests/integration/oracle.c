@@ -345,15 +345,17 @@ static void check_resolution(const et_event_t *ev, size_t n, et_resolution_t res
             min = obs[k].duration < min ? obs[k].duration : min;
             max = obs[k].duration > max ? obs[k].duration : max;
         }
-        text_add(&want_vals, "%zu|%" PRId64 "|%" PRId64 "|%" PRId64 "|{", j - i, sum, min, max);
-        for (size_t k = i; k < j;) {
-            size_t m = k;
-            while (m < j && obs[m].slot == obs[k].slot)
-                m++;
-            text_add(&want_vals, "%s%" PRId64, k == i ? "" : ",", et_hist_pack(obs[k].slot, m - k));
-            k = m;
-        }
-        text_add(&want_vals, "}");
+        text_add(&want_vals, "%zu|%" PRId64 "|%" PRId64 "|%" PRId64 "|\\x", j - i, sum, min, max);
+        et_hist_t bins;
+        et_hist_init(&bins);
+        for (size_t k = i; k < j; k++)
+            cr_assert(et_hist_add(&bins, obs[k].slot, 1) == 0);
+        static uint8_t encoded[ET_HIST_ENCODED_MAX];
+        long len = et_hist_encode(&bins, encoded, sizeof encoded);
+        cr_assert(len >= 0);
+        for (long k = 0; k < len; k++)
+            text_add(&want_vals, "%02x", encoded[k]);
+        et_hist_free(&bins);
         char have_vals[16384];
         snprintf(have_vals, sizeof have_vals, "%s|%s|%s|%s|%s", PQgetvalue(r, row, 4),
                  PQgetvalue(r, row, 5), PQgetvalue(r, row, 6), PQgetvalue(r, row, 7),

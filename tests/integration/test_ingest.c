@@ -485,7 +485,7 @@ Test(ingest, rollup_rebuild_repairs_damaged_rollups_while_an_agent_ingests, IT_T
     PQclear(it_sql("DELETE FROM exectime.rollup_day"
                    " WHERE ctid = (SELECT ctid FROM exectime.rollup_day LIMIT 1)"));
     PQclear(it_sql("INSERT INTO exectime.rollup_minute VALUES ('ghost', 'wf',"
-                   " date_trunc('minute', now()), 0, 1, 5, 5, 5, '{1099511627777}')"));
+                   " date_trunc('minute', now()), 0, 1, 5, 5, 5, '\\x0101')"));
     char *out = NULL;
     cr_assert_eq(run_tool("verify", it.agent_url, &out), 1, "verify should see the damage: %s", out);
     cr_assert(strstr(out, "DIFF") && strstr(out, "MISSING") && strstr(out, "EXTRA"), "%s", out);

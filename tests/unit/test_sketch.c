@@ -183,7 +183,7 @@ Test(sketch, max_slot_is_slot_of_thirty_days)
     cr_assert_eq(et_sketch_max_slot(), 1431);
     cr_assert_eq(et_sketch_slot((uint64_t)ET_DURATION_MAX_US), 1431);
     cr_assert_leq(et_sketch_slot((uint64_t)ET_DURATION_MAX_US - 1), 1431);
-    cr_assert(et_sketch_max_slot() < (1u << (63 - ET_HIST_PACK_SHIFT)));
+    cr_assert(et_sketch_max_slot() < ET_HIST_BINS_MAX);
 }
 
 /* Below about 50 µs a bin is narrower than 1 µs, so consecutive integers skip slots;
@@ -524,16 +524,74 @@ Test(sketch, quantile_of_zero_durations_is_zero)
     et_hist_free(&h);
 }
 
-Test(sketch, pack_round_trips_slot_and_count)
+Test(sketch, encoding_round_trips_and_is_what_the_migration_writes)
 {
-    int64_t p = et_hist_pack(et_sketch_max_slot(), ET_HIST_COUNT_MASK);
+    et_hist_t h, back;
+    et_hist_init(&h);
+    et_hist_init(&back);
+    cr_assert_eq(et_hist_add(&h, 5, 2), 0);
+    cr_assert_eq(et_hist_add(&h, 200, 300000), 0);
+    cr_assert_eq(et_hist_add(&h, 1430, (1ULL << 40) - 1), 0);
+    uint8_t out[ET_HIST_ENCODED_MAX];
+    long n = et_hist_encode(&h, out, sizeof out);
+    /* The bytes migration 0005 produced for the same bins (checked by hand in psql). */
+    static const uint8_t want[] = {0x05, 0x02, 0xc3, 0x01, 0xe0, 0xa7, 0x12, 0xce, 0x09,
+                                   0xff, 0xff, 0xff, 0xff, 0xff, 0x1f};
+    cr_assert_eq(n, (long)sizeof want);
+    cr_assert_eq(et_hist_encoded_size(&h), sizeof want);
+    cr_assert_arr_eq(out, want, sizeof want);
+    cr_assert_eq(et_hist_decode(&back, out, (size_t)n), 0);
+    cr_assert_eq(back.len, 3);
+    cr_assert_eq(back.bins[2].slot, 1430);
+    cr_assert_eq(back.bins[2].count, (1ULL << 40) - 1);
+    cr_assert_eq(et_hist_decode_hex(&back, "\\x0502c301e0a712ce09ffffffffff1f"), 0);
+    cr_assert_eq(back.len, 3);
+    cr_assert_eq(back.bins[1].count, 300000);
+    cr_assert_eq(et_hist_encode(&h, out, 3), -ERANGE);
+    et_hist_free(&h);
+    et_hist_free(&back);
+}
 
-    cr_assert_geq(p, 0);
-    cr_assert_eq(et_hist_packed_slot(p), et_sketch_max_slot());
-    cr_assert_eq(et_hist_packed_count(p), ET_HIST_COUNT_MASK);
-    p = et_hist_pack(0, 1);
-    cr_assert_eq(et_hist_packed_slot(p), 0);
-    cr_assert_eq(et_hist_packed_count(p), 1);
+Test(sketch, every_bin_of_a_full_histogram_fits_the_encoded_bound)
+{
+    et_hist_t h, back;
+    et_hist_init(&h);
+    et_hist_init(&back);
+    for (uint32_t slot = 0; slot <= et_sketch_max_slot(); slot++)
+        cr_assert_eq(et_hist_add(&h, slot, UINT64_MAX), 0);
+    static uint8_t out[ET_HIST_ENCODED_MAX];
+    long n = et_hist_encode(&h, out, sizeof out);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(et_hist_decode(&back, out, (size_t)n), 0);
+    cr_assert_eq(back.len, h.len);
+    cr_assert_eq(back.bins[back.len - 1].count, UINT64_MAX);
+    et_hist_free(&h);
+    et_hist_free(&back);
+}
+
+Test(sketch, decode_refuses_what_the_encoder_never_writes)
+{
+    et_hist_t h;
+    et_hist_init(&h);
+    static const uint8_t truncated[] = {0x05, 0x82};
+    static const uint8_t zero_count[] = {0x05, 0x00};
+    static const uint8_t repeated_slot[] = {0x05, 0x01, 0x00, 0x01};
+    static const uint8_t too_long[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                       0x7f, 0x01};
+    static const uint8_t lone_slot[] = {0x05};
+    cr_assert_eq(et_hist_decode(&h, truncated, sizeof truncated), -EINVAL);
+    cr_assert_eq(et_hist_decode(&h, zero_count, sizeof zero_count), -EINVAL);
+    cr_assert_eq(et_hist_decode(&h, repeated_slot, sizeof repeated_slot), -EINVAL);
+    cr_assert_eq(et_hist_decode(&h, too_long, sizeof too_long), -EINVAL);
+    cr_assert_eq(et_hist_decode(&h, lone_slot, sizeof lone_slot), -EINVAL);
+    uint8_t big[] = {0x00, 0x01, 0xb0, 0x0b, 0x01}; /* 0, then 0 + 1456 > max slot */
+    cr_assert_eq(et_hist_decode(&h, big, sizeof big), -EINVAL);
+    cr_assert_eq(et_hist_decode_hex(&h, "0501"), -EINVAL);
+    cr_assert_eq(et_hist_decode_hex(&h, "\\x050"), -EINVAL);
+    cr_assert_eq(et_hist_decode_hex(&h, "\\x05zz"), -EINVAL);
+    cr_assert_eq(et_hist_decode(&h, NULL, 0), 0);
+    cr_assert_eq(h.len, 0);
+    et_hist_free(&h);
 }
 
 typedef enum dist { DIST_LOGNORMAL, DIST_UNIFORM, DIST_BIMODAL } dist_t;
