@@ -23,6 +23,12 @@
 #define WATCHDOG_SLACK_MS 10000
 /* Bytes of COPY text per event at most: three escaped ids, two timestamps, numbers. */
 #define ROW_BYTES_MAX (2 * (ET_TENANT_ID_MAX + ET_WORKFLOW_ID_MAX + ET_RUN_ID_MAX) + 128)
+/* The merged rollup rows of one batch, at most. A row takes its histogram's bytes twice
+ * (hex), up to 2 * ET_HIST_ENCODED_MAX; one entry's runs touch at most 6 *
+ * ET_ENTRY_MAX_EVENTS keys, under 220 MiB even if every one held every bin. A batch past
+ * the bound fails as a program limit (54000) and is bisected until its slices fit, so
+ * the bound never refuses an entry. */
+#define ROLLUP_ROWS_MAX_BYTES (256u << 20)
 
 /* After "SET statement_timeout = <ms>;", so that a statement stuck on a lock or a slow disk
  * fails (57014, retried) instead of holding the batch for ever. */
@@ -825,6 +831,22 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         send_read(w);
 }
 
+/* No delta's row is built yet. */
+static int rows_reset(batch_writer_t *w)
+{
+    copy_buf_reset(&w->rollup_rows);
+    if (w->row_built_cap < w->deltas.len) {
+        uint8_t *built = realloc(w->row_built, w->deltas.len);
+        if (built == NULL)
+            return -ENOMEM;
+        w->row_built = built;
+        w->row_built_cap = w->deltas.len;
+    }
+    if (w->deltas.len)
+        memset(w->row_built, 0, w->deltas.len);
+    return 0;
+}
+
 /* One row of exectime_rollup_keys: n, resolution, tenant, workflow, bucket, status. */
 static int key_copy_row(copy_buf_t *out, size_t n, const rollup_delta_t *d)
 {
@@ -852,11 +874,11 @@ static void send_read(batch_writer_t *w)
         send_upsert(w);
         return;
     }
-    copy_buf_reset(&w->rollup_rows);
+    copy_buf_reset(&w->rollup_keys);
     rollup_set_sort(&w->deltas);
-    int rc = 0;
+    int rc = rows_reset(w);
     for (size_t i = 0; rc == 0 && i < w->deltas.len; i++)
-        rc = key_copy_row(&w->rollup_rows, i, &w->deltas.deltas[i]);
+        rc = key_copy_row(&w->rollup_keys, i, &w->deltas.deltas[i]);
     if (rc < 0) {
         snprintf(w->error, sizeof w->error, "cannot build rollup keys: %s", strerror(-rc));
         fail_batch(w);
@@ -869,14 +891,17 @@ static void send_read(batch_writer_t *w)
 }
 
 /*
- * Adds one stored row to its delta. The sums must fit where they are stored: a sum past
+ * Adds one stored row's counts to its delta and builds the merged row at once (the
+ * stored bins are added as the row is encoded, never kept: a delta stays the size of the
+ * batch's own runs, whatever the stored rows hold). The sums must fit where they are
+ * stored: a sum past
  * bigint would have failed the database's own addition with 22003 (out of range), and
  * failing the same way keeps the batch's handling (retried, then bisected) unchanged.
  */
 static int merge_stored(batch_writer_t *w, const PGresult *res, int row)
 {
     long long n = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-    if (n < 0 || (size_t)n >= w->deltas.len)
+    if (n < 0 || (size_t)n >= w->deltas.len || w->row_built[n])
         return -EPROTO;
     rollup_delta_t *d = &w->deltas.deltas[n];
     uint64_t runs = strtoull(PQgetvalue(res, row, 1), NULL, 10);
@@ -888,9 +913,6 @@ static int merge_stored(batch_writer_t *w, const PGresult *res, int row)
         return rc;
     if (d->runs > INT64_MAX - runs || __builtin_add_overflow(d->sum_us, sum, &sum))
         return -ERANGE;
-    rc = et_hist_merge(&d->hist, &w->stored_bins);
-    if (rc < 0)
-        return rc;
     d->runs += runs;
     d->stored_runs += runs;
     d->sum_us = sum;
@@ -898,7 +920,19 @@ static int merge_stored(batch_writer_t *w, const PGresult *res, int row)
         d->min_us = min;
     if (max > d->max_us)
         d->max_us = max;
-    return 0;
+    w->row_built[n] = 1;
+    return rollup_delta_copy_row_with(d, &w->stored_bins, true, &w->rollup_rows);
+}
+
+/* The batch's merged rows pass ROLLUP_ROWS_MAX_BYTES: a program limit, so the batch is
+ * bisected like one the database refuses. */
+static void rows_too_big(batch_writer_t *w)
+{
+    snprintf(w->error, sizeof w->error, "the batch's rollup rows pass %u MiB",
+             ROLLUP_ROWS_MAX_BYTES >> 20);
+    snprintf(w->sqlstate, sizeof w->sqlstate, "54000");
+    snprintf(w->reason, sizeof w->reason, "the batch's rollup rows pass %u MiB (SQLSTATE 54000)",
+             ROLLUP_ROWS_MAX_BYTES >> 20);
 }
 
 static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
@@ -907,7 +941,7 @@ static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void
     if (event == PG_QUERY_RESULT) {
         switch (PQresultStatus(res)) {
         case PGRES_COPY_IN:
-            send_copy(w, conn, w->rollup_rows.data, w->rollup_rows.len);
+            send_copy(w, conn, w->rollup_keys.data, w->rollup_keys.len);
             break;
         case PGRES_TUPLES_OK:
             if (PQnfields(res) != 6) /* the tenant locks */
@@ -919,6 +953,8 @@ static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void
                     snprintf(w->sqlstate, sizeof w->sqlstate, "22003");
                     snprintf(w->reason, sizeof w->reason,
                              "bigint out of range: a rollup sum would pass it (SQLSTATE 22003)");
+                } else if (rc == -ENOBUFS) {
+                    rows_too_big(w);
                 } else if (rc < 0) {
                     snprintf(w->error, sizeof w->error, "cannot merge a stored rollup row: %s",
                              strerror(-rc));
@@ -938,13 +974,18 @@ static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void
     send_upsert(w);
 }
 
-/* Round trip 3: the merged rows, written back, and COMMIT. */
+/* Round trip 3: the merged rows and the new keys' rows written back, and COMMIT. */
 static void send_upsert(batch_writer_t *w)
 {
-    copy_buf_reset(&w->rollup_rows);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < w->deltas.len; i++)
-        rc = rollup_delta_copy_row(&w->deltas.deltas[i], true, &w->rollup_rows);
+        if (!w->row_built[i])
+            rc = rollup_delta_copy_row(&w->deltas.deltas[i], true, &w->rollup_rows);
+    if (rc == -ENOBUFS) {
+        rows_too_big(w);
+        fail_batch(w);
+        return;
+    }
     if (rc < 0) {
         snprintf(w->error, sizeof w->error, "cannot build rollup rows: %s", strerror(-rc));
         fail_batch(w);
@@ -989,17 +1030,18 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     after_commit_limits(w);
     bool finished = advance(w, n, false);
     if (log_enabled(LOG_DEBUG)) {
-        char events[24], inserted[24], insert_ms[24], rollup_ms[24], keys[24];
+        char events[24], inserted[24], insert_ms[24], read_ms[24], write_ms[24], keys[24];
         snprintf(events, sizeof events, "%zu", slice);
         snprintf(inserted, sizeof inserted, "%zu", w->inserted_rows);
         snprintf(keys, sizeof keys, "%zu", w->deltas.len);
         snprintf(insert_ms, sizeof insert_ms, "%" PRIu64,
                  w->rollups_started_ms - w->round_started_ms);
-        snprintf(rollup_ms, sizeof rollup_ms, "%" PRIu64,
-                 uv_now(w->loop) - w->rollups_started_ms);
+        snprintf(read_ms, sizeof read_ms, "%" PRIu64,
+                 w->step_started_ms - w->rollups_started_ms);
+        snprintf(write_ms, sizeof write_ms, "%" PRIu64, uv_now(w->loop) - w->step_started_ms);
         log_write(LOG_DEBUG, "batch committed", "events", events, "inserted", inserted,
                   "careful", w->careful_round ? "true" : "false", "rollup_keys", keys,
-                  "insert_ms", insert_ms, "rollup_ms", rollup_ms, NULL);
+                  "insert_ms", insert_ms, "read_ms", read_ms, "write_ms", write_ms, NULL);
     }
     if (w->cb.on_batch)
         w->cb.on_batch(w, slice, w->inserted_rows, commit_ms, w->cb.arg);
@@ -1089,7 +1131,8 @@ int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
      * those buckets, and verify checks exactly these windows; rollup_set_reset moves them. */
     rollup_set_retain(&w->deltas, cfg->minute_retention_days, cfg->hour_retention_days,
                       et_now_us());
-    copy_buf_init(&w->rollup_rows, 6 * limit);
+    copy_buf_init(&w->rollup_keys, 6 * limit);
+    copy_buf_init(&w->rollup_rows, ROLLUP_ROWS_MAX_BYTES);
     et_hist_init(&w->stored_bins);
     /* A row per held event and a load row per tenant: two per event at most. */
     copy_buf_init(&w->admit_rows, 2 * limit);
@@ -1273,6 +1316,8 @@ static void on_handle_closed(uv_handle_t *handle)
     rollup_set_free(&w->deltas);
     copy_buf_free(&w->rollup_rows);
     et_hist_free(&w->stored_bins);
+    copy_buf_free(&w->rollup_keys);
+    free(w->row_built);
     copy_buf_free(&w->admit_rows);
     wlimit_set_free(&w->asked);
     wlimit_set_free(&w->answers);

@@ -163,8 +163,11 @@ struct batch_writer {
     writer_batch_t *filling;
     writer_batch_t *inflight;   /* NULL when nothing is being written */
     rollup_set_t deltas;
-    copy_buf_t rollup_rows;     /* the touched keys (round trip 2), then the sums (3) */
-    et_hist_t stored_bins;      /* one stored row's bins, while merging */
+    copy_buf_t rollup_keys;     /* the keys the deltas touch (round trip 2) */
+    copy_buf_t rollup_rows;     /* the merged rows, built as round trip 2 reads (3) */
+    uint8_t *row_built;         /* per delta: its merged row is in rollup_rows */
+    size_t row_built_cap;
+    et_hist_t stored_bins;      /* one stored row's bins, while merging it */
     size_t inserted_rows;       /* raw rows the in-flight slice really inserted */
     bool careful_round;         /* the in-flight slice's insert is the careful one */
     unsigned careful_left;      /* batches still to start careful after a duplicate */

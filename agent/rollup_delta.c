@@ -39,10 +39,18 @@ void rollup_set_free(rollup_set_t *set)
     memset(set, 0, sizeof *set);
 }
 
+#define KEPT_BINS_MAX 64
+
 void rollup_set_reset(rollup_set_t *set)
 {
-    for (size_t i = 0; i < set->len; i++)
-        et_hist_reset(&set->deltas[i].hist);
+    /* Kept for the next batch, unless large: a slot that once held a busy key's bins would
+     * otherwise keep them for good, and thousands of slots add up. */
+    for (size_t i = 0; i < set->len; i++) {
+        if (set->deltas[i].hist.cap > KEPT_BINS_MAX)
+            et_hist_free(&set->deltas[i].hist);
+        else
+            et_hist_reset(&set->deltas[i].hist);
+    }
     set->len = 0;
     if (set->index)
         memset(set->index, 0, set->index_cap * sizeof *set->index);
@@ -212,8 +220,10 @@ void rollup_set_sort(rollup_set_t *set)
     set->index_cap = 0;
 }
 
-int rollup_delta_copy_row(const rollup_delta_t *d, bool with_resolution, copy_buf_t *out)
+int rollup_delta_copy_row_with(const rollup_delta_t *d, const et_hist_t *stored,
+                               bool with_resolution, copy_buf_t *out)
 {
+    static const et_hist_t none;
     uint8_t encoded[ET_HIST_ENCODED_MAX];
     size_t mark = out->len;
     int rc = with_resolution ? copy_buf_int(out, d->resolution, 1) : 0;
@@ -225,7 +235,9 @@ int rollup_delta_copy_row(const rollup_delta_t *d, bool with_resolution, copy_bu
     if (rc == 0) rc = copy_buf_int(out, d->sum_us, 0);
     if (rc == 0) rc = copy_buf_int(out, d->min_us, 0);
     if (rc == 0) rc = copy_buf_int(out, d->max_us, 0);
-    long n = rc == 0 ? et_hist_encode(&d->hist, encoded, sizeof encoded) : 0;
+    long n = rc == 0 ? et_hist_encode_sum(&d->hist, stored ? stored : &none, encoded,
+                                          sizeof encoded)
+                     : 0;
     if (n < 0)
         rc = (int)n;
     if (rc == 0) rc = copy_buf_bytea(out, encoded, (size_t)n, 0);
@@ -233,4 +245,9 @@ int rollup_delta_copy_row(const rollup_delta_t *d, bool with_resolution, copy_bu
     if (rc < 0)
         copy_buf_truncate(out, mark);
     return rc;
+}
+
+int rollup_delta_copy_row(const rollup_delta_t *d, bool with_resolution, copy_buf_t *out)
+{
+    return rollup_delta_copy_row_with(d, NULL, with_resolution, out);
 }

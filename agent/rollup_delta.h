@@ -86,6 +86,14 @@ __attribute__((warn_unused_result)) int rollup_delta_copy_row(const rollup_delta
                                                               bool with_resolution,
                                                               copy_buf_t *out);
 
+/* The same row with the bins of stored (may be NULL) added to the delta's own: the writer
+ * merges a stored row's counts into the delta, and its bins only here, so a delta never
+ * grows to the stored row's size. -ERANGE when a count would pass 2^64. */
+__attribute__((warn_unused_result)) int rollup_delta_copy_row_with(const rollup_delta_t *d,
+                                                                   const et_hist_t *stored,
+                                                                   bool with_resolution,
+                                                                   copy_buf_t *out);
+
 /* Sorts deltas by (resolution, tenant, workflow, bucket, status); the index is dropped. */
 void rollup_set_sort(rollup_set_t *set);
 

@@ -449,6 +449,35 @@ long et_hist_encode(const et_hist_t *h, uint8_t *out, size_t cap)
     return (long)(p - out);
 }
 
+long et_hist_encode_sum(const et_hist_t *a, const et_hist_t *b, uint8_t *out, size_t cap)
+{
+    uint8_t *p = out, *end = out + cap;
+    uint32_t prev = 0, i = 0, j = 0;
+    while (i < a->len || j < b->len) {
+        uint32_t slot;
+        uint64_t count;
+        if (j == b->len || (i < a->len && a->bins[i].slot < b->bins[j].slot)) {
+            slot = a->bins[i].slot;
+            count = a->bins[i++].count;
+        } else if (i == a->len || b->bins[j].slot < a->bins[i].slot) {
+            slot = b->bins[j].slot;
+            count = b->bins[j++].count;
+        } else {
+            slot = a->bins[i].slot;
+            if (__builtin_add_overflow(a->bins[i].count, b->bins[j].count, &count))
+                return -ERANGE;
+            i++;
+            j++;
+        }
+        if ((size_t)(end - p) < varint_size(slot - prev) + varint_size(count))
+            return -ERANGE;
+        p = varint_put(p, slot - prev);
+        p = varint_put(p, count);
+        prev = slot;
+    }
+    return (long)(p - out);
+}
+
 int et_hist_decode(et_hist_t *out, const uint8_t *p, size_t len)
 {
     et_hist_reset(out);
@@ -485,7 +514,7 @@ static int hex_value(char c)
     return -1;
 }
 
-int et_hist_decode_hex(et_hist_t *out, const char *text)
+long et_hex_bytea_decode(const char *text, uint8_t *out, size_t cap)
 {
     if (text[0] != '\\' || text[1] != 'x')
         return -EINVAL;
@@ -493,15 +522,21 @@ int et_hist_decode_hex(et_hist_t *out, const char *text)
     size_t digits = strlen(text);
     if (digits % 2)
         return -EINVAL;
-    /* Decoded on the stack: no allocation per row. */
-    uint8_t buf[ET_HIST_ENCODED_MAX];
-    if (digits / 2 > sizeof buf)
-        return -EINVAL;
+    if (digits / 2 > cap || digits / 2 > LONG_MAX)
+        return -ERANGE;
     for (size_t i = 0; i < digits / 2; i++) {
         int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -EINVAL;
-        buf[i] = (uint8_t)(hi << 4 | lo);
+        out[i] = (uint8_t)(hi << 4 | lo);
     }
-    return et_hist_decode(out, buf, digits / 2);
+    return (long)(digits / 2);
+}
+
+int et_hist_decode_hex(et_hist_t *out, const char *text)
+{
+    /* Decoded on the stack: no allocation per row. */
+    uint8_t buf[ET_HIST_ENCODED_MAX];
+    long n = et_hex_bytea_decode(text, buf, sizeof buf);
+    return n < 0 ? -EINVAL : et_hist_decode(out, buf, (size_t)n);
 }

@@ -96,6 +96,12 @@ size_t et_hist_encoded_size(const et_hist_t *h);
 __attribute__((warn_unused_result)) long et_hist_encode(const et_hist_t *h, uint8_t *out,
                                                         size_t cap);
 
+/* The encoding of the bin-wise sum of a and b, without building it: what a merge then
+ * et_hist_encode would write. -ERANGE when cap is too small or a count would pass 2^64. */
+__attribute__((warn_unused_result)) long et_hist_encode_sum(const et_hist_t *a,
+                                                            const et_hist_t *b, uint8_t *out,
+                                                            size_t cap);
+
 /*
  * Reads a stored encoding into out (reset first). Refuses with -EINVAL what the encoder
  * never writes: a truncated varint, slots out of order or past et_sketch_max_slot(), a zero
@@ -106,5 +112,10 @@ __attribute__((warn_unused_result)) int et_hist_decode(et_hist_t *out, const uin
 
 /* The same from PostgreSQL's text form of a bytea, "\x" and two hex digits a byte. */
 __attribute__((warn_unused_result)) int et_hist_decode_hex(et_hist_t *out, const char *text);
+
+/* PostgreSQL's text form of a bytea ("\x" and hex digits) into bytes: out gets at most
+ * cap; returns the length, or -EINVAL (not that form) / -ERANGE (longer than cap). */
+__attribute__((warn_unused_result)) long et_hex_bytea_decode(const char *text, uint8_t *out,
+                                                             size_t cap);
 
 #endif

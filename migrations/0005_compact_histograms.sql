@@ -42,6 +42,20 @@ ALTER TABLE exectime.rollup_minute ALTER COLUMN hist TYPE bytea USING pg_temp.hi
 ALTER TABLE exectime.rollup_hour ALTER COLUMN hist TYPE bytea USING pg_temp.hist_from_packed(hist);
 ALTER TABLE exectime.rollup_day ALTER COLUMN hist TYPE bytea USING pg_temp.hist_from_packed(hist);
 
+-- The writer looks its keys up by a join with its staging table. Version 2's index on
+-- (tenant_id, bucket) matched two of the four key columns: on a table without statistics
+-- yet (a new deployment, the first minutes) the planner took it for the cheaper probe and
+-- scanned every workflow of the bucket for each key, quadratic in the workflows. With all
+-- four key columns either index finds one row per key, and group_by still reads a
+-- tenant's bucket range in order.
+DROP INDEX exectime.rollup_minute_tenant_bucket;
+DROP INDEX exectime.rollup_hour_tenant_bucket;
+DROP INDEX exectime.rollup_day_tenant_bucket;
+CREATE INDEX rollup_minute_tenant_bucket
+    ON exectime.rollup_minute (tenant_id, bucket, workflow_id, status);
+CREATE INDEX rollup_hour_tenant_bucket ON exectime.rollup_hour (tenant_id, bucket, workflow_id, status);
+CREATE INDEX rollup_day_tenant_bucket ON exectime.rollup_day (tenant_id, bucket, workflow_id, status);
+
 DROP FUNCTION exectime.hist_merge(bigint[], bigint[]);
 DROP FUNCTION exectime.hist_bins(bigint[]);
 

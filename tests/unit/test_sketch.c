@@ -706,3 +706,33 @@ Test(sketch, quantiles_of_merged_histograms_within_one_percent, .timeout = 120)
     et_hist_free(&all);
     free(v);
 }
+
+Test(sketch, encode_sum_is_the_encoding_of_the_merge)
+{
+    et_hist_t a, b, merged;
+    et_hist_init(&a);
+    et_hist_init(&b);
+    et_hist_init(&merged);
+    uint64_t seed = 7;
+    for (int i = 0; i < 500; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        cr_assert_eq(et_hist_add(i % 2 ? &a : &b, (uint32_t)(seed >> 33) % 1432, 1 + i % 5), 0);
+    }
+    cr_assert_eq(et_hist_merge(&merged, &a), 0);
+    cr_assert_eq(et_hist_merge(&merged, &b), 0);
+    static uint8_t want[ET_HIST_ENCODED_MAX], got[ET_HIST_ENCODED_MAX];
+    long n = et_hist_encode(&merged, want, sizeof want);
+    cr_assert_eq(et_hist_encode_sum(&a, &b, got, sizeof got), n);
+    cr_assert_arr_eq(got, want, (size_t)n);
+    cr_assert_eq(et_hist_encode_sum(&b, &a, got, sizeof got), n);
+    cr_assert_arr_eq(got, want, (size_t)n);
+    cr_assert_eq(et_hist_encode_sum(&a, &b, got, (size_t)n - 1), -ERANGE);
+    et_hist_t big;
+    et_hist_init(&big);
+    cr_assert_eq(et_hist_add(&big, a.bins[0].slot, UINT64_MAX), 0);
+    cr_assert_eq(et_hist_encode_sum(&a, &big, got, sizeof got), -ERANGE);
+    et_hist_free(&big);
+    et_hist_free(&a);
+    et_hist_free(&b);
+    et_hist_free(&merged);
+}
