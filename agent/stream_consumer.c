@@ -558,6 +558,29 @@ static const redisReply *find_event_field(const redisReply *fields, const char *
     return NULL;
 }
 
+/* The own-pending scan finds what this consumer holds but has not taken: after this
+ * read, before new entries. */
+static void rescan_own_pending(stream_consumer_t *c, int stream)
+{
+    c->pending_done[stream] = false;
+    snprintf(c->cursor[stream], sizeof c->cursor[stream], "-");
+}
+
+/* An entry pending on us that the writer has no room for (or that the read left without
+ * its event): fetched again once the writer has room (fetch_deferred), its delivery count
+ * kept. Past the deferred list's bound, the own-pending scan finds it. */
+static void defer_entry(stream_consumer_t *c, int stream, const char *id, long long deliveries)
+{
+    if (c->deferred_len == CONSUMER_DEFERRED_MAX) {
+        rescan_own_pending(c, stream);
+        return;
+    }
+    consumer_deferred_t *d = &c->deferred[c->deferred_len++];
+    d->stream = (uint8_t)stream;
+    snprintf(d->id, sizeof d->id, "%s", id);
+    d->deliveries = deliveries > 0 ? deliveries : 1; /* XREADGROUP counted one */
+}
+
 /* One stream entry [id, fields]: decode, then batch or dead-letter it. */
 static void handle_entry(stream_consumer_t *c, int stream, const redisReply *entry,
                          long long deliveries)
@@ -573,6 +596,10 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
         /* Deleted from the stream while pending: nothing to store, just forget it. */
         const char *ids[1] = {id};
         send_ack(c, stream, ids, 1);
+        return;
+    }
+    if (find_event_field(fields, STREAM_DEFERRED_FIELD) != NULL) {
+        defer_entry(c, stream, id, deliveries);
         return;
     }
     const redisReply *event = find_event_field(fields, "event");
@@ -610,17 +637,10 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
         return;
     }
     int rc = writer_add(c->writer, (uint8_t)stream, id, c->scratch, count);
-    if (rc == -ENOBUFS && c->deferred_len < CONSUMER_DEFERRED_MAX) {
-        /* No room for this entry's events: it stays pending on us and is fetched again
-         * once the writer has room (fetch_deferred), its delivery count kept. */
-        consumer_deferred_t *d = &c->deferred[c->deferred_len++];
-        d->stream = (uint8_t)stream;
-        snprintf(d->id, sizeof d->id, "%s", id);
-        d->deliveries = deliveries > 0 ? deliveries : 1; /* XREADGROUP counted one */
+    if (rc == -ENOBUFS) {
+        defer_entry(c, stream, id, deliveries);
     } else if (rc < 0) {
-        /* The own-pending scan finds it again: after this read, before new entries. */
-        c->pending_done[stream] = false;
-        snprintf(c->cursor[stream], sizeof c->cursor[stream], "-");
+        rescan_own_pending(c, stream);
         log_write(LOG_WARN, "no room for an entry; it is read again from the pending list",
                   "id", id, "error", strerror(-rc), NULL);
     }

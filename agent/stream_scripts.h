@@ -2,8 +2,12 @@
  * stream_scripts — the Lua scripts through which the consumer takes entries from a
  * stream, so that what crosses the network, and what hiredis buffers, is bounded by bytes
  * as well as by entries:
- *  - STREAM_SCRIPT_READ delivers new entries (XREADGROUP ... COUNT 1 at a time) until a
- *    count or a byte budget is reached;
+ *  - STREAM_SCRIPT_READ delivers new entries until a count or a byte budget is reached.
+ *    It asks XREADGROUP for a few entries at a time (COUNT 1 per call cost Redis three
+ *    times the CPU per entry), as many as the budget left holds at the average size seen
+ *    so far, at most 128; entries of the last call that would pass the budget come back
+ *    as their id with the field `exectime:deferred` and no event: they are pending on
+ *    this consumer, and the consumer claims them when the writer has room;
  *  - STREAM_SCRIPT_CLAIM claims given pending entries (XCLAIM one id at a time, each with
  *    its own RETRYCOUNT or none) until a byte budget is reached, and says where it stopped.
  * Both keep only the `event` field of an entry, and replace an `event` larger than the
@@ -31,6 +35,8 @@ typedef enum stream_script {
 
 /* The field that stands for an event too large to be fetched; its value is the size. */
 #define STREAM_OVERSIZE_FIELD "exectime:oversize"
+/* The field of an entry delivered past the read's byte budget, without its event. */
+#define STREAM_DEFERRED_FIELD "exectime:deferred"
 
 /* Bytes an entry costs beyond its event (id, field names, reply framing). */
 #define STREAM_ENTRY_OVERHEAD 64
