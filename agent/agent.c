@@ -63,6 +63,9 @@ typedef struct agent {
     metric_counter_t *redis_reconnects;
     metric_counter_t *groups_recreated;
     metric_counter_t *consumers_removed;
+    metric_counter_t *cache_hits;
+    metric_counter_t *cache_misses;
+    metric_counter_t *cache_dropped;
     metric_gauge_t *stranded;
     metric_counter_t *batches_failed;
     metric_counter_t *batches_split;
@@ -76,6 +79,7 @@ typedef struct agent {
     metric_family_t *http_requests;
     metric_histogram_t *http_seconds;
     writer_stats_t seen_writer;  /* stats already folded into counters */
+    day_cache_stats_t seen_cache;
     consumer_stats_t seen_consumer;
 } agent_t;
 
@@ -203,6 +207,11 @@ static void refresh_metrics(void *arg)
     metrics_counter_inc(a->consumers_removed,
                         cs->consumers_removed - a->seen_consumer.consumers_removed);
     metrics_gauge_set(a->stranded, (double)cs->stranded);
+    const day_cache_stats_t *dc = &a->stats.cache.stats;
+    metrics_counter_inc(a->cache_hits, dc->hits - a->seen_cache.hits);
+    metrics_counter_inc(a->cache_misses, dc->misses - a->seen_cache.misses);
+    metrics_counter_inc(a->cache_dropped, dc->dropped - a->seen_cache.dropped);
+    a->seen_cache = *dc;
     a->seen_writer = *ws;
     a->seen_consumer = *cs;
     metrics_gauge_set(a->stream_lag, (double)cs->lag);
@@ -261,6 +270,13 @@ static void register_metrics(agent_t *a)
     a->stream_lag = metrics_gauge("exectime_stream_lag",
                                   "Entries not yet delivered to the group (-1: unknown).");
     a->ready = metrics_gauge("exectime_ready", "1 when Redis, PostgreSQL and the schema are ready.");
+    a->cache_hits = metrics_counter("exectime_api_cache_hits_total",
+                                    "Summary answers whose whole days came from the cache.");
+    a->cache_misses = metrics_counter("exectime_api_cache_misses_total",
+                                      "Summary answers whose whole days were read (and kept).");
+    a->cache_dropped = metrics_counter(
+        "exectime_api_cache_dropped_total",
+        "Cached day ranges dropped: changed by a writer, evicted, or the listener reconnected.");
     a->http_requests = metrics_counter_labels("exectime_http_requests_total",
                                               "HTTP responses by status code.", "code");
     a->http_seconds = metrics_histogram("exectime_http_request_seconds",

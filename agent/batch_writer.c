@@ -9,6 +9,7 @@
 
 #include "et_backoff.h"
 #include "et_hash.h"
+#include "day_cache.h"
 #include "et_macros.h"
 #include "log.h"
 #include "migrate.h"
@@ -106,12 +107,18 @@ static const char read_sql[] =
     " max_us = excluded.max_us, hist = excluded.hist;"
 
 /* Round trip 3: the merged rows replace what round trip 2 read (the tenant locks kept
- * every other writer out since), or are new. */
-static const char write_sql[] = "COPY exectime_rollup_staging FROM STDIN;"
-                                WRITE_SQL("rollup_minute", "0")
-                                WRITE_SQL("rollup_hour", "1")
-                                WRITE_SQL("rollup_day", "2")
-                                "COMMIT";
+ * every other writer out since), or are new. The notification, one per tenant with the
+ * days it changed, reaches every agent's statistics cache (day_cache.h) at COMMIT. */
+static const char write_sql[] =
+    "COPY exectime_rollup_staging FROM STDIN;"
+    WRITE_SQL("rollup_minute", "0")
+    WRITE_SQL("rollup_hour", "1")
+    WRITE_SQL("rollup_day", "2")
+    "SELECT pg_notify('" DAY_CACHE_CHANNEL "',"
+    " (extract(epoch FROM min(bucket)) * 1000000)::bigint || ' ' ||"
+    " (extract(epoch FROM max(bucket)) * 1000000)::bigint || ' ' || tenant_id)"
+    " FROM exectime_rollup_staging WHERE resolution = 2 GROUP BY tenant_id;"
+    "COMMIT";
 
 static const char *const state_names[] = {
     [WRITER_DOWN] = "down",           [WRITER_SETUP] = "setup",
@@ -1005,6 +1012,8 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         switch (PQresultStatus(res)) {
         case PGRES_COPY_IN:
             send_copy(w, conn, w->rollup_rows.data, w->rollup_rows.len);
+            break;
+        case PGRES_TUPLES_OK: /* the notifications */
             break;
         case PGRES_COMMAND_OK:
             /* COMMIT of an aborted transaction answers ROLLBACK. */

@@ -152,6 +152,10 @@ static const setting_t settings[] = {
      INT(api_statement_timeout_ms), "5000", 1, 20000, NULL,
      "an API query running longer is cancelled and answered 503 (ms; under the 30 s "
      "request timeout)"},
+    {"api-cache-entries", "EXECTIME_API_CACHE_ENTRIES", INT(api_cache_entries), "1024", 0,
+     65536, NULL,
+     "summary answers whose whole days the API keeps merged in memory (each up to 19 KiB, "
+     "typically 2-4 KiB), dropped by the writers' notifications; 0: off"},
     {"api-max-response-bytes", "EXECTIME_API_MAX_RESPONSE_BYTES", INT(api_max_response_bytes),
      "8388608", 1024, 1073741824, NULL,
      "largest statistics answer (bytes); a larger one is refused with 422 response_too_large"},

@@ -45,6 +45,7 @@ typedef struct config {
     int max_workflows_per_tenant; /* distinct workflows in a tenant's per-workflow rollups */
     int api_statement_timeout_ms; /* statement_timeout of the API's database sessions */
     int api_max_response_bytes;   /* a statistics answer larger than this is refused (422) */
+    int api_cache_entries;        /* day_cache: merged closed days of summary answers */
     int http_response_budget_bytes; /* response bytes held in write buffers, all connections */
     char cors_origins[1024];
     char ui_dir[512];       /* dashboard.html and exectime-widget.js */

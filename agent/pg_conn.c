@@ -367,6 +367,18 @@ static void drain_results(pg_conn_t *c)
         lose_session(c, pg_reason(c, reason, sizeof reason));
 }
 
+/* Hands over the notifications libpq has parsed (during any read), or drops them. */
+static void deliver_notifications(pg_conn_t *c)
+{
+    PGnotify *n;
+    while ((c->state == PG_CONN_READY || c->state == PG_CONN_BUSY) &&
+           (n = PQnotifies(c->pg)) != NULL) {
+        if (c->on_notify)
+            c->on_notify(c, n->relname, n->extra, c->arg);
+        PQfreemem(n);
+    }
+}
+
 static void on_socket(uv_poll_t *handle, int status, int events)
 {
     struct pg_poll *p = container_of(handle, struct pg_poll, handle);
@@ -405,12 +417,10 @@ static void on_socket(uv_poll_t *handle, int status, int events)
                 lose_session(c, pg_reason(c, reason, sizeof reason));
                 return;
             }
-            PGnotify *n;
-            while ((n = PQnotifies(c->pg)) != NULL)
-                PQfreemem(n);
         }
         if (c->state == PG_CONN_BUSY)
             drain_results(c);
+        deliver_notifications(c);
         return;
     case PG_CONN_IDLE_DOWN:
     case PG_CONN_BACKOFF:
@@ -418,6 +428,11 @@ static void on_socket(uv_poll_t *handle, int status, int events)
     case PG_CONN_CLOSED:
         return;
     }
+}
+
+void pg_conn_set_notify(pg_conn_t *c, pg_conn_notify_fn on_notify)
+{
+    c->on_notify = on_notify;
 }
 
 int pg_conn_init(pg_conn_t *c, uv_loop_t *loop, const char *name, const char *conninfo,

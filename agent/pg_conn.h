@@ -55,6 +55,9 @@ typedef void (*pg_conn_up_fn)(pg_conn_t *conn, void *arg);
 typedef void (*pg_conn_down_fn)(pg_conn_t *conn, const char *reason, void *arg);
 typedef void (*pg_query_fn)(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg);
 typedef void (*pg_conn_closed_fn)(pg_conn_t *conn);
+/* A NOTIFY on a channel this session listens to (strings valid during the call only). */
+typedef void (*pg_conn_notify_fn)(pg_conn_t *conn, const char *channel, const char *payload,
+                                  void *arg);
 
 struct pg_poll; /* the uv_poll_t of one socket, re-created on every connection */
 
@@ -79,6 +82,7 @@ struct pg_conn {
     pg_query_fn query_cb;   /* the running query's callback */
     void *query_arg;
     pg_conn_closed_fn on_closed;
+    pg_conn_notify_fn on_notify; /* NULL: notifications are dropped */
 };
 
 __attribute__((warn_unused_result)) int pg_conn_init(pg_conn_t *conn, uv_loop_t *loop,
@@ -97,6 +101,9 @@ __attribute__((warn_unused_result)) int pg_conninfo_params(const char *conninfo,
                                                            char ***keywords, char ***values,
                                                            char *err, size_t err_cap);
 void pg_conninfo_free(char **keywords, char **values);
+
+/* Hands every notification this session receives to on_notify (with the owner's arg). */
+void pg_conn_set_notify(pg_conn_t *conn, pg_conn_notify_fn on_notify);
 
 /* Sets the query watchdog (0: none); applies from the next query on. */
 void pg_conn_set_query_timeout(pg_conn_t *conn, uint64_t ms);

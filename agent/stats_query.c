@@ -106,6 +106,11 @@ typedef struct stats_request {
     char if_none_match[256];
     char origin[256];
     bool head;
+    /* the whole days of a summary question, from or for day_cache */
+    day_cache_key_t cache_key;
+    bool cache_store;              /* a miss: store the day rows' merge with the answer */
+    uint64_t cache_generation;     /* day_cache_generation as the request began */
+    agg_t days;                    /* the day rows, merged, to store */
     /* results */
     int step;                      /* pipeline step whose results arrive */
     bool allowed;
@@ -132,6 +137,7 @@ static void agg_init(agg_t *a)
 static void request_free(stats_request_t *r)
 {
     et_hist_free(&r->total.hist);
+    et_hist_free(&r->days.hist);
     et_hist_free(&r->row_bins);
     free(r->total_dense);
     if (r->series)
@@ -517,6 +523,11 @@ static int fold_row(stats_request_t *r, const PGresult *res, int row)
     /* Failures are runs that ended failed or timed out; cancelled runs are not. */
     uint64_t failed = status == ET_STATUS_FAILED || status == ET_STATUS_TIMEOUT ? runs : 0;
     bool tenant_wide = workflow[0] == '\0';
+    if (r->cache_store && be16(PQgetvalue(res, row, 0)) == ET_RES_DAY) {
+        rc = agg_add_row(&r->days, runs, failed, sum, min, max, &r->row_bins);
+        if (rc < 0)
+            return rc;
+    }
     bool for_total = r->params.group_by_workflow && !r->params.has_workflow ? tenant_wide : true;
     if (for_total) {
         agg_add_counts(&r->total, runs, failed, sum, min, max);
@@ -555,6 +566,12 @@ static void finish_request(stats_request_t *r)
                           "this token may not read that tenant");
         else
             respond_ok(r);
+    }
+    if (r->cache_store && r->allowed && !r->db_error) {
+        const agg_t *d = &r->days;
+        if (day_cache_put(&api->cache, &r->cache_key, d->runs, d->failed, d->sum_us, d->min_us,
+                          d->max_us, &d->hist, r->cache_generation) < 0)
+            log_write(LOG_WARN, "statistics cache: out of memory, answer not kept", NULL);
     }
     request_free(r);
 }
@@ -610,6 +627,41 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     r->step++;
 }
 
+/*
+ * The whole days of a summary question: from day_cache when it holds them (they are added
+ * to the total now, and the day rows are not read), else read and stored with the answer.
+ * Returns true when the day rows need not be read. Series and group_by read everything.
+ */
+static bool days_from_cache(stats_request_t *r, const plan_piece_t *day)
+{
+    day_cache_t *cache = &r->api->cache;
+    if (day == NULL || r->has_series || r->params.group_by_workflow ||
+        !day_cache_enabled(cache))
+        return false;
+    day_cache_key_t *k = &r->cache_key;
+    snprintf(k->tenant, sizeof k->tenant, "%s", r->tenant);
+    snprintf(k->workflow, sizeof k->workflow, "%s",
+             r->params.has_workflow ? r->params.workflow_id : "");
+    k->status_mask = r->params.status_mask;
+    k->from_us = day->from_us;
+    k->to_us = day->to_us;
+    const day_cache_value_t *v = day_cache_find(cache, k);
+    if (v == NULL) {
+        r->cache_store = true;
+        r->cache_generation = day_cache_generation(cache);
+        agg_init(&r->days);
+        return false;
+    }
+    if (v->runs == 0)
+        return true; /* no run on those days */
+    if (et_hist_decode(&r->row_bins, v->bins, v->bins_len) < 0)
+        return false; /* cannot happen: we encoded it; read the rows instead */
+    agg_add_counts(&r->total, v->runs, v->failed, v->sum_us, v->min_us, v->max_us);
+    for (uint32_t i = 0; i < r->row_bins.len; i++)
+        r->total_dense[r->row_bins.bins[i].slot] += r->row_bins.bins[i].count;
+    return true;
+}
+
 static void on_session(pg_conn_t *conn, void *arg)
 {
     stats_request_t *r = arg;
@@ -618,12 +670,19 @@ static void on_session(pg_conn_t *conn, void *arg)
         finish_request(r);
         return;
     }
+    const plan_piece_t *day = NULL;
+    for (int i = 0; i < r->plan.count; i++)
+        if (r->plan.pieces[i].res == ET_RES_DAY)
+            day = &r->plan.pieces[i];
+    bool skip_days = days_from_cache(r, day);
     char from[4][40], to[4][40], day_from[40], day_to[40];
     /* Unused ranges are empty: from == to. */
     int64_t ranges[ET_RES_COUNT][2][2] = {{{0, 0}, {0, 0}}, {{0, 0}, {0, 0}}, {{0, 0}, {0, 0}}};
     int used[ET_RES_COUNT] = {0, 0, 0};
     for (int i = 0; i < r->plan.count; i++) {
         const plan_piece_t *p = &r->plan.pieces[i];
+        if (p->res == ET_RES_DAY && skip_days)
+            continue;
         if (used[p->res] < 2) {
             ranges[p->res][used[p->res]][0] = p->from_us;
             ranges[p->res][used[p->res]][1] = p->to_us;
@@ -875,6 +934,41 @@ void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response
     }
 }
 
+/* --- the cache's listener ------------------------------------------------------------------ */
+
+static void on_listening(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
+{
+    stats_api_t *api = arg;
+    if (event == PG_QUERY_RESULT) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            log_write(LOG_WARN, "statistics cache: LISTEN failed; the cache stays off",
+                      "error", PQresultErrorMessage(res), NULL);
+        else
+            day_cache_set_listening(&api->cache, true);
+    }
+}
+
+static void on_listener_up(pg_conn_t *conn, void *arg)
+{
+    if (pg_conn_query(conn, "SET application_name = 'exectime-agent api-listener';"
+                            "LISTEN " DAY_CACHE_CHANNEL, on_listening, arg) < 0)
+        pg_conn_reset(conn, "cannot send LISTEN");
+}
+
+/* Notifications sent while the session was down are lost: nothing cached may be trusted. */
+static void on_listener_down(pg_conn_t *conn, const char *reason, void *arg)
+{
+    stats_api_t *api = arg;
+    day_cache_set_listening(&api->cache, false);
+}
+
+static void on_listener_notify(pg_conn_t *conn, const char *channel, const char *payload,
+                               void *arg)
+{
+    stats_api_t *api = arg;
+    day_cache_notified(&api->cache, payload);
+}
+
 /* --- life cycle ---------------------------------------------------------------------------- */
 
 int stats_api_init(stats_api_t *api, uv_loop_t *loop, const config_t *cfg, char *err,
@@ -894,6 +988,15 @@ int stats_api_init(stats_api_t *api, uv_loop_t *loop, const config_t *cfg, char 
                  "the agent has no EXECTIME_JWT_SECRET or EXECTIME_JWT_PUBLIC_KEY_FILE: "
                  "every token is refused");
     }
+    int rc = day_cache_init(&api->cache, (size_t)cfg->api_cache_entries);
+    if (rc == 0)
+        rc = pg_conn_init(&api->listener, loop, "api-listener", cfg->database_url,
+                          on_listener_up, on_listener_down, api);
+    if (rc < 0) {
+        snprintf(err, err_cap, "cannot set up the statistics cache: %s", strerror(-rc));
+        return rc;
+    }
+    pg_conn_set_notify(&api->listener, on_listener_notify);
     return pg_pool_init(&api->pool, loop, cfg->database_url, STATS_DB_SESSIONS, STATS_QUEUE_MAX,
                         setup_sql);
 }
@@ -901,6 +1004,8 @@ int stats_api_init(stats_api_t *api, uv_loop_t *loop, const config_t *cfg, char 
 void stats_api_start(stats_api_t *api)
 {
     pg_pool_start(&api->pool);
+    if (day_cache_enabled(&api->cache))
+        pg_conn_start(&api->listener);
 }
 
 bool stats_api_ready(const stats_api_t *api)
@@ -908,17 +1013,31 @@ bool stats_api_ready(const stats_api_t *api)
     return pg_pool_ready_count(&api->pool) > 0;
 }
 
-static void on_pool_closed(pg_pool_t *pool)
+static void one_closed(stats_api_t *api)
 {
-    stats_api_t *api = container_of(pool, stats_api_t, pool);
+    if (--api->closing > 0)
+        return;
     if (api->auth_configured)
         auth_free(&api->auth);
+    day_cache_free(&api->cache);
     if (api->on_closed)
         api->on_closed(api);
+}
+
+static void on_pool_closed(pg_pool_t *pool)
+{
+    one_closed(container_of(pool, stats_api_t, pool));
+}
+
+static void on_listener_closed(pg_conn_t *conn)
+{
+    one_closed(container_of(conn, stats_api_t, listener));
 }
 
 void stats_api_close(stats_api_t *api, void (*on_closed)(stats_api_t *api))
 {
     api->on_closed = on_closed;
+    api->closing = 2;
+    pg_conn_close(&api->listener, on_listener_closed);
     pg_pool_close(&api->pool, on_pool_closed);
 }

@@ -4,7 +4,9 @@
  * (query_plan), reads them in one pipelined round trip on a reader session — inside one
  * transaction as exectime_reader with the request's claims set locally, so PostgreSQL's
  * row-level security decides what the caller sees — merges the histograms in C and
- * answers JSON with an ETag (If-None-Match gives 304) and CORS headers.
+ * answers JSON with an ETag (If-None-Match gives 304) and CORS headers. The whole days of
+ * a summary question come from day_cache when it holds them (PostgreSQL still decides
+ * whether the token may read the tenant); a listener session keeps the cache fresh.
  *
  * Ownership: stats_api_t is embedded by its owner. Each request's state is allocated on
  * arrival and freed when its response is sent and its database work has finished,
@@ -19,6 +21,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "day_cache.h"
 #include "http_server.h"
 #include "pg_pool.h"
 
@@ -33,6 +36,9 @@ typedef struct stats_api {
     auth_t auth;
     bool auth_configured;   /* false: every request gets 401 with a reason */
     char auth_error[256];   /* why auth is not configured */
+    day_cache_t cache;      /* merged whole days of summary answers */
+    pg_conn_t listener;     /* LISTEN exectime_rollups: what drops cache entries */
+    int closing;            /* pool and listener still to close */
     void (*on_closed)(struct stats_api *api);
 } stats_api_t;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "copy_text.h"
+#include "day_cache.h"
 #include "rollup_delta.h"
 #include "timeutil.h"
 
@@ -352,6 +353,9 @@ int verify_rebuild(const config_t *cfg, const verify_options_t *opts, FILE *out)
         if (rc == 0)
             rc = copy_rows(pg, &expected, (et_resolution_t)res, oldest[res], &written);
     }
+    /* Every agent's statistics cache forgets what it merged (day_cache.h). */
+    if (rc == 0)
+        rc = exec_step(pg, "NOTIFY", "NOTIFY " DAY_CACHE_CHANNEL ", '*'", 0, NULL, NULL);
     if (rc == 0)
         rc = exec_step(pg, "COMMIT", "COMMIT", 0, NULL, NULL);
     rollup_set_free(&expected);

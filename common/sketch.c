@@ -478,21 +478,31 @@ long et_hist_encode_sum(const et_hist_t *a, const et_hist_t *b, uint8_t *out, si
     return (long)(p - out);
 }
 
+/* The common one-byte case inline; longer varints through varint_get. */
+#define VARINT_NEXT(p, end, out)                                                             \
+    ((p) < (end) && *(p) < 0x80 ? ((out) = *(p)++, 0) : varint_get(&(p), (end), &(out)))
+
 int et_hist_decode(et_hist_t *out, const uint8_t *p, size_t len)
 {
     et_hist_reset(out);
     const uint8_t *end = p + len;
+    const uint64_t max_slot = et_sketch_max_slot();
     uint64_t slot = 0;
+    /* Every bin takes two bytes at least: room for all of them at once. */
+    if (len / 2 > out->cap) {
+        int rc = hist_reserve(out, len / 2 < max_slot + 1 ? len / 2 : max_slot + 1);
+        if (rc < 0)
+            return rc;
+    }
     while (p < end) {
         uint64_t distance, count;
-        if (varint_get(&p, end, &distance) < 0 || varint_get(&p, end, &count) < 0)
+        if (VARINT_NEXT(p, end, distance) < 0 || VARINT_NEXT(p, end, count) < 0)
             return -EINVAL;
-        if ((out->len > 0 && distance == 0) || count == 0 ||
-            distance > (uint64_t)et_sketch_max_slot() - slot)
+        if ((out->len > 0 && distance == 0) || count == 0 || distance > max_slot - slot)
             return -EINVAL;
         slot += distance;
-        if (out->len == out->cap) {
-            int rc = hist_reserve(out, out->cap ? (uint64_t)out->cap * 2 : 16);
+        if (out->len == out->cap) { /* only past max_slot + 1 bins, which the checks refuse */
+            int rc = hist_reserve(out, (uint64_t)out->cap * 2);
             if (rc < 0)
                 return rc;
         }
