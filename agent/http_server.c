@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json_out.h"
 #include "listen_addr.h"
 #include "log.h"
 
@@ -20,7 +21,6 @@
 #define HTTP_EXTRA_HEADERS_MAX 4096      /* handler-added response header bytes */
 #define HTTP_REQUEST_LINE_OVERHEAD 16    /* method, spaces, version, CRLF: approximated */
 #define HTTP_LISTEN_BACKLOG 511
-#define HTTP_ERROR_BODY_MAX 1024
 
 #ifndef container_of
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -151,54 +151,6 @@ void http_server_limits_default(http_server_limits_t *limits)
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
     return a < b ? a : b;
-}
-
-/*
- * Appends s JSON-escaped at buf[pos], leaving room for `reserve` more bytes; stops
- * before an escape that would not fit, so the result is always valid JSON text.
- */
-static size_t json_escape(char *buf, size_t pos, size_t cap, size_t reserve, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[7];
-        size_t n;
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            n = 2;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            esc[0] = '\\';
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[*p >> 4];
-            esc[5] = hex[*p & 15];
-            n = 6;
-        } else {
-            esc[0] = (char)*p;
-            n = 1;
-        }
-        if (pos + n + reserve >= cap)
-            break;
-        memcpy(buf + pos, esc, n);
-        pos += n;
-    }
-    return pos;
-}
-
-/* {"error":{"code":...,"message":...}} into buf; returns its length. */
-static size_t json_error_body(char *buf, size_t cap, const char *code, const char *message)
-{
-    static const char mid[] = "\",\"message\":\"";
-    static const char tail[] = "\"}}";
-    size_t pos = (size_t)snprintf(buf, cap, "{\"error\":{\"code\":\"");
-    pos = json_escape(buf, pos, cap, sizeof mid + sizeof tail + 64, code ? code : "error");
-    memcpy(buf + pos, mid, sizeof mid - 1);
-    pos += sizeof mid - 1;
-    pos = json_escape(buf, pos, cap, sizeof tail, message ? message : "");
-    memcpy(buf + pos, tail, sizeof tail);
-    return pos + sizeof tail - 1;
 }
 
 static const char *status_reason(int status)
@@ -471,8 +423,8 @@ static void conn_fail(http_conn_t *c, int status, const char *code, const char *
         log_write(LOG_DEBUG, "http request refused", "peer", c->peer, "code", code, "message",
                   message, NULL);
     c->keep_alive = false;
-    char body[HTTP_ERROR_BODY_MAX];
-    size_t body_len = json_error_body(body, sizeof body, code, message);
+    char body[JSON_ERROR_BODY_MAX];
+    size_t body_len = json_error_body(body, sizeof body, code, message, NULL);
     conn_write_t *w = response_build(c, status, "application/json", extra,
                                      extra ? strlen(extra) : 0, body, body_len);
     conn_observe(c, abandoned ? &abandoned->req : NULL, status);
@@ -1273,7 +1225,7 @@ void http_respond(http_response_t *res, int status, const char *content_type, co
     assert(c->state == CONN_HANDLING && c->current == res);
     const char *extra = res->extra;
     size_t extra_len = res->extra_len;
-    char refusal[HTTP_ERROR_BODY_MAX];
+    char refusal[JSON_ERROR_BODY_MAX];
     http_server_t *s = c->server;
     if (body_len > HTTP_BUDGET_EXEMPT_BYTES &&
         s->response_bytes_held + body_len > s->limits.response_budget_bytes) {
@@ -1284,7 +1236,7 @@ void http_respond(http_response_t *res, int status, const char *content_type, co
         content_type = "application/json";
         body = refusal;
         body_len = json_error_body(refusal, sizeof refusal, "unavailable",
-                                   "the server is busy sending other answers; retry");
+                                   "the server is busy sending other answers; retry", NULL);
         extra = "Retry-After: 1\r\n";
         extra_len = strlen(extra);
     }
@@ -1303,7 +1255,7 @@ void http_respond(http_response_t *res, int status, const char *content_type, co
 
 void http_respond_error(http_response_t *res, int status, const char *code, const char *message)
 {
-    char body[HTTP_ERROR_BODY_MAX];
-    size_t len = json_error_body(body, sizeof body, code, message);
+    char body[JSON_ERROR_BODY_MAX];
+    size_t len = json_error_body(body, sizeof body, code, message, NULL);
     http_respond(res, status, "application/json", body, len);
 }

@@ -108,24 +108,32 @@ void jout_obj_end(json_out_t *j) { close_(j, "}"); }
 void jout_arr_begin(json_out_t *j) { open_(j, "["); }
 void jout_arr_end(json_out_t *j) { close_(j, "]"); }
 
-static void put_string(json_out_t *j, const char *s)
+/* One character as JSON string text: itself, or its escape (quote, backslash, controls
+ * and DEL). Returns the bytes written to out. */
+static size_t escape_char(unsigned char c, char out[6])
 {
     static const char hex[] = "0123456789abcdef";
+    if (c == '"' || c == '\\') {
+        out[0] = '\\';
+        out[1] = (char)c;
+        return 2;
+    }
+    if (c < 0x20 || c == 0x7f) {
+        memcpy(out, "\\u00", 4);
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 15];
+        return 6;
+    }
+    out[0] = (char)c;
+    return 1;
+}
+
+static void put_string(json_out_t *j, const char *s)
+{
     put(j, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[7];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            put(j, esc, 2);
-        } else if (*p < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[*p >> 4];
-            esc[5] = hex[*p & 15];
-            put(j, esc, 6);
-        } else {
-            put(j, (const char *)p, 1);
-        }
+        char esc[6];
+        put(j, esc, escape_char(*p, esc));
     }
     put(j, "\"", 1);
 }
@@ -218,4 +226,46 @@ void jout_ms(json_out_t *j, int64_t us)
         snprintf(tmp, sizeof tmp, "%" PRId64 ".%03" PRId64, whole, frac);
     puts_(j, tmp);
     value_done(j);
+}
+
+/*
+ * Appends s JSON-escaped at buf[pos], leaving room for `reserve` more bytes; stops
+ * before an escape that would not fit, so the result is always valid JSON text.
+ */
+static size_t json_escape(char *buf, size_t pos, size_t cap, size_t reserve, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[6];
+        size_t n = escape_char(*p, esc);
+        if (pos + n + reserve >= cap)
+            break;
+        memcpy(buf + pos, esc, n);
+        pos += n;
+    }
+    return pos;
+}
+
+size_t json_error_body(char *buf, size_t cap, const char *code, const char *message,
+                       const char *parameter)
+{
+    static const char head[] = "{\"error\":{\"code\":\"";
+    static const char mid[] = "\",\"message\":\"";
+    static const char param[] = "\",\"parameter\":\"";
+    static const char tail[] = "\"}}";
+    /* The fields' framing is always written: each text keeps room for what follows. */
+    size_t frame = sizeof mid + sizeof param + sizeof tail;
+    if (cap < sizeof head + frame + 64)
+        return 0;
+    memcpy(buf, head, sizeof head - 1);
+    size_t pos = json_escape(buf, sizeof head - 1, cap, frame + 64, code ? code : "error");
+    memcpy(buf + pos, mid, sizeof mid - 1);
+    pos += sizeof mid - 1;
+    pos = json_escape(buf, pos, cap, sizeof param + sizeof tail + 64, message ? message : "");
+    if (parameter) {
+        memcpy(buf + pos, param, sizeof param - 1);
+        pos += sizeof param - 1;
+        pos = json_escape(buf, pos, cap, sizeof tail, parameter);
+    }
+    memcpy(buf + pos, tail, sizeof tail);
+    return pos + sizeof tail - 1;
 }

@@ -53,4 +53,15 @@ void jout_num(json_out_t *j, double v, int decimals);
 /* A duration in µs as milliseconds, exact to the µs. */
 void jout_ms(json_out_t *j, int64_t us);
 
+/* Room for any error body: longer texts are cut, still as valid JSON. */
+#define JSON_ERROR_BODY_MAX 1024
+
+/*
+ * The error body every endpoint answers, {"error":{"code":…,"message":…[,"parameter":…]}},
+ * into buf without allocating (it serves out-of-memory answers too); parameter may be NULL.
+ * Returns its length.
+ */
+size_t json_error_body(char *buf, size_t cap, const char *code, const char *message,
+                       const char *parameter);
+
 #endif

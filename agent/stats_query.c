@@ -1,7 +1,6 @@
 /* stats_query — see stats_query.h. */
 #include "stats_query.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,17 +8,16 @@
 #include <string.h>
 
 #include "api_params.h"
-#include "et_hash.h"
 #include "et_macros.h"
 #include "event_codec.h"
-#include "json_out.h"
 #include "log.h"
 #include "query_plan.h"
+#include "stats_answer.h"
+#include "stats_response.h"
 #include "sketch.h"
 #include "timeutil.h"
 
 #define MAX_SERIES_BUCKETS 10000
-#define RETRY_AFTER_S "5"
 
 /* --- SQL ----------------------------------------------------------------------------- */
 
@@ -74,21 +72,6 @@ static void build_setup_sql(const config_t *cfg)
 
 /* --- per-request state ---------------------------------------------------------------- */
 
-typedef struct agg {
-    uint64_t runs;
-    uint64_t failed;
-    int64_t sum_us;
-    int64_t min_us;
-    int64_t max_us;
-    et_hist_t hist;
-} agg_t;
-
-typedef struct workflow_agg {
-    char id[ET_WORKFLOW_ID_MAX + 1];
-    agg_t agg;
-    double sort_key;
-} workflow_agg_t;
-
 typedef struct stats_request {
     stats_api_t *api;
     http_response_t *res;          /* NULL once answered */
@@ -98,10 +81,6 @@ typedef struct stats_request {
     auth_claims_t claims;
     char tenant[ET_TENANT_ID_MAX + 1];
     plan_t plan;
-    bool has_series;
-    et_resolution_t interval;
-    int64_t series_start;
-    int64_t series_count;
     uint64_t started_ns;           /* uv_hrtime() at arrival, for debug timings */
     char if_none_match[256];
     char origin[256];
@@ -110,441 +89,55 @@ typedef struct stats_request {
     day_cache_key_t cache_key;
     bool cache_store;              /* a miss: store the day rows' merge with the answer */
     uint64_t cache_generation;     /* day_cache_generation as the request began */
-    agg_t days;                    /* the day rows, merged, to store */
     /* results */
     int step;                      /* pipeline step whose results arrive */
     bool allowed;
     bool db_error;
     char error[256];
-    agg_t total;                   /* its bins accumulate in total_dense until the answer */
-    uint64_t *total_dense;         /* one count per slot: O(1) per bin for the hot path */
-    et_hist_t row_bins;            /* the bins of the row being folded */
-    agg_t *series;
-    workflow_agg_t *workflows;
-    size_t workflow_len, workflow_cap;
-    uint32_t *workflow_index;      /* open addressing: 1 + position; 0 empty */
-    size_t workflow_index_cap;
+    stats_answer_t answer;
 } stats_request_t;
-
-static void agg_init(agg_t *a)
-{
-    memset(a, 0, sizeof *a);
-    a->min_us = INT64_MAX;
-    a->max_us = INT64_MIN;
-    et_hist_init(&a->hist);
-}
 
 static void request_free(stats_request_t *r)
 {
-    et_hist_free(&r->total.hist);
-    et_hist_free(&r->days.hist);
-    et_hist_free(&r->row_bins);
-    free(r->total_dense);
-    if (r->series)
-        for (int64_t i = 0; i < r->series_count; i++)
-            et_hist_free(&r->series[i].hist);
-    free(r->series);
-    for (size_t i = 0; i < r->workflow_len; i++)
-        et_hist_free(&r->workflows[i].agg.hist);
-    free(r->workflows);
-    free(r->workflow_index);
+    stats_answer_free(&r->answer);
     auth_claims_free(&r->claims);
     free(r);
 }
 
 /* --- responses -------------------------------------------------------------------------- */
 
-static bool origin_allowed(const stats_api_t *api, const char *origin)
-{
-    const char *list = api->cfg->cors_origins;
-    if (!origin[0] || !list[0])
-        return false;
-    size_t olen = strlen(origin);
-    for (const char *p = list; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        while (len && *p == ' ') {
-            p++;
-            len--;
-        }
-        while (len && p[len - 1] == ' ')
-            len--;
-        if ((len == 1 && *p == '*') || (len == olen && memcmp(p, origin, len) == 0))
-            return true;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    return false;
-}
-
-/* Headers every answer of this endpoint carries. */
-static void common_headers(stats_api_t *api, http_response_t *res, const char *origin)
-{
-    int rc = http_response_header(res, "Cache-Control", "private, no-cache");
-    if (rc == 0 && origin_allowed(api, origin)) {
-        rc = http_response_header(res, "Access-Control-Allow-Origin", origin);
-        if (rc == 0)
-            rc = http_response_header(res, "Access-Control-Expose-Headers", "ETag");
-    }
-    if (rc == 0)
-        rc = http_response_header(res, "Vary", "Origin, Authorization");
-    (void)rc; /* fixed, validated header values; a refusal only drops the header */
-}
-
 static void respond_error(stats_request_t *r, int status, const char *code, const char *parameter,
                           const char *message)
 {
     if (r->res == NULL)
         return;
-    json_out_t j;
-    json_out_init(&j);
-    jout_obj_begin(&j);
-    jout_key(&j, "error");
-    jout_obj_begin(&j);
-    jout_key(&j, "code");
-    jout_str(&j, code);
-    jout_key(&j, "message");
-    jout_str(&j, message);
-    if (parameter) {
-        jout_key(&j, "parameter");
-        jout_str(&j, parameter);
-    }
-    jout_obj_end(&j);
-    jout_obj_end(&j);
-    size_t len = 0;
-    char *body = json_out_take(&j, &len);
-    common_headers(r->api, r->res, r->origin);
-    if (status == 503) {
-        int rc = http_response_header(r->res, "Retry-After", RETRY_AFTER_S);
-        (void)rc;
-    }
-    if (status == 401) {
-        int rc = http_response_header(r->res, "WWW-Authenticate", "Bearer");
-        (void)rc;
-    }
-    http_respond(r->res, status, "application/json", body, body ? len : 0);
-    free(body);
+    stats_reply_to_t to = {r->api->cfg->cors_origins, r->origin};
+    stats_respond_error(r->res, &to, status, code, parameter, message);
     r->res = NULL;
-}
-
-/* Statistics of one aggregate: count, failed, avg, median, min, max, percentiles. */
-static void write_stats(json_out_t *j, const stats_request_t *r, const agg_t *a, bool with_median)
-{
-    jout_key(j, "count");
-    jout_int(j, (int64_t)a->runs);
-    jout_key(j, "failed");
-    jout_int(j, (int64_t)a->failed);
-    bool any = a->runs > 0;
-    double v;
-    jout_key(j, "avg_ms");
-    if (any)
-        jout_num(j, (double)a->sum_us / (double)a->runs / 1000.0, 12);
-    else
-        jout_null(j);
-    if (with_median) {
-        jout_key(j, "median_ms");
-        if (any && et_hist_quantile(&a->hist, 0.5, (uint64_t)a->min_us, (uint64_t)a->max_us, &v) == 0)
-            jout_num(j, v / 1000.0, 6);
-        else
-            jout_null(j);
-    }
-    jout_key(j, "min_ms");
-    if (any)
-        jout_ms(j, a->min_us);
-    else
-        jout_null(j);
-    jout_key(j, "max_ms");
-    if (any)
-        jout_ms(j, a->max_us);
-    else
-        jout_null(j);
-    jout_key(j, "percentiles");
-    jout_obj_begin(j);
-    for (int i = 0; i < r->params.percentile_count; i++) {
-        jout_key(j, r->params.percentile_keys[i]);
-        if (any && et_hist_quantile(&a->hist, r->params.percentiles[i], (uint64_t)a->min_us,
-                                    (uint64_t)a->max_us, &v) == 0)
-            jout_num(j, v / 1000.0, 6);
-        else
-            jout_null(j);
-    }
-    jout_obj_end(j);
-}
-
-static void write_time(json_out_t *j, const char *key, int64_t t_us)
-{
-    char text[40];
-    jout_key(j, key);
-    if (et_time_format(t_us, text, sizeof text) > 0)
-        jout_str(j, text);
-    else
-        jout_null(j);
-}
-
-static double sort_key(const stats_request_t *r, const agg_t *a)
-{
-    double v = 0;
-    switch (r->params.sort) {
-    case API_SORT_COUNT:
-        return (double)a->runs;
-    case API_SORT_AVG:
-        return a->runs ? (double)a->sum_us / (double)a->runs : 0;
-    case API_SORT_MAX:
-        return a->runs ? (double)a->max_us : 0;
-    case API_SORT_P95:
-        if (a->runs &&
-            et_hist_quantile(&a->hist, 0.95, (uint64_t)a->min_us, (uint64_t)a->max_us, &v) == 0)
-            return v;
-        return 0;
-    }
-    return 0;
-}
-
-static int compare_workflows(const void *pa, const void *pb)
-{
-    const workflow_agg_t *a = pa, *b = pb;
-    if (a->sort_key != b->sort_key)
-        return a->sort_key > b->sort_key ? -1 : 1; /* descending */
-    return strcmp(a->id, b->id);
-}
-
-
-/* If-None-Match holds our tag (or *): the client's copy is current. */
-static bool etag_matches(const char *if_none_match, const char *etag)
-{
-    if (!if_none_match[0])
-        return false;
-    if (strcmp(if_none_match, "*") == 0)
-        return true;
-    size_t n = strlen(etag);
-    for (const char *p = strstr(if_none_match, etag); p; p = strstr(p + 1, etag))
-        if ((p == if_none_match || p[-1] == ' ' || p[-1] == ',' || p[-1] == '/') &&
-            (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-            return true;
-    return false;
 }
 
 static void respond_ok(stats_request_t *r)
 {
-    const api_params_t *p = &r->params;
-    for (uint32_t slot = 0; slot <= et_sketch_max_slot(); slot++) {
-        if (r->total_dense[slot] && et_hist_add(&r->total.hist, slot, r->total_dense[slot]) < 0) {
-            respond_error(r, 503, "unavailable", NULL, "out of memory");
-            return;
-        }
-    }
-    json_out_t j;
-    json_out_init(&j);
-    json_out_set_limit(&j, (size_t)r->api->cfg->api_max_response_bytes);
-    jout_obj_begin(&j);
-    jout_key(&j, "tenant_id");
-    jout_str(&j, r->tenant);
-    jout_key(&j, "workflow_id");
-    if (p->has_workflow)
-        jout_str(&j, p->workflow_id);
-    else
-        jout_null(&j);
-    jout_key(&j, "status");
-    jout_str(&j, p->status_text);
-    write_time(&j, "start_date", r->plan.start_us);
-    write_time(&j, "end_date", r->plan.end_us);
-    write_stats(&j, r, &r->total, true);
-    jout_key(&j, "relative_error");
-    jout_num(&j, ET_SKETCH_ALPHA, 6);
-    jout_key(&j, "coarsened");
-    jout_bool(&j, r->plan.coarsened);
-    if (r->has_series) {
-        jout_key(&j, "interval");
-        jout_str(&j, et_resolution_name(r->interval));
-        jout_key(&j, "series");
-        jout_arr_begin(&j);
-        for (int64_t i = 0; i < r->series_count; i++) {
-            jout_obj_begin(&j);
-            write_time(&j, "bucket_start", r->series_start + i * et_resolution_us(r->interval));
-            write_stats(&j, r, &r->series[i], false);
-            jout_obj_end(&j);
-        }
-        jout_arr_end(&j);
-    }
-    if (p->group_by_workflow) {
-        for (size_t i = 0; i < r->workflow_len; i++)
-            r->workflows[i].sort_key = sort_key(r, &r->workflows[i].agg);
-        qsort(r->workflows, r->workflow_len, sizeof *r->workflows, compare_workflows);
-        jout_key(&j, "workflows");
-        jout_arr_begin(&j);
-        for (size_t i = 0; i < r->workflow_len && i < (size_t)p->limit; i++) {
-            jout_obj_begin(&j);
-            jout_key(&j, "workflow_id");
-            jout_str(&j, r->workflows[i].id);
-            write_stats(&j, r, &r->workflows[i].agg, true);
-            jout_obj_end(&j);
-        }
-        jout_arr_end(&j);
-    }
-    if (p->include_histogram) {
-        jout_key(&j, "histogram");
-        jout_arr_begin(&j);
-        for (uint32_t i = 0; i < r->total.hist.len; i++) {
-            jout_obj_begin(&j);
-            jout_key(&j, "le_ms");
-            jout_num(&j, et_sketch_slot_upper(r->total.hist.bins[i].slot) / 1000.0, 6);
-            jout_key(&j, "count");
-            jout_int(&j, (int64_t)r->total.hist.bins[i].count);
-            jout_obj_end(&j);
-        }
-        jout_arr_end(&j);
-    }
-    jout_obj_end(&j);
-    if (json_out_too_large(&j)) {
-        json_out_free(&j);
+    size_t len = 0;
+    bool too_large;
+    size_t limit = (size_t)r->api->cfg->api_max_response_bytes;
+    char *body = stats_answer_render(&r->answer, r->tenant, &r->plan, limit, &len, &too_large);
+    if (body == NULL && too_large) {
         char msg[256];
         snprintf(msg, sizeof msg,
-                 "the answer would be larger than %d bytes: narrow the range, use a coarser "
-                 "interval or a smaller limit, or leave out the histogram",
-                 r->api->cfg->api_max_response_bytes);
+                 "the answer would be larger than %zu bytes: narrow the range, use a coarser "
+                 "interval or a smaller limit, or leave out the histogram", limit);
         respond_error(r, 422, "response_too_large", NULL, msg);
         return;
     }
-    size_t len = 0;
-    char *body = json_out_take(&j, &len);
     if (body == NULL) {
         respond_error(r, 503, "unavailable", NULL, "out of memory");
         return;
     }
-    char etag[24];
-    snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", et_fnv1a64(body, len));
-    common_headers(r->api, r->res, r->origin);
-    int rc = http_response_header(r->res, "ETag", etag);
-    (void)rc;
-    if (etag_matches(r->if_none_match, etag))
-        http_respond(r->res, 304, NULL, NULL, 0);
-    else
-        http_respond(r->res, 200, "application/json", body, len);
+    stats_reply_to_t to = {r->api->cfg->cors_origins, r->origin};
+    stats_respond_body(r->res, &to, r->if_none_match, body, len);
     free(body);
     r->res = NULL;
-}
-
-/* --- rows ------------------------------------------------------------------------------ */
-
-static int64_t be64(const char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | (uint8_t)p[i];
-    return (int64_t)v;
-}
-
-static int16_t be16(const char *p)
-{
-    return (int16_t)(((uint16_t)(uint8_t)p[0] << 8) | (uint8_t)p[1]);
-}
-
-static void agg_add_counts(agg_t *a, uint64_t runs, uint64_t failed, int64_t sum, int64_t min,
-                           int64_t max)
-{
-    a->runs += runs;
-    a->failed += failed;
-    a->sum_us += sum;
-    if (min < a->min_us)
-        a->min_us = min;
-    if (max > a->max_us)
-        a->max_us = max;
-}
-
-/* Adds one row; its bins (already read into bins) merge in one linear pass. */
-static int agg_add_row(agg_t *a, uint64_t runs, uint64_t failed, int64_t sum, int64_t min,
-                       int64_t max, const et_hist_t *bins)
-{
-    agg_add_counts(a, runs, failed, sum, min, max);
-    return et_hist_merge(&a->hist, bins);
-}
-
-static workflow_agg_t *workflow_find(stats_request_t *r, const char *id)
-{
-    if (r->workflow_index_cap < 2 * (r->workflow_len + 1)) {
-        size_t cap = r->workflow_index_cap ? 2 * r->workflow_index_cap : 64;
-        uint32_t *index = calloc(cap, sizeof *index);
-        if (index == NULL)
-            return NULL;
-        for (size_t i = 0; i < r->workflow_len; i++) {
-            size_t s = et_fnv1a64(r->workflows[i].id, strlen(r->workflows[i].id)) & (cap - 1);
-            while (index[s])
-                s = (s + 1) & (cap - 1);
-            index[s] = (uint32_t)(i + 1);
-        }
-        free(r->workflow_index);
-        r->workflow_index = index;
-        r->workflow_index_cap = cap;
-    }
-    size_t s = et_fnv1a64(id, strlen(id)) & (r->workflow_index_cap - 1);
-    while (r->workflow_index[s]) {
-        workflow_agg_t *w = &r->workflows[r->workflow_index[s] - 1];
-        if (strcmp(w->id, id) == 0)
-            return w;
-        s = (s + 1) & (r->workflow_index_cap - 1);
-    }
-    if (r->workflow_len == r->workflow_cap) {
-        size_t cap = r->workflow_cap ? 2 * r->workflow_cap : 64;
-        workflow_agg_t *w = realloc(r->workflows, cap * sizeof *w);
-        if (w == NULL)
-            return NULL;
-        r->workflows = w;
-        r->workflow_cap = cap;
-    }
-    workflow_agg_t *w = &r->workflows[r->workflow_len];
-    snprintf(w->id, sizeof w->id, "%s", id);
-    agg_init(&w->agg);
-    r->workflow_index[s] = (uint32_t)(++r->workflow_len);
-    return w;
-}
-
-/* Folds one result row into the total, its series bucket and its workflow. */
-static int fold_row(stats_request_t *r, const PGresult *res, int row)
-{
-    for (int c = 0; c < 9; c++)
-        if (PQgetisnull(res, row, c))
-            return -EINVAL;
-    if (PQgetlength(res, row, 0) != 2 || PQgetlength(res, row, 2) != 8 ||
-        PQgetlength(res, row, 3) != 2 || PQgetlength(res, row, 4) != 8)
-        return -EINVAL;
-    const char *workflow = PQgetvalue(res, row, 1);
-    /* timestamptz in binary: µs since 2000-01-01 UTC. */
-    int64_t bucket = be64(PQgetvalue(res, row, 2)) + ET_TIME_MIN_VALID_US;
-    int status = be16(PQgetvalue(res, row, 3));
-    uint64_t runs = (uint64_t)be64(PQgetvalue(res, row, 4));
-    int64_t sum = be64(PQgetvalue(res, row, 5));
-    int64_t min = be64(PQgetvalue(res, row, 6));
-    int64_t max = be64(PQgetvalue(res, row, 7));
-    int rc = et_hist_decode(&r->row_bins, (const uint8_t *)PQgetvalue(res, row, 8),
-                            (size_t)PQgetlength(res, row, 8));
-    if (rc < 0)
-        return rc;
-    /* Failures are runs that ended failed or timed out; cancelled runs are not. */
-    uint64_t failed = status == ET_STATUS_FAILED || status == ET_STATUS_TIMEOUT ? runs : 0;
-    bool tenant_wide = workflow[0] == '\0';
-    if (r->cache_store && be16(PQgetvalue(res, row, 0)) == ET_RES_DAY) {
-        rc = agg_add_row(&r->days, runs, failed, sum, min, max, &r->row_bins);
-        if (rc < 0)
-            return rc;
-    }
-    bool for_total = r->params.group_by_workflow && !r->params.has_workflow ? tenant_wide : true;
-    if (for_total) {
-        agg_add_counts(&r->total, runs, failed, sum, min, max);
-        for (uint32_t i = 0; i < r->row_bins.len; i++)
-            r->total_dense[r->row_bins.bins[i].slot] += r->row_bins.bins[i].count;
-        if (rc == 0 && r->has_series) {
-            int64_t index = (et_time_floor(bucket, r->interval) - r->series_start) /
-                            et_resolution_us(r->interval);
-            if (index >= 0 && index < r->series_count)
-                rc = agg_add_row(&r->series[index], runs, failed, sum, min, max, &r->row_bins);
-        }
-    }
-    if (rc == 0 && r->params.group_by_workflow && !tenant_wide) {
-        workflow_agg_t *w = workflow_find(r, workflow);
-        rc = w ? agg_add_row(&w->agg, runs, failed, sum, min, max, &r->row_bins) : -ENOMEM;
-    }
-    return rc;
 }
 
 /* --- the database round trip -------------------------------------------------------------- */
@@ -568,7 +161,7 @@ static void finish_request(stats_request_t *r)
             respond_ok(r);
     }
     if (r->cache_store && r->allowed && !r->db_error) {
-        const agg_t *d = &r->days;
+        const stats_agg_t *d = &r->answer.days;
         if (day_cache_put(&api->cache, &r->cache_key, d->runs, d->failed, d->sum_us, d->min_us,
                           d->max_us, &d->hist, r->cache_generation) < 0)
             log_write(LOG_WARN, "statistics cache: out of memory, answer not kept", NULL);
@@ -615,7 +208,7 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
                       "ms_since_request", waited, NULL);
         }
         for (int i = 0; i < PQntuples(res) && !r->db_error; i++) {
-            if (fold_row(r, res, i) < 0) {
+            if (stats_answer_add_row(&r->answer, res, i) < 0) {
                 log_write(LOG_ERROR, "statistics row could not be read", NULL);
                 r->db_error = true;
             }
@@ -635,7 +228,7 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
 static bool days_from_cache(stats_request_t *r, const plan_piece_t *day)
 {
     day_cache_t *cache = &r->api->cache;
-    if (day == NULL || r->has_series || r->params.group_by_workflow ||
+    if (day == NULL || r->answer.has_series || r->params.group_by_workflow ||
         !day_cache_enabled(cache))
         return false;
     day_cache_key_t *k = &r->cache_key;
@@ -649,17 +242,11 @@ static bool days_from_cache(stats_request_t *r, const plan_piece_t *day)
     if (v == NULL) {
         r->cache_store = true;
         r->cache_generation = day_cache_generation(cache);
-        agg_init(&r->days);
+        r->answer.keep_days = true;
         return false;
     }
-    if (v->runs == 0)
-        return true; /* no run on those days */
-    if (et_hist_decode(&r->row_bins, v->bins, v->bins_len) < 0)
-        return false; /* cannot happen: we encoded it; read the rows instead */
-    agg_add_counts(&r->total, v->runs, v->failed, v->sum_us, v->min_us, v->max_us);
-    for (uint32_t i = 0; i < r->row_bins.len; i++)
-        r->total_dense[r->row_bins.bins[i].slot] += r->row_bins.bins[i].count;
-    return true;
+    /* Cannot fail (we encoded it) but for a bad value: the rows are read then. */
+    return stats_answer_add_days(&r->answer, v) == 0;
 }
 
 static void on_session(pg_conn_t *conn, void *arg)
@@ -790,39 +377,38 @@ static bool plan_request(stats_request_t *r, int64_t now)
     plan_retention_t ret = {today - (int64_t)cfg->minute_retention_days * ET_US_PER_DAY,
                             today - (int64_t)cfg->hour_retention_days * ET_US_PER_DAY};
     /* The series interval caps the resolution, so each row falls in one bucket. */
-    et_resolution_t max_res = ET_RES_DAY;
+    et_resolution_t max_res = ET_RES_DAY, interval = ET_RES_DAY;
+    bool series = r->params.interval != API_INTERVAL_NONE;
     switch (r->params.interval) {
     case API_INTERVAL_NONE:
         break;
     case API_INTERVAL_MINUTE:
-        r->interval = ET_RES_MINUTE;
+        interval = ET_RES_MINUTE;
         break;
     case API_INTERVAL_HOUR:
-        r->interval = ET_RES_HOUR;
+        interval = ET_RES_HOUR;
         break;
     case API_INTERVAL_DAY:
-        r->interval = ET_RES_DAY;
+        interval = ET_RES_DAY;
         break;
     case API_INTERVAL_AUTO:
         /* auto never picks buckets that retention no longer holds. */
-        r->interval = plan_auto_interval(r->params.start_us, r->params.end_us);
-        if (r->interval == ET_RES_MINUTE && r->params.start_us < ret.minute_oldest_us)
-            r->interval = ET_RES_HOUR;
-        if (r->interval == ET_RES_HOUR && r->params.start_us < ret.hour_oldest_us)
-            r->interval = ET_RES_DAY;
+        interval = plan_auto_interval(r->params.start_us, r->params.end_us);
+        if (interval == ET_RES_MINUTE && r->params.start_us < ret.minute_oldest_us)
+            interval = ET_RES_HOUR;
+        if (interval == ET_RES_HOUR && r->params.start_us < ret.hour_oldest_us)
+            interval = ET_RES_DAY;
         break;
     }
-    if (r->params.interval != API_INTERVAL_NONE) {
-        r->has_series = true;
-        max_res = r->interval;
-    }
+    if (series)
+        max_res = interval;
     /* A series finer than what retention still holds would show empty buckets. */
-    if (r->has_series && ((r->interval == ET_RES_MINUTE && r->params.start_us < ret.minute_oldest_us) ||
-                          (r->interval == ET_RES_HOUR && r->params.start_us < ret.hour_oldest_us))) {
+    if (series && ((interval == ET_RES_MINUTE && r->params.start_us < ret.minute_oldest_us) ||
+                          (interval == ET_RES_HOUR && r->params.start_us < ret.hour_oldest_us))) {
         char msg[160];
         snprintf(msg, sizeof msg, "%s buckets are kept for %d days; use a coarser interval for "
-                 "an older start_date", et_resolution_name(r->interval),
-                 r->interval == ET_RES_MINUTE ? cfg->minute_retention_days
+                 "an older start_date", et_resolution_name(interval),
+                 interval == ET_RES_MINUTE ? cfg->minute_retention_days
                                               : cfg->hour_retention_days);
         respond_error(r, 400, "invalid_parameter", "interval", msg);
         return false;
@@ -831,38 +417,28 @@ static bool plan_request(stats_request_t *r, int64_t now)
         respond_error(r, 400, "invalid_parameter", "start_date", "the range cannot be planned");
         return false;
     }
-    if (!r->has_series)
+    if (!series)
         return true;
-    r->series_count = plan_series_buckets(r->plan.start_us, r->plan.end_us, r->interval);
-    if (r->series_count > MAX_SERIES_BUCKETS) {
+    int64_t count = plan_series_buckets(r->plan.start_us, r->plan.end_us, interval);
+    if (count > MAX_SERIES_BUCKETS) {
         char msg[128];
         snprintf(msg, sizeof msg, "gives %" PRId64 " buckets, more than %d: use a coarser interval",
-                 r->series_count, MAX_SERIES_BUCKETS);
+                 count, MAX_SERIES_BUCKETS);
         respond_error(r, 400, "invalid_parameter", "interval", msg);
         return false;
     }
-    r->series_start = et_time_floor(r->plan.start_us, r->interval);
-    r->series = calloc((size_t)r->series_count, sizeof *r->series);
-    if (r->series == NULL) {
+    if (stats_answer_set_series(&r->answer, interval, et_time_floor(r->plan.start_us, interval),
+                                count) < 0) {
         respond_error(r, 503, "unavailable", NULL, "out of memory");
         return false;
     }
-    for (int64_t i = 0; i < r->series_count; i++)
-        agg_init(&r->series[i]);
     return true;
 }
 
 static void answer_preflight(stats_request_t *r)
 {
-    common_headers(r->api, r->res, r->origin);
-    int rc = http_response_header(r->res, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
-    if (rc == 0)
-        rc = http_response_header(r->res, "Access-Control-Allow-Headers",
-                                  "Authorization, If-None-Match");
-    if (rc == 0)
-        rc = http_response_header(r->res, "Access-Control-Max-Age", "600");
-    (void)rc; /* fixed, valid values */
-    http_respond(r->res, 204, NULL, NULL, 0);
+    stats_reply_to_t to = {r->api->cfg->cors_origins, r->origin};
+    stats_respond_preflight(r->res, &to);
     r->res = NULL;
 }
 
@@ -907,17 +483,15 @@ static bool admit_request(stats_request_t *r, const http_request_t *req)
 void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response_t *res)
 {
     stats_request_t *r = calloc(1, sizeof *r);
-    if (r)
-        r->total_dense = calloc(et_sketch_max_slot() + 1, sizeof *r->total_dense);
-    if (r == NULL || r->total_dense == NULL) {
-        free(r);
+    if (r == NULL || stats_answer_init(&r->answer, &r->params) < 0) {
+        if (r)
+            request_free(r);
         http_respond_error(res, 503, "unavailable", "out of memory");
         return;
     }
     r->api = api;
     r->res = res;
     r->started_ns = uv_hrtime();
-    agg_init(&r->total);
     copy_header(req, "Origin", r->origin, sizeof r->origin);
     copy_header(req, "If-None-Match", r->if_none_match, sizeof r->if_none_match);
     if (!admit_request(r, req)) {
