@@ -30,8 +30,62 @@ void rollup_set_retain(rollup_set_t *set, int minute_days, int hour_days, int64_
     set_windows(set, now_us);
 }
 
+/* --- names ------------------------------------------------------------------------------- */
+
+#define NAMES_BLOCK_BYTES 65536
+
+struct rollup_names_block {
+    rollup_names_block_t *next;
+    size_t used;
+    char text[NAMES_BLOCK_BYTES];
+};
+
+/* Empties the names; keeps the first block. */
+static void names_reset(rollup_set_t *set)
+{
+    if (set->names == NULL)
+        return;
+    for (rollup_names_block_t *b = set->names->next, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    set->names->next = NULL;
+    set->names->used = 0;
+    set->names_tail = set->names;
+    set->last_tenant = set->last_workflow = NULL;
+}
+
+/* A copy of s in the names (the previous one when it is the same text), or NULL. */
+static const char *name_copy(rollup_set_t *set, const char *s, const char **last)
+{
+    if (s[0] == '\0')
+        return ""; /* the tenant-wide rollup's workflow */
+    if (*last && strcmp(*last, s) == 0)
+        return *last;
+    size_t n = strlen(s) + 1;
+    rollup_names_block_t *b = set->names_tail;
+    if (b == NULL || b->used + n > NAMES_BLOCK_BYTES) {
+        rollup_names_block_t *fresh = malloc(sizeof *fresh);
+        if (fresh == NULL)
+            return NULL;
+        fresh->next = NULL;
+        fresh->used = 0;
+        if (b)
+            b->next = fresh;
+        else
+            set->names = fresh;
+        set->names_tail = b = fresh;
+    }
+    char *copy = memcpy(b->text + b->used, s, n);
+    b->used += n;
+    *last = copy;
+    return copy;
+}
+
 void rollup_set_free(rollup_set_t *set)
 {
+    names_reset(set);
+    free(set->names);
     for (size_t i = 0; i < set->cap; i++)
         et_hist_free(&set->deltas[i].hist);
     free(set->deltas);
@@ -39,7 +93,7 @@ void rollup_set_free(rollup_set_t *set)
     memset(set, 0, sizeof *set);
 }
 
-#define KEPT_BINS_MAX 64
+#define KEPT_BINS_MAX 16
 
 void rollup_set_reset(rollup_set_t *set)
 {
@@ -52,6 +106,7 @@ void rollup_set_reset(rollup_set_t *set)
             et_hist_reset(&set->deltas[i].hist);
     }
     set->len = 0;
+    names_reset(set);
     if (set->index)
         memset(set->index, 0, set->index_cap * sizeof *set->index);
     if (set->retain_days[ET_RES_MINUTE] > 0 || set->retain_days[ET_RES_HOUR] > 0)
@@ -147,8 +202,10 @@ static int lookup(rollup_set_t *set, et_resolution_t res, const char *tenant,
     }
     rollup_delta_t *d = &set->deltas[set->len];
     d->resolution = res;
-    snprintf(d->tenant_id, sizeof d->tenant_id, "%s", tenant);
-    snprintf(d->workflow_id, sizeof d->workflow_id, "%s", workflow);
+    d->tenant_id = name_copy(set, tenant, &set->last_tenant);
+    d->workflow_id = name_copy(set, workflow, &set->last_workflow);
+    if (d->tenant_id == NULL || d->workflow_id == NULL)
+        return -ENOMEM;
     d->bucket_us = bucket;
     d->status = status;
     d->runs = 0;

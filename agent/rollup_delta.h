@@ -10,8 +10,9 @@
  * windows. The writer, verify and rollup-rebuild share this one rule. Without it every run
  * is folded into every resolution.
  *
- * Ownership: the set owns its deltas, their histograms and key strings (copied on add).
- * rollup_set_reset keeps the allocations for the next batch. Functions return 0 or -ENOMEM;
+ * Ownership: the set owns its deltas, their histograms and key strings (copied on add, into
+ * blocks that never move; a delta holds pointers to them, valid until rollup_set_reset).
+ * rollup_set_reset keeps the allocations for the next batch (the first block of names). Functions return 0 or -ENOMEM;
  * -ENOBUFS when the set would exceed its limit of keys.
  */
 #ifndef EXECTIME_ROLLUP_DELTA_H
@@ -28,8 +29,8 @@
 
 typedef struct rollup_delta {
     et_resolution_t resolution;
-    char tenant_id[ET_TENANT_ID_MAX + 1];
-    char workflow_id[ET_WORKFLOW_ID_MAX + 1]; /* "" for the tenant-wide rollup */
+    const char *tenant_id;   /* in the set's names: valid until rollup_set_reset */
+    const char *workflow_id; /* "" for the tenant-wide rollup */
     int64_t bucket_us;
     et_status_t status;
     uint64_t runs;
@@ -41,6 +42,9 @@ typedef struct rollup_delta {
     uint32_t hash;
 } rollup_delta_t;
 
+/* Blocks of NUL-terminated key strings that never move, so deltas can point into them. */
+typedef struct rollup_names_block rollup_names_block_t;
+
 typedef struct rollup_set {
     rollup_delta_t *deltas; /* deltas[0..len) in use */
     size_t len;
@@ -48,6 +52,10 @@ typedef struct rollup_set {
     uint32_t *index;        /* open addressing: 1 + position in deltas, 0 empty */
     size_t index_cap;       /* power of two, at least 2 * len */
     size_t limit;           /* most keys */
+    rollup_names_block_t *names;  /* the first block; the one being filled is last */
+    rollup_names_block_t *names_tail;
+    const char *last_tenant;      /* the last names added: a run's six keys share them */
+    const char *last_workflow;
     int retain_days[ET_RES_COUNT];       /* 0: every run folded into that resolution */
     int64_t not_before_us[ET_RES_COUNT]; /* runs finished earlier are not folded there */
 } rollup_set_t;
