@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "et_hex.h"
 #include "et_macros.h"
 #include "timeutil.h"
 
@@ -98,17 +99,6 @@ __attribute__((format(printf, 3, 4))) static int fail(api_error_t *err, const ch
 
 /* ---- decoding ---- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
  * Identifiers become SQL parameters and JSON strings; both need valid UTF-8. */
 static bool utf8_valid(const unsigned char *s, size_t n)
@@ -167,7 +157,8 @@ static decode_result_t percent_decode(const char *s, size_t n, char *out, size_t
         if (c == '%') {
             int hi, lo;
 
-            if (n - i < 3 || (hi = hex_value(s[i + 1])) < 0 || (lo = hex_value(s[i + 2])) < 0)
+            if (n - i < 3 || (hi = et_hex_value(s[i + 1])) < 0 ||
+                (lo = et_hex_value(s[i + 2])) < 0)
                 return DECODE_BAD_ESCAPE;
             c = (unsigned char)(hi * 16 + lo);
             i += 2;

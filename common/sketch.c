@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "et_hex.h"
+
 /* α in units of 1/ALPHA_SCALE: the exact rational behind ET_SKETCH_ALPHA. */
 #define ALPHA_SCALE 10000
 
@@ -513,17 +515,6 @@ int et_hist_decode(et_hist_t *out, const uint8_t *p, size_t len)
     return 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long et_hex_bytea_decode(const char *text, uint8_t *out, size_t cap)
 {
     if (text[0] != '\\' || text[1] != 'x')
@@ -535,7 +526,7 @@ long et_hex_bytea_decode(const char *text, uint8_t *out, size_t cap)
     if (digits / 2 > cap || digits / 2 > LONG_MAX)
         return -ERANGE;
     for (size_t i = 0; i < digits / 2; i++) {
-        int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+        int hi = et_hex_value(text[2 * i]), lo = et_hex_value(text[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -EINVAL;
         out[i] = (uint8_t)(hi << 4 | lo);
