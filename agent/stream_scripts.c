@@ -12,6 +12,9 @@
     "local function shrink(e, limit)\n"                                                      \
     "  local fields, event = e[2], nil\n"                                                    \
     "  if type(fields) ~= 'table' then return " STR(STREAM_ENTRY_OVERHEAD) " end\n"          \
+    "  if #fields == 2 and fields[1] == 'event' and #fields[2] <= limit then\n"               \
+    "    return #fields[2] + " STR(STREAM_ENTRY_OVERHEAD) "\n"                                \
+    "  end\n"                                                                                 \
     "  for k = 1, #fields - 1, 2 do\n"                                                       \
     "    if fields[k] == 'event' then event = fields[k + 1] end\n"                           \
     "  end\n"                                                                                \
