@@ -19,7 +19,6 @@
 #include "stats_query.h"
 #include "stream_consumer.h"
 
-#define SHUTDOWN_POLL_MS 20
 /* Exit status of a shutdown that ran out of time with entries left uncommitted: they stay
  * pending in Redis, but a supervisor should know the exit was not clean. */
 #define EXIT_SHUTDOWN_TIMED_OUT 3
@@ -51,8 +50,7 @@ typedef struct agent {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t maintain_timer;
-    uv_timer_t shutdown_poll;
-    uint64_t shutdown_deadline;
+    uv_timer_t shutdown_deadline; /* a graceful shutdown's bound */
     int open_parts; /* closing parts not yet closed */
     /* metrics */
     metric_counter_t *events_consumed;
@@ -365,7 +363,7 @@ static void close_everything(agent_t *a)
     a->phase = AGENT_CLOSING;
     uv_handle_t *handles[] = {(uv_handle_t *)&a->sigterm, (uv_handle_t *)&a->sigint,
                               (uv_handle_t *)&a->maintain_timer,
-                              (uv_handle_t *)&a->shutdown_poll};
+                              (uv_handle_t *)&a->shutdown_deadline};
     a->open_parts = (int)ET_ARRAY_LEN(handles) + 5 + (a->ops_enabled ? 1 : 0);
     for (size_t i = 0; i < ET_ARRAY_LEN(handles); i++) {
         handles[i]->data = a;
@@ -380,48 +378,47 @@ static void close_everything(agent_t *a)
     stats_api_close(&a->stats, on_stats_closed);
 }
 
+/* The shutdown's steps, each started by the one before: reads back, batches committed,
+ * acks answered, then close. The deadline timer ends it if a step never comes. */
+static void on_consumer_quiet(stream_consumer_t *c)
+{
+    agent_t *a = container_of(c, agent_t, consumer);
+    if (a->phase == AGENT_ACKING)
+        close_everything(a);
+}
+
 static void on_drained(batch_writer_t *w)
 {
     agent_t *a = container_of(w, agent_t, writer);
-    if (a->phase == AGENT_DRAINING)
-        a->phase = AGENT_ACKING;
+    if (a->phase != AGENT_DRAINING)
+        return;
+    a->phase = AGENT_ACKING;
+    consumer_when_quiet(&a->consumer, on_consumer_quiet);
 }
 
-/* Steps the shutdown along: reads back, batches committed, acks answered, then close. */
-static void on_shutdown_poll(uv_timer_t *timer)
+static void on_reads_stopped(stream_consumer_t *c)
 {
-    agent_t *a = container_of(timer, agent_t, shutdown_poll);
-    if (uv_now(&a->loop) >= a->shutdown_deadline) {
-        size_t events, entries;
-        writer_pending(&a->writer, &events, &entries);
-        char ev[24], en[24];
-        snprintf(ev, sizeof ev, "%zu", events);
-        snprintf(en, sizeof en, "%zu", entries);
-        log_write(LOG_ERROR,
-                  "shutdown timed out; uncommitted entries stay pending and will be redelivered",
-                  "events", ev, "entries", en, "writer", writer_state_name(a->writer.state),
-                  NULL);
-        if (a->exit_code < EXIT_SHUTDOWN_TIMED_OUT)
-            a->exit_code = EXIT_SHUTDOWN_TIMED_OUT;
-        close_everything(a);
+    agent_t *a = container_of(c, agent_t, consumer);
+    if (a->phase != AGENT_STOPPING_READS)
         return;
-    }
-    switch (a->phase) {
-    case AGENT_STOPPING_READS:
-        if (!a->consumer.read_in_flight && !a->consumer.claim_in_flight) {
-            a->phase = AGENT_DRAINING;
-            writer_drain(&a->writer, on_drained);
-        }
-        break;
-    case AGENT_ACKING:
-        if (consumer_quiet(&a->consumer))
-            close_everything(a);
-        break;
-    case AGENT_RUNNING:
-    case AGENT_DRAINING:
-    case AGENT_CLOSING:
-        break;
-    }
+    a->phase = AGENT_DRAINING;
+    writer_drain(&a->writer, on_drained);
+}
+
+static void on_shutdown_deadline(uv_timer_t *timer)
+{
+    agent_t *a = container_of(timer, agent_t, shutdown_deadline);
+    size_t events, entries;
+    writer_pending(&a->writer, &events, &entries);
+    char ev[24], en[24];
+    snprintf(ev, sizeof ev, "%zu", events);
+    snprintf(en, sizeof en, "%zu", entries);
+    log_write(LOG_ERROR,
+              "shutdown timed out; uncommitted entries stay pending and will be redelivered",
+              "events", ev, "entries", en, "writer", writer_state_name(a->writer.state), NULL);
+    if (a->exit_code < EXIT_SHUTDOWN_TIMED_OUT)
+        a->exit_code = EXIT_SHUTDOWN_TIMED_OUT;
+    close_everything(a);
 }
 
 static void begin_shutdown(agent_t *a, int exit_code)
@@ -436,9 +433,9 @@ static void begin_shutdown(agent_t *a, int exit_code)
     }
     log_write(LOG_INFO, "shutting down: committing what is in flight", NULL);
     a->phase = AGENT_STOPPING_READS;
-    consumer_stop_reading(&a->consumer);
-    a->shutdown_deadline = uv_now(&a->loop) + (uint64_t)a->cfg->shutdown_timeout_ms;
-    uv_timer_start(&a->shutdown_poll, on_shutdown_poll, SHUTDOWN_POLL_MS, SHUTDOWN_POLL_MS);
+    uv_timer_start(&a->shutdown_deadline, on_shutdown_deadline,
+                   (uint64_t)a->cfg->shutdown_timeout_ms, 0);
+    consumer_stop_reading(&a->consumer, on_reads_stopped);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -505,7 +502,7 @@ int agent_run(const config_t *cfg)
     uv_signal_init(&a->loop, &a->sigterm);
     uv_signal_init(&a->loop, &a->sigint);
     uv_timer_init(&a->loop, &a->maintain_timer);
-    uv_timer_init(&a->loop, &a->shutdown_poll);
+    uv_timer_init(&a->loop, &a->shutdown_deadline);
     a->sigterm.data = a->sigint.data = a;
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
     uv_signal_start(&a->sigint, on_signal, SIGINT);

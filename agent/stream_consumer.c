@@ -59,6 +59,7 @@ static void set_state(stream_consumer_t *c, consumer_state_t next)
 static void read_next(stream_consumer_t *c);
 static void on_poll_timer(uv_timer_t *timer);
 static void note_reply(stream_consumer_t *c);
+static void arm_waiters(stream_consumer_t *c);
 static void on_backoff_timer(uv_timer_t *timer);
 static void maybe_finish_close(stream_consumer_t *c);
 
@@ -72,6 +73,7 @@ static void schedule_reconnect(stream_consumer_t *c)
     upkeep_connection_lost(&c->upkeep);
     c->commands_in_flight = 0;
     c->setup_replies = 0;
+    arm_waiters(c);
     if (c->state == CONSUMER_CLOSING) {
         maybe_finish_close(c);
         return;
@@ -250,6 +252,7 @@ static void drop_connection(stream_consumer_t *c, const char *reason)
 static void note_reply(stream_consumer_t *c)
 {
     c->replies_seen++;
+    arm_waiters(c);
 }
 
 /*
@@ -1159,7 +1162,8 @@ int consumer_init(stream_consumer_t *c, uv_loop_t *loop, const config_t *cfg,
     int rc;
     if ((rc = uv_timer_init(loop, &c->backoff_timer)) < 0 ||
         (rc = uv_timer_init(loop, &c->maint_timer)) < 0 ||
-        (rc = uv_timer_init(loop, &c->poll_timer)) < 0)
+        (rc = uv_timer_init(loop, &c->poll_timer)) < 0 ||
+        (rc = uv_timer_init(loop, &c->waiter_timer)) < 0)
         return rc;
     return 0;
 }
@@ -1171,15 +1175,47 @@ void consumer_start(stream_consumer_t *c)
     resolve_redis(c);
 }
 
-void consumer_stop_reading(stream_consumer_t *c)
-{
-    c->stopping = true;
-}
-
 bool consumer_quiet(const stream_consumer_t *c)
 {
     return !c->read_in_flight && !c->claim_in_flight && c->commands_in_flight == 0 &&
            upkeep_quiet(&c->upkeep);
+}
+
+/* What the owner waits for can change only with a reply or a lost connection; the check
+ * runs on the next loop turn, once the reply's handling is over. */
+static void on_waiter_timer(uv_timer_t *timer)
+{
+    stream_consumer_t *c = container_of(timer, stream_consumer_t, waiter_timer);
+    if (c->on_reads_stopped && !c->read_in_flight && !c->claim_in_flight) {
+        consumer_event_fn fn = c->on_reads_stopped;
+        c->on_reads_stopped = NULL;
+        fn(c);
+    }
+    if (c->on_quiet && consumer_quiet(c)) {
+        consumer_event_fn fn = c->on_quiet;
+        c->on_quiet = NULL;
+        fn(c);
+    }
+}
+
+static void arm_waiters(stream_consumer_t *c)
+{
+    if ((c->on_reads_stopped || c->on_quiet) && c->state != CONSUMER_CLOSING &&
+        c->state != CONSUMER_CLOSED)
+        uv_timer_start(&c->waiter_timer, on_waiter_timer, 0, 0);
+}
+
+void consumer_stop_reading(stream_consumer_t *c, consumer_event_fn on_stopped)
+{
+    c->stopping = true;
+    c->on_reads_stopped = on_stopped;
+    arm_waiters(c);
+}
+
+void consumer_when_quiet(stream_consumer_t *c, consumer_event_fn on_quiet)
+{
+    c->on_quiet = on_quiet;
+    arm_waiters(c);
 }
 
 void consumer_stats_get(const stream_consumer_t *c, consumer_stats_t *out)
@@ -1221,10 +1257,13 @@ void consumer_close(stream_consumer_t *c, consumer_closed_fn on_closed)
     c->on_closed = on_closed;
     bool connected = c->ac != NULL;
     set_state(c, CONSUMER_CLOSING);
-    c->closing_handles = 3;
+    c->closing_handles = 4;
     c->backoff_timer.data = c;
     c->maint_timer.data = c;
     c->poll_timer.data = c;
+    c->waiter_timer.data = c;
+    c->on_reads_stopped = c->on_quiet = NULL;
+    uv_close((uv_handle_t *)&c->waiter_timer, on_timer_closed);
     uv_close((uv_handle_t *)&c->poll_timer, on_timer_closed);
     uv_close((uv_handle_t *)&c->backoff_timer, on_timer_closed);
     uv_close((uv_handle_t *)&c->maint_timer, on_timer_closed);

@@ -79,6 +79,9 @@ typedef struct stream_consumer stream_consumer_t;
 /* reason_class is a short stable word for metrics labels ("decode", "deliveries"). */
 typedef void (*consumer_dead_fn)(stream_consumer_t *c, const char *reason_class, void *arg);
 typedef void (*consumer_closed_fn)(stream_consumer_t *c);
+/* A moment the owner waits for (reads stopped, quiet); called from the loop, never from
+ * inside the consumer's own reply handling. */
+typedef void (*consumer_event_fn)(stream_consumer_t *c);
 
 struct stream_consumer {
     uv_loop_t *loop;
@@ -123,6 +126,9 @@ struct stream_consumer {
     consumer_dead_fn on_dead;
     void *arg;
     consumer_closed_fn on_closed;
+    uv_timer_t waiter_timer;         /* re-checks what the owner waits for, after replies */
+    consumer_event_fn on_reads_stopped; /* waiting for no read or claim in flight */
+    consumer_event_fn on_quiet;      /* waiting for consumer_quiet */
     int closing_handles;
     consumer_stats_t stats;
 };
@@ -147,8 +153,12 @@ void consumer_ack(stream_consumer_t *c, const writer_ack_t *acks, size_t n);
  */
 void consumer_reject(stream_consumer_t *c, int stream, const char *id, const char *reason);
 
-/* Stops issuing reads; entries already read still flow to the writer. */
-void consumer_stop_reading(stream_consumer_t *c);
+/* Stops issuing reads; entries already read still flow to the writer. on_stopped (may be
+ * NULL) runs once no read or claim is waiting for Redis (at once if none is). */
+void consumer_stop_reading(stream_consumer_t *c, consumer_event_fn on_stopped);
+
+/* on_quiet runs once consumer_quiet holds (at once if it does). */
+void consumer_when_quiet(stream_consumer_t *c, consumer_event_fn on_quiet);
 
 /* No read, claim or command is waiting for Redis. */
 bool consumer_quiet(const stream_consumer_t *c);
