@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "emitter.h"
+#include "et_rng.h"
 #include "event_codec.h"
 #include "redis_url.h"
 #include "sketch.h"
@@ -384,13 +385,9 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
 
 /* ---- randomness ---- */
 
-/* splitmix64: tiny, fast and good enough to drive a load generator. */
 static uint64_t rng_next(uint64_t *state)
 {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return et_splitmix64(state);
 }
 
 /* Uniform in [0, 1). */

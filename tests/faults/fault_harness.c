@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "et_rng.h"
 #include "event_codec.h"
 #include "redis_url.h"
 #include "timeutil.h"
@@ -74,12 +75,7 @@ int ft_pick(int quick, int long_variant)
 
 int ft_random(int lo, int hi)
 {
-    ft.rng += 0x9e3779b97f4a7c15ULL; /* splitmix64 */
-    uint64_t z = ft.rng;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return lo + (int)(z % (uint64_t)(hi - lo + 1));
+    return lo + (int)(et_splitmix64(&ft.rng) % (uint64_t)(hi - lo + 1));
 }
 
 /* --- child processes --------------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "emitter.h"
+#include "et_rng.h"
 #include "harness.h"
 #include "sketch.h"
 #include "timeutil.h"
@@ -21,10 +22,7 @@
 
 uint64_t it_rng_next(it_rng_t *r)
 {
-    uint64_t z = (r->state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return et_splitmix64(&r->state);
 }
 
 uint64_t it_rng_below(it_rng_t *r, uint64_t n)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "et_rng.h"
 #include "query_plan.h"
 #include "timeutil.h"
 
@@ -366,10 +367,7 @@ static uint64_t rng_state = 0x5eed2026c0ffeeULL;
 
 static uint64_t rng_next(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return et_splitmix64(&rng_state);
 }
 
 static int64_t rng_below(int64_t n)

@@ -8,15 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "et_rng.h"
 #include "timeutil.h"
 
-/* splitmix64: fixed seed, same times every run. */
+/* Fixed seed, same times every run. */
 static uint64_t rng_next(uint64_t *s)
 {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return et_splitmix64(s);
 }
 
 static int parse(const char *s, int64_t *t, bool *date_only)
