@@ -164,6 +164,12 @@ pid_t it_fork(void)
 
 /* fork + exec with stdout and stderr appended to out_path. The child dies with us, so a
  * test killed on timeout leaves no agent behind. */
+int it_agent_command(const char *command, const char *url, char **out)
+{
+    const char *argv[] = {it.agent_bin, command, "--database-url", url, NULL};
+    return it_run(argv, NULL, out, 300000);
+}
+
 pid_t it_spawn(const char *const *argv, const char *const *extra_env, const char *out_path)
 {
     char **envp = child_env(extra_env);

@@ -179,6 +179,9 @@ double it_metric(const it_agent_t *a, const char *series);
  * status, or 128 + signal. Fails the test after timeout_ms.
  */
 int it_run(const char *const *argv, const char *const *env, char **output, int timeout_ms);
+/* `exectime-agent <command> --database-url <url>` (migrate, verify, rollup-rebuild):
+ * its exit status, its output in *out (malloc'd). */
+int it_agent_command(const char *command, const char *url, char **out);
 /*
  * fork + exec of argv (argv[0] a path) with the inherited environment less EXECTIME_*,
  * plus extra_env; stdout and stderr appended to out_path. The child dies with the test

@@ -461,12 +461,6 @@ Test(ingest, msgpack_timestamps_from_another_language_are_counted_once, IT_TEST_
 
 /* Runs `exectime-agent verify` or `rollup-rebuild` on the test's database with the given
  * URL; returns its exit status and its output (malloc'd) in *out. */
-static int run_tool(const char *command, const char *url, char **out)
-{
-    const char *argv[] = {it.agent_bin, command, "--database-url", url, NULL};
-    return it_run(argv, NULL, out, 300000);
-}
-
 Test(ingest, rollup_rebuild_repairs_damaged_rollups_while_an_agent_ingests, IT_TEST_OPTS)
 {
     enum { N = 1500 };
@@ -487,12 +481,13 @@ Test(ingest, rollup_rebuild_repairs_damaged_rollups_while_an_agent_ingests, IT_T
     PQclear(it_sql("INSERT INTO exectime.rollup_minute VALUES ('ghost', 'wf',"
                    " date_trunc('minute', now()), 0, 1, 5, 5, 5, '\\x0101')"));
     char *out = NULL;
-    cr_assert_eq(run_tool("verify", it.agent_url, &out), 1, "verify should see the damage: %s", out);
+    cr_assert_eq(it_agent_command("verify", it.agent_url, &out), 1,
+                 "verify should see the damage: %s", out);
     cr_assert(strstr(out, "DIFF") && strstr(out, "MISSING") && strstr(out, "EXTRA"), "%s", out);
     free(out);
 
     /* The agent's own role may not delete rollup rows: a clear refusal, nothing changed. */
-    cr_assert_eq(run_tool("rollup-rebuild", it.agent_url, &out), 2, "%s", out);
+    cr_assert_eq(it_agent_command("rollup-rebuild", it.agent_url, &out), 2, "%s", out);
     cr_assert(strstr(out, "schema owner"), "%s", out);
     free(out);
 
@@ -503,7 +498,7 @@ Test(ingest, rollup_rebuild_repairs_damaged_rollups_while_an_agent_ingests, IT_T
     gen2.run_prefix = "rb2-";
     it_gen_events(more, N, &gen2);
     it_publish(more, N, 10, 2);
-    cr_assert_eq(run_tool("rollup-rebuild", it.db_admin_url, &out), 0, "%s", out);
+    cr_assert_eq(it_agent_command("rollup-rebuild", it.db_admin_url, &out), 0, "%s", out);
     cr_assert(strstr(out, "rollup-rebuild:"), "%s", out);
     free(out);
     it_wait_drained();

@@ -56,12 +56,6 @@ static void downgrade_to_version_4(void)
                  3);
 }
 
-static int run_tool(const char *command, const char *url, char **out)
-{
-    const char *argv[] = {it.agent_bin, command, "--database-url", url, NULL};
-    return it_run(argv, NULL, out, 300000);
-}
-
 Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate, IT_TEST_OPTS)
 {
     enum { N = 3000, M = 1000 };
@@ -96,14 +90,14 @@ Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate
     free(body);
 
     char *out = NULL;
-    cr_assert_eq(run_tool("migrate", it.db_admin_url, &out), 0, "%s", out);
+    cr_assert_eq(it_agent_command("migrate", it.db_admin_url, &out), 0, "%s", out);
     free(out);
     char *converted = rollup_snapshot();
     cr_assert_str_eq(converted, written,
                      "the converted rollups differ from the ones the agent had written");
     free(converted);
     free(written);
-    cr_assert_eq(run_tool("verify", it.agent_url, &out), 0, "%s", out);
+    cr_assert_eq(it_agent_command("verify", it.agent_url, &out), 0, "%s", out);
     free(out);
 
     /* The waiting agent re-checks the schema, then writes on top of the converted rows. */
