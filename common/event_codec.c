@@ -436,6 +436,12 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
             break;
         }
     }
+    /* An optional key whose value is nil is absent: how msgpack libraries write a field
+     * left undefined (@msgpack/msgpack for `started_at: undefined`, None in Python). */
+    if (val[KEY_STARTED_AT] && val[KEY_STARTED_AT]->type == MSGPACK_OBJECT_NIL)
+        val[KEY_STARTED_AT] = NULL;
+    if (val[KEY_DURATION_US] && val[KEY_DURATION_US]->type == MSGPACK_OBJECT_NIL)
+        val[KEY_DURATION_US] = NULL;
     for (int j = 0; j < KEY_COUNT; j++) {
         if (val[j] == NULL && j != KEY_STARTED_AT && j != KEY_DURATION_US) {
             snprintf(why, cap, "%s: missing", key_names[j]);
@@ -482,7 +488,18 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
     int64_t fin = ev->finished_us;
     char tbuf[40];
     if (fin < ET_TIME_MIN_VALID_US) {
-        snprintf(why, cap, "finished_at: before 2000-01-01");
+        /* The usual mistake: seconds or milliseconds where microseconds belong. */
+        const int64_t y2000_s = ET_TIME_MIN_VALID_US / ET_US_PER_SEC, y2100_s = 4102444800LL;
+        const char *unit = fin >= y2000_s && fin < y2100_s                 ? "seconds"
+                           : fin >= y2000_s * 1000 && fin < y2100_s * 1000 ? "milliseconds"
+                                                                           : NULL;
+        if (unit)
+            snprintf(why, cap,
+                     "finished_at: before 2000-01-01 (%" PRId64 " looks like %s since the "
+                     "epoch: send microseconds, e.g. Date.now() * 1000, or a msgpack "
+                     "timestamp)", fin, unit);
+        else
+            snprintf(why, cap, "finished_at: before 2000-01-01");
         return -EINVAL;
     }
     if (fin < floor_us) {
@@ -509,15 +526,30 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
             snprintf(why, cap, "duration_us: negative (%" PRId64 ")", o->via.i64);
             return -EINVAL;
         }
-        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        uint64_t us;
+        if (o->type == MSGPACK_OBJECT_FLOAT32 || o->type == MSGPACK_OBJECT_FLOAT64) {
+            /* JavaScript has one number type, and a measured duration may arrive as a
+             * float: a whole number of µs is taken as it is, a fraction is refused rather
+             * than rounded behind the publisher's back. */
+            double d = o->via.f64;
+            if (!(d >= 0) || d > (double)ET_DURATION_MAX_US || d != (double)(int64_t)d) {
+                snprintf(why, cap,
+                         "duration_us: %.17g is not a whole number of microseconds up to 30 "
+                         "days (round it, e.g. Math.round)", d);
+                return -EINVAL;
+            }
+            us = (uint64_t)d;
+        } else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            us = o->via.u64;
+        } else {
             snprintf(why, cap, "duration_us: expected uint, got %s", type_name(o));
             return -EINVAL;
         }
-        if (o->via.u64 > (uint64_t)ET_DURATION_MAX_US) {
-            snprintf(why, cap, "duration_us: %" PRIu64 " is more than 30 days", o->via.u64);
+        if (us > (uint64_t)ET_DURATION_MAX_US) {
+            snprintf(why, cap, "duration_us: %" PRIu64 " is more than 30 days", us);
             return -EINVAL;
         }
-        ev->duration_us = (int64_t)o->via.u64;
+        ev->duration_us = (int64_t)us;
         /* duration_us wins, but a started_at far from it would still land in the database:
          * allow the clock skew either way, nothing wilder. */
         if (ev->has_started

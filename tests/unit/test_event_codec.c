@@ -257,8 +257,10 @@ Test(event_codec, decode_rejects_wrong_type_for_each_key)
         {"run_id", {W_NIL, W_BOOL, W_FLOAT, W_BIN, W_ARRAY, W_MAP, W_EXT}, 7},
         {"status", {W_NIL, W_BOOL, W_FLOAT, W_UINT, W_NEG, W_BIN, W_ARRAY, W_MAP, W_EXT}, 9},
         {"finished_at", {W_NIL, W_BOOL, W_FLOAT, W_STR, W_BIN, W_ARRAY, W_MAP, W_EXT}, 8},
-        {"started_at", {W_NIL, W_BOOL, W_FLOAT, W_STR, W_BIN, W_ARRAY, W_MAP, W_EXT}, 8},
-        {"duration_us", {W_NIL, W_BOOL, W_FLOAT, W_STR, W_NEG, W_BIN, W_ARRAY, W_MAP, W_EXT}, 9},
+        /* nil in an optional key means absent (decode_nil_optional_keys_are_absent); a float
+         * duration_us must be whole (W_FLOAT is 1.5). */
+        {"started_at", {W_BOOL, W_FLOAT, W_STR, W_BIN, W_ARRAY, W_MAP, W_EXT}, 7},
+        {"duration_us", {W_BOOL, W_FLOAT, W_STR, W_NEG, W_BIN, W_ARRAY, W_MAP, W_EXT}, 8},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         for (size_t i = 0; i < cases[c].n; i++) {
@@ -1335,4 +1337,102 @@ Test(event_codec, decode_survives_random_bytes)
             buf[0] = (uint8_t)(0x80 | (buf[0] & 0x1f)); /* start as a map or array */
         check_sane(decode_bytes(buf, len));
     }
+}
+
+/* ---- what publishers' libraries send ---- */
+
+/* @msgpack/msgpack writes `started_at: undefined` as nil, Python's msgpack None as nil. */
+Test(event_codec, decode_nil_optional_keys_are_absent)
+{
+    mp_t m;
+    mp_init(&m);
+    begin_event(&m, NULL, 0, 1);
+    mp_str(&m, "started_at");
+    msgpack_pack_nil(&m.pk);
+    expect_valid(&m);
+    cr_assert(!events[0].has_started);
+    cr_assert_eq(events[0].duration_us, 1500);
+    mp_free(&m);
+
+    /* duration_us nil, started_at given: the duration comes from started_at. */
+    const char *omit[1] = {"duration_us"};
+    mp_init(&m);
+    begin_event(&m, omit, 1, 2);
+    mp_str(&m, "duration_us");
+    msgpack_pack_nil(&m.pk);
+    mp_str(&m, "started_at");
+    msgpack_pack_int64(&m.pk, FIN_US - 2000);
+    expect_valid(&m);
+    cr_assert_eq(events[0].duration_us, 2000);
+    mp_free(&m);
+
+    /* Both nil: neither is there. */
+    mp_init(&m);
+    begin_event(&m, omit, 1, 2);
+    mp_str(&m, "duration_us");
+    msgpack_pack_nil(&m.pk);
+    mp_str(&m, "started_at");
+    msgpack_pack_nil(&m.pk);
+    expect_invalid(&m, "duration_us: missing (give duration_us or started_at)");
+    mp_free(&m);
+
+    /* A required key stays required, nil or not. */
+    mp_init(&m);
+    begin_replace(&m, "finished_at");
+    msgpack_pack_nil(&m.pk);
+    expect_invalid(&m, "finished_at: expected int (microseconds) or timestamp, got nil");
+    mp_free(&m);
+}
+
+Test(event_codec, decode_says_when_finished_at_is_in_seconds_or_milliseconds)
+{
+    static const struct {
+        int64_t value;
+        const char *want;
+    } cases[] = {
+        {1764547200LL, "looks like seconds since the epoch: send microseconds"},
+        {1764547200123LL, "looks like milliseconds since the epoch: send microseconds"},
+        {5, "finished_at: before 2000-01-01"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mp_t m;
+        mp_init(&m);
+        begin_replace(&m, "finished_at");
+        msgpack_pack_int64(&m.pk, cases[i].value);
+        expect_invalid(&m, cases[i].want);
+        mp_free(&m);
+    }
+}
+
+/* JavaScript's numbers: a whole float is a duration, a fraction is refused with a hint. */
+Test(event_codec, decode_takes_whole_float_durations_and_refuses_fractions)
+{
+    mp_t m;
+    mp_init(&m);
+    begin_replace(&m, "duration_us");
+    msgpack_pack_double(&m.pk, 2500000.0);
+    expect_valid(&m);
+    cr_assert_eq(events[0].duration_us, 2500000);
+    mp_free(&m);
+
+    mp_init(&m);
+    begin_replace(&m, "duration_us");
+    msgpack_pack_float(&m.pk, 64.0f);
+    expect_valid(&m);
+    cr_assert_eq(events[0].duration_us, 64);
+    mp_free(&m);
+
+    static const double bad[] = {1234.5, -1.0, 3e12, 1e300};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mp_init(&m);
+        begin_replace(&m, "duration_us");
+        msgpack_pack_double(&m.pk, bad[i]);
+        expect_invalid(&m, "is not a whole number of microseconds up to 30 days (round it");
+        mp_free(&m);
+    }
+    mp_init(&m);
+    begin_replace(&m, "duration_us");
+    msgpack_pack_double(&m.pk, __builtin_nan(""));
+    expect_invalid(&m, "duration_us:");
+    mp_free(&m);
 }
