@@ -905,13 +905,25 @@ static void send_read(batch_writer_t *w)
         set_state(w, WRITER_DOWN);
 }
 
+/* Appends one row of exectime_rollup_staging: whether the key is stored (stored_bins
+ * given, added to the delta's own as the row is encoded), then the delta's row. */
+static int stage_row(batch_writer_t *w, const rollup_delta_t *d, const et_hist_t *stored_bins)
+{
+    size_t mark = w->rollup_rows.len;
+    int rc = copy_buf_raw(&w->rollup_rows, stored_bins ? "t\t" : "f\t", 2);
+    if (rc == 0)
+        rc = rollup_delta_copy_row_with(d, stored_bins, true, &w->rollup_rows);
+    if (rc < 0)
+        copy_buf_truncate(&w->rollup_rows, mark);
+    return rc;
+}
+
 /*
- * Adds one stored row's counts to its delta and builds the merged row at once (the
- * stored bins are added as the row is encoded, never kept: a delta stays the size of the
- * batch's own runs, whatever the stored rows hold). The sums must fit where they are
- * stored: a sum past
- * bigint would have failed the database's own addition with 22003 (out of range), and
- * failing the same way keeps the batch's handling (retried, then bisected) unchanged.
+ * Adds one stored row's counts to its delta and stages the merged row at once (the stored
+ * bins are never kept: a delta stays the size of the batch's own runs, whatever the stored
+ * rows hold). The sums must fit where they are stored: a sum past bigint would have failed
+ * the database's own addition with 22003 (out of range), and failing the same way keeps
+ * the batch's handling (retried, then bisected) unchanged.
  */
 static int merge_stored(batch_writer_t *w, const PGresult *res, int row)
 {
@@ -936,24 +948,26 @@ static int merge_stored(batch_writer_t *w, const PGresult *res, int row)
     if (max > d->max_us)
         d->max_us = max;
     w->row_built[n] = 1;
-    size_t mark = w->rollup_rows.len;
-    rc = copy_buf_raw(&w->rollup_rows, "t\t", 2); /* stored */
-    if (rc == 0)
-        rc = rollup_delta_copy_row_with(d, &w->stored_bins, true, &w->rollup_rows);
-    if (rc < 0)
-        copy_buf_truncate(&w->rollup_rows, mark);
-    return rc;
+    return stage_row(w, d, &w->stored_bins);
+}
+
+/* A failure the agent finds itself, recorded as the database would report it, so that the
+ * batch is handled by its SQLSTATE class like any other (data errors are bisected). */
+static void fail_as(batch_writer_t *w, const char *sqlstate, const char *message)
+{
+    snprintf(w->error, sizeof w->error, "%s", message);
+    snprintf(w->sqlstate, sizeof w->sqlstate, "%s", sqlstate);
+    snprintf(w->reason, sizeof w->reason, "%s (SQLSTATE %s)", message, sqlstate);
 }
 
 /* The batch's merged rows pass ROLLUP_ROWS_MAX_BYTES: a program limit, so the batch is
  * bisected like one the database refuses. */
 static void rows_too_big(batch_writer_t *w)
 {
-    snprintf(w->error, sizeof w->error, "the batch's rollup rows pass %u MiB",
+    char message[64];
+    snprintf(message, sizeof message, "the batch's rollup rows pass %u MiB",
              ROLLUP_ROWS_MAX_BYTES >> 20);
-    snprintf(w->sqlstate, sizeof w->sqlstate, "54000");
-    snprintf(w->reason, sizeof w->reason, "the batch's rollup rows pass %u MiB (SQLSTATE 54000)",
-             ROLLUP_ROWS_MAX_BYTES >> 20);
+    fail_as(w, "54000", message);
 }
 
 static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
@@ -970,10 +984,7 @@ static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void
             for (int i = 0; i < PQntuples(res) && !w->error[0]; i++) {
                 int rc = merge_stored(w, res, i);
                 if (rc == -ERANGE) {
-                    snprintf(w->error, sizeof w->error, "a rollup sum is out of range");
-                    snprintf(w->sqlstate, sizeof w->sqlstate, "22003");
-                    snprintf(w->reason, sizeof w->reason,
-                             "bigint out of range: a rollup sum would pass it (SQLSTATE 22003)");
+                    fail_as(w, "22003", "bigint out of range: a rollup sum would pass it");
                 } else if (rc == -ENOBUFS) {
                     rows_too_big(w);
                 } else if (rc < 0) {
@@ -1000,14 +1011,8 @@ static void send_upsert(batch_writer_t *w)
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < w->deltas.len; i++) {
-        if (w->row_built[i])
-            continue;
-        size_t mark = w->rollup_rows.len;
-        rc = copy_buf_raw(&w->rollup_rows, "f\t", 2); /* a new key */
-        if (rc == 0)
-            rc = rollup_delta_copy_row(&w->deltas.deltas[i], true, &w->rollup_rows);
-        if (rc < 0)
-            copy_buf_truncate(&w->rollup_rows, mark);
+        if (!w->row_built[i])
+            rc = stage_row(w, &w->deltas.deltas[i], NULL); /* a new key */
     }
     if (rc == -ENOBUFS) {
         rows_too_big(w);

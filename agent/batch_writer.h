@@ -9,8 +9,8 @@
  *      careful too (redeliveries come in runs).
  *   2. COPY the keys the deltas touch; take a transaction-scoped advisory lock per tenant
  *      (in one order); read the rollup rows that exist for those keys.
- *   3. Merge each row into its delta in C; COPY the sums into a second staging table and
- *      write them back (INSERT ... ON CONFLICT DO UPDATE with the merged values); COMMIT.
+ *   3. Merge each row into its delta in C; COPY the sums into a second staging table;
+ *      UPDATE the stored keys with them and INSERT the new ones; COMMIT.
  * The tenant locks make 2-3 a read-modify-write that no other agent interleaves with; the
  * writers take their locks in the same phases in the same orders (raw rows, admission rows
  * by tenant, tenant locks by hash), so they never deadlock. Step 2 also takes ROW

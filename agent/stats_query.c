@@ -14,7 +14,6 @@
 #include "query_plan.h"
 #include "stats_answer.h"
 #include "stats_response.h"
-#include "sketch.h"
 #include "timeutil.h"
 
 #define MAX_SERIES_BUCKETS 10000

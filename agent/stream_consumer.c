@@ -1175,7 +1175,8 @@ void consumer_start(stream_consumer_t *c)
     resolve_redis(c);
 }
 
-bool consumer_quiet(const stream_consumer_t *c)
+/* No read, claim or command is waiting for Redis. */
+static bool consumer_quiet(const stream_consumer_t *c)
 {
     return !c->read_in_flight && !c->claim_in_flight && c->commands_in_flight == 0 &&
            upkeep_quiet(&c->upkeep);

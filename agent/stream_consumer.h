@@ -128,7 +128,7 @@ struct stream_consumer {
     consumer_closed_fn on_closed;
     uv_timer_t waiter_timer;         /* re-checks what the owner waits for, after replies */
     consumer_event_fn on_reads_stopped; /* waiting for no read or claim in flight */
-    consumer_event_fn on_quiet;      /* waiting for consumer_quiet */
+    consumer_event_fn on_quiet;      /* waiting for nothing to wait for from Redis */
     int closing_handles;
     consumer_stats_t stats;
 };
@@ -157,11 +157,9 @@ void consumer_reject(stream_consumer_t *c, int stream, const char *id, const cha
  * NULL) runs once no read or claim is waiting for Redis (at once if none is). */
 void consumer_stop_reading(stream_consumer_t *c, consumer_event_fn on_stopped);
 
-/* on_quiet runs once consumer_quiet holds (at once if it does). */
+/* on_quiet runs once no read, claim or command is waiting for Redis (at once if none is). */
 void consumer_when_quiet(stream_consumer_t *c, consumer_event_fn on_quiet);
 
-/* No read, claim or command is waiting for Redis. */
-bool consumer_quiet(const stream_consumer_t *c);
 
 bool consumer_connected(const stream_consumer_t *c);
 
