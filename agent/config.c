@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,9 +17,14 @@
 #define EXECTIME_UI_DIR_DEFAULT "/usr/local/share/exectime/ui"
 #endif
 
+/* Bytes read from a secret's file: more than any string field holds, so a longer file is
+ * refused rather than cut. */
+#define SECRET_FILE_MAX 1024
+
 typedef enum setting_type {
     SETTING_STRING,
     SETTING_INT,
+    SETTING_FILE, /* a path whose contents are the value of the string field at offset */
 } setting_type_t;
 
 typedef int (*setting_check_fn)(const char *value, char *why, size_t why_cap);
@@ -27,7 +33,7 @@ typedef struct setting {
     const char *name; /* flag without the leading "--" */
     const char *env;
     setting_type_t type;
-    size_t offset;   /* of the field in config_t */
+    size_t offset;   /* of the field in config_t (SETTING_FILE: the field it fills) */
     size_t size;     /* of a string field */
     const char *default_value;
     long min, max;   /* for SETTING_INT */
@@ -81,6 +87,7 @@ static int check_listen_or_empty(const char *v, char *why, size_t cap)
 
 #define STR(field) SETTING_STRING, offsetof(config_t, field), sizeof(((config_t *)0)->field)
 #define INT(field) SETTING_INT, offsetof(config_t, field), 0
+#define FILE_OF(field) SETTING_FILE, offsetof(config_t, field), sizeof(((config_t *)0)->field)
 
 static const setting_t settings[] = {
     {"redis-url", "EXECTIME_REDIS_URL", STR(redis_url), "redis://127.0.0.1:6379", 0, 0,
@@ -92,7 +99,10 @@ static const setting_t settings[] = {
     {"consumer", "EXECTIME_CONSUMER", STR(consumer), "", 0, 0, NULL,
      "consumer name in the group (default: <hostname>-<pid>; in Kubernetes the pod name)"},
     {"database-url", "EXECTIME_DATABASE_URL", STR(database_url), "", 0, 0, NULL,
-     "PostgreSQL: libpq URI or conninfo string (required)"},
+     "PostgreSQL: libpq URI or conninfo string (required, here or in a file)"},
+    {"database-url-file", "EXECTIME_DATABASE_URL_FILE", FILE_OF(database_url), "", 0, 0, NULL,
+     "file holding EXECTIME_DATABASE_URL (a Kubernetes secret volume, a systemd credential); "
+     "a trailing newline is dropped"},
     {"listen", "EXECTIME_LISTEN", STR(listen), "127.0.0.1:8080", 0, 0, check_listen,
      "HTTP address: host:port or [ipv6]:port"},
     {"ops-listen", "EXECTIME_OPS_LISTEN", STR(ops_listen), "", 0, 0, check_listen_or_empty,
@@ -107,6 +117,8 @@ static const setting_t settings[] = {
      "the same, per remote IP address (raise it behind a reverse proxy)"},
     {"jwt-secret", "EXECTIME_JWT_SECRET", STR(jwt_secret), "", 0, 0, NULL,
      "HS256 secret for API tokens"},
+    {"jwt-secret-file", "EXECTIME_JWT_SECRET_FILE", FILE_OF(jwt_secret), "", 0, 0, NULL,
+     "file holding EXECTIME_JWT_SECRET; a trailing newline is dropped"},
     {"jwt-public-key-file", "EXECTIME_JWT_PUBLIC_KEY_FILE", STR(jwt_public_key_file), "", 0, 0,
      NULL, "PEM public key for RS256/ES256 API tokens"},
     {"batch-max", "EXECTIME_BATCH_MAX", INT(batch_max), "50000", 1, 50000, NULL,
@@ -174,12 +186,48 @@ static const setting_t settings[] = {
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 
+/* Reads a secret's file into the string field of s: one line, a trailing newline dropped
+ * (what `echo` and Kubernetes secret volumes write). */
+static int setting_read_file(config_t *cfg, const setting_t *s, const char *path,
+                             const char *who, char *err, size_t err_cap)
+{
+    char *field = (char *)cfg + s->offset;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, err_cap, "%s: cannot read \"%s\": %s", who, path, strerror(errno));
+        return -EINVAL;
+    }
+    char buf[SECRET_FILE_MAX + 2];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    if (failed) {
+        snprintf(err, err_cap, "%s: cannot read \"%s\"", who, path);
+        return -EINVAL;
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    if (len >= s->size || len > SECRET_FILE_MAX) {
+        snprintf(err, err_cap, "%s: \"%s\" holds more than %zu bytes", who, path, s->size - 1);
+        return -EINVAL;
+    }
+    if (len == 0 || memchr(buf, '\n', len) || memchr(buf, '\0', len)) {
+        snprintf(err, err_cap, "%s: \"%s\" must hold one non-empty line of text", who, path);
+        return -EINVAL;
+    }
+    memcpy(field, buf, len);
+    field[len] = '\0';
+    return 0;
+}
+
 /* Parses and stores one value; who names the source ("EXECTIME_X" or "--x") for errors. */
 static int setting_apply(config_t *cfg, const setting_t *s, const char *value, const char *who,
                          char *err, size_t err_cap)
 {
     char why[256] = "";
     char *field = (char *)cfg + s->offset;
+    if (s->type == SETTING_FILE) /* empty: no file, the plain setting stands */
+        return *value ? setting_read_file(cfg, s, value, who, err, err_cap) : 0;
     if (s->type == SETTING_INT) {
         char *end;
         errno = 0;
@@ -254,68 +302,61 @@ void config_defaults(config_t *cfg)
     (void)rc;
 }
 
+/* The plain string setting a SETTING_FILE row fills. */
+static const setting_t *file_target(const setting_t *file_row)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++)
+        if (settings[i].type == SETTING_STRING && settings[i].offset == file_row->offset)
+            return &settings[i];
+    return NULL;
+}
+
 int config_load_env(config_t *cfg, char *err, size_t err_cap)
 {
     for (size_t i = 0; i < SETTING_COUNT; i++) {
-        const char *value = getenv(settings[i].env);
+        const setting_t *s = &settings[i];
+        const char *value = getenv(s->env);
         if (value == NULL)
             continue;
-        int rc = setting_apply(cfg, &settings[i], value, settings[i].env, err, err_cap);
+        const setting_t *target = s->type == SETTING_FILE ? file_target(s) : NULL;
+        const char *direct = target ? getenv(target->env) : NULL;
+        if (*value && direct && *direct) {
+            snprintf(err, err_cap, "%s and %s are both set: set one", target->env, s->env);
+            return -EINVAL;
+        }
+        int rc = config_apply(cfg, i, value, s->env, err, err_cap);
         if (rc < 0)
-            return rc;
-        if (settings[i].offset == offsetof(config_t, stream) &&
-            (rc = split_streams(cfg, settings[i].env, err, err_cap)) < 0)
             return rc;
     }
     return 0;
 }
 
-int config_load_args(config_t *cfg, int argc, char **argv, int first, int *rest, int rest_cap,
-                     int *rest_count, char *err, size_t err_cap)
+size_t config_setting_count(void)
 {
-    *rest_count = 0;
-    for (int i = first; i < argc; i++) {
-        const char *arg = argv[i];
-        const setting_t *found = NULL;
-        const char *value = NULL;
-        if (strncmp(arg, "--", 2) == 0) {
-            const char *name = arg + 2;
-            size_t name_len = strcspn(name, "=");
-            for (size_t k = 0; k < SETTING_COUNT; k++) {
-                if (strlen(settings[k].name) == name_len &&
-                    strncmp(settings[k].name, name, name_len) == 0) {
-                    found = &settings[k];
-                    break;
-                }
-            }
-            if (found && name[name_len] == '=') {
-                value = name + name_len + 1;
-            } else if (found) {
-                if (i + 1 >= argc) {
-                    snprintf(err, err_cap, "--%s: needs a value", found->name);
-                    return -EINVAL;
-                }
-                value = argv[++i];
-            }
-        }
-        if (!found) {
-            if (*rest_count >= rest_cap) {
-                snprintf(err, err_cap, "too many arguments at \"%s\"", arg);
-                return -EINVAL;
-            }
-            rest[(*rest_count)++] = i;
-            continue;
-        }
-        char who[80];
-        snprintf(who, sizeof who, "--%s", found->name);
-        int rc = setting_apply(cfg, found, value, who, err, err_cap);
-        if (rc < 0)
-            return rc;
-        if (found->offset == offsetof(config_t, stream) &&
-            (rc = split_streams(cfg, who, err, err_cap)) < 0)
-            return rc;
+    return SETTING_COUNT;
+}
+
+const char *config_setting_flag(size_t index)
+{
+    return index < SETTING_COUNT ? settings[index].name : NULL;
+}
+
+int config_apply(config_t *cfg, size_t index, const char *value, const char *who, char *err,
+                 size_t err_cap)
+{
+    if (index >= SETTING_COUNT) {
+        snprintf(err, err_cap, "%s: no such setting", who);
+        return -EINVAL;
     }
-    return 0;
+    char flag_who[80];
+    if (who == NULL) {
+        snprintf(flag_who, sizeof flag_who, "--%s", settings[index].name);
+        who = flag_who;
+    }
+    int rc = setting_apply(cfg, &settings[index], value, who, err, err_cap);
+    if (rc == 0 && settings[index].offset == offsetof(config_t, stream))
+        rc = split_streams(cfg, who, err, err_cap);
+    return rc;
 }
 
 int config_validate(const config_t *cfg, char *err, size_t err_cap)
@@ -333,10 +374,22 @@ int config_validate(const config_t *cfg, char *err, size_t err_cap)
     return 0;
 }
 
-void config_print_help(FILE *out)
+static bool listed(const char *name, const char *const *only)
+{
+    if (only == NULL)
+        return true;
+    for (; *only; only++)
+        if (strcmp(*only, name) == 0)
+            return true;
+    return false;
+}
+
+void config_print_help(FILE *out, const char *const *only)
 {
     for (size_t i = 0; i < SETTING_COUNT; i++) {
         const setting_t *s = &settings[i];
+        if (!listed(s->name, only))
+            continue;
         fprintf(out, "  --%-24s %s\n      %s%s%s%s\n", s->name, s->env, s->help,
                 s->default_value[0] ? " (default: " : "", s->default_value,
                 s->default_value[0] ? ")" : "");

@@ -56,26 +56,30 @@ typedef struct config {
 /* Fills every setting with its default (consumer: "<hostname>-<pid>"). */
 void config_defaults(config_t *cfg);
 
-/* Applies EXECTIME_* variables from the environment. */
+/* Applies EXECTIME_* variables from the environment (a secret and its *_FILE both set is an
+ * error). */
 __attribute__((warn_unused_result)) int config_load_env(config_t *cfg, char *err,
                                                         size_t err_cap);
 
 /*
- * Applies --flag value / --flag=value pairs from argv[first..argc). Arguments that are
- * not settings are left for the caller: their indexes are written to rest (capacity
- * rest_cap) and their number to *rest_count.
+ * The settings as flags, for the command line parser: index 0..config_setting_count()-1,
+ * config_setting_flag(i) its name without "--" (static storage), config_apply stores one
+ * value (who names the source in errors; NULL: "--<flag>"). A *-file setting reads the
+ * value of its plain setting from the file named (one line, trailing newline dropped).
  */
-__attribute__((warn_unused_result)) int config_load_args(config_t *cfg, int argc, char **argv,
-                                                         int first, int *rest, int rest_cap,
-                                                         int *rest_count, char *err,
-                                                         size_t err_cap);
+size_t config_setting_count(void);
+const char *config_setting_flag(size_t index);
+__attribute__((warn_unused_result)) int config_apply(config_t *cfg, size_t index,
+                                                     const char *value, const char *who,
+                                                     char *err, size_t err_cap);
 
 /* Checks cross-setting rules (e.g. a database URL is set). */
 __attribute__((warn_unused_result)) int config_validate(const config_t *cfg, char *err,
                                                         size_t err_cap);
 
-/* Prints every setting: flag, variable, default and help, from the table. */
-void config_print_help(FILE *out);
+/* Prints the settings named in only (NULL-terminated flag names; NULL: every setting):
+ * flag, variable, default and help, from the table. */
+void config_print_help(FILE *out, const char *const *only);
 
 /* Prints the table as the Markdown of docs/configuration.md. */
 void config_print_markdown(FILE *out);

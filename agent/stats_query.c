@@ -560,6 +560,11 @@ int stats_api_init(stats_api_t *api, uv_loop_t *loop, const config_t *cfg, char 
         snprintf(api->auth_error, sizeof api->auth_error,
                  "the agent has no EXECTIME_JWT_SECRET or EXECTIME_JWT_PUBLIC_KEY_FILE: "
                  "every token is refused");
+        /* Said once at start-up too: an operator reads the log before a 401 body. */
+        log_write(LOG_WARN,
+                  "no EXECTIME_JWT_SECRET(_FILE) or EXECTIME_JWT_PUBLIC_KEY_FILE: the statistics "
+                  "API refuses every token (401)",
+                  NULL);
     }
     int rc = day_cache_init(&api->cache, (size_t)cfg->api_cache_entries);
     if (rc == 0)

@@ -1,0 +1,43 @@
+#!/bin/sh
+# The agent's command line as an operator meets it: every way of asking for help or the
+# version answers at once, exit 0, without touching a database (the URL below refuses
+# connections, so a command that tried to migrate or run would fail), and a mistake exits 2.
+set -u
+agent=$1
+export EXECTIME_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none
+fail=0
+extra_env=
+expect() { # expect STATUS PATTERN ARGS... : exit status and a line of stdout+stderr
+    want_status=$1 pattern=$2
+    shift 2
+    out=$(env $extra_env "$agent" "$@" 2>&1)
+    status=$?
+    if [ "$status" -ne "$want_status" ] || ! printf '%s\n' "$out" | grep -q -- "$pattern"; then
+        echo "FAIL: exectime-agent $*: status $status (want $want_status), output:" >&2
+        printf '%s\n' "$out" | head -5 >&2
+        fail=1
+    fi
+}
+expect 0 '^usage: exectime-agent \[COMMAND\]' -h
+expect 0 '^usage: exectime-agent \[COMMAND\]' --help
+expect 0 '^usage: exectime-agent \[COMMAND\]' help
+expect 0 '^exectime-agent [0-9]' --version
+expect 0 '^exectime-agent [0-9]' version
+for command in run migrate verify rollup-rebuild version help; do
+    expect 0 "^usage: exectime-agent .*$command" "$command" --help
+    expect 0 "^usage: exectime-agent .*$command" "$command" -h
+    expect 0 "^usage: exectime-agent .*$command" help "$command"
+done
+expect 0 'EXECTIME_DATABASE_URL_FILE' migrate --help
+# A bad environment value does not keep help from answering, but stops a real command.
+extra_env=EXECTIME_BATCH_MAX=abc
+expect 0 '^usage' --help
+expect 2 'EXECTIME_BATCH_MAX' migrate
+extra_env=
+expect 2 'unknown command "frobnicate"' frobnicate
+expect 2 '--bogus: unknown flag' --bogus
+expect 2 'verify and rollup-rebuild' run --tenant t
+expect 2 'database-url-file: cannot read' --database-url-file /nonexistent migrate
+expect 1 'exectime-agent migrate:' migrate
+[ "$fail" -eq 0 ] && echo "exectime-agent's command line answers as documented"
+exit "$fail"
