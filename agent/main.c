@@ -16,8 +16,6 @@
 #include "timeutil.h"
 #include "verify.h"
 
-#define EXECTIME_VERSION "0.1.0"
-
 static int parse_time_flag(const char *flag, const char *value, bool is_end, int64_t *out)
 {
     bool date_only = false;

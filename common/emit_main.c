@@ -62,6 +62,7 @@ enum {
     OPT_SEED,
     OPT_FAILURE_RATE,
     OPT_SPREAD_DAYS,
+    OPT_VERSION,
 };
 
 typedef struct emit_opts {
@@ -138,6 +139,7 @@ static void usage(FILE *f)
             "                      timed-out runs come on top, at a third of that each\n"
             "\n"
             "  -h, --help          show this help\n"
+            "  --version           print the version\n"
             "\n"
             "Exit status: 0 sent (or stopped by a signal), 1 Redis error, 2 bad usage.\n",
             ET_ENTRY_MAX_EVENTS);
@@ -256,6 +258,7 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
         {"failure-rate", required_argument, NULL, OPT_FAILURE_RATE},
         {"spread-days", required_argument, NULL, OPT_SPREAD_DAYS},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     const char *env;
@@ -289,6 +292,9 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
         switch (c) {
         case 'h':
             usage(stdout);
+            return 1;
+        case OPT_VERSION:
+            printf(PROG " %s\n", EXECTIME_VERSION);
             return 1;
         case OPT_REDIS_URL:
             o->redis_url = optarg;

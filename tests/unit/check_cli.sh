@@ -1,9 +1,10 @@
 #!/bin/sh
-# The agent's command line as an operator meets it: every way of asking for help or the
+# The command lines (exectime-agent, exectime-emit) as an operator meets them: every way of asking for help or the
 # version answers at once, exit 0, without touching a database (the URL below refuses
 # connections, so a command that tried to migrate or run would fail), and a mistake exits 2.
 set -u
 agent=$1
+emit=$2
 export EXECTIME_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none
 fail=0
 extra_env=
@@ -39,5 +40,9 @@ expect 2 '--bogus: unknown flag' --bogus
 expect 2 'verify and rollup-rebuild' run --tenant t
 expect 2 'database-url-file: cannot read' --database-url-file /nonexistent migrate
 expect 1 'exectime-agent migrate:' migrate
+# exectime-emit, the publisher for shells and tests: the same habits.
+emit_out=$("$emit" --version 2>&1) && printf '%s\n' "$emit_out" | grep -q '^exectime-emit [0-9]' ||
+    { echo "FAIL: exectime-emit --version: $emit_out" >&2; fail=1; }
+"$emit" --help | grep -q -- '--version' || { echo "FAIL: exectime-emit --help" >&2; fail=1; }
 [ "$fail" -eq 0 ] && echo "exectime-agent's command line answers as documented"
 exit "$fail"
