@@ -1087,10 +1087,23 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
 
 /* Starts writing when the session is idle and a batch is due: a retried batch first, then
  * the filling one once it is full, old enough, or the writer drains. */
+/* Draining ends as soon as nothing is held, whatever the session is doing: with the
+ * database down and no event taken, a shutdown has nothing to wait for. */
+static void report_drained_if_empty(batch_writer_t *w)
+{
+    if (!w->draining || w->on_drained == NULL || w->inflight || w->filling->ack_len > 0)
+        return;
+    void (*cb)(batch_writer_t *) = w->on_drained;
+    w->on_drained = NULL;
+    cb(w);
+}
+
 static void maybe_flush(batch_writer_t *w)
 {
-    if (w->state != WRITER_IDLE)
+    if (w->state != WRITER_IDLE) {
+        report_drained_if_empty(w);
         return;
+    }
     if (w->inflight) {
         send_insert(w);
         return;
@@ -1101,11 +1114,7 @@ static void maybe_flush(batch_writer_t *w)
                 f->keys >= (size_t)w->cfg->batch_max_keys ||
                 uv_now(w->loop) - f->opened_ms >= (uint64_t)w->cfg->flush_ms);
     if (!due) {
-        if (w->draining && w->on_drained && f->ack_len == 0) {
-            void (*cb)(batch_writer_t *) = w->on_drained;
-            w->on_drained = NULL;
-            cb(w);
-        }
+        report_drained_if_empty(w);
         return;
     }
     w->inflight = f;

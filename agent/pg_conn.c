@@ -9,6 +9,7 @@
 #include "et_backoff.h"
 #include "et_macros.h"
 #include "log.h"
+#include "pg_resolve.h"
 
 /* Short and capped low: most outages are brief (a restart, a failover), and every second
  * of backoff after PostgreSQL is back is a second of backlog that did not need to grow. */
@@ -31,7 +32,8 @@ struct pg_poll {
 static void on_socket(uv_poll_t *handle, int status, int events);
 
 static const char *const state_names[] = {
-    [PG_CONN_IDLE_DOWN] = "down",   [PG_CONN_CONNECTING] = "connecting",
+    [PG_CONN_IDLE_DOWN] = "down",   [PG_CONN_RESOLVING] = "resolving",
+    [PG_CONN_CONNECTING] = "connecting",
     [PG_CONN_READY] = "ready",      [PG_CONN_BUSY] = "busy",
     [PG_CONN_BACKOFF] = "backoff",  [PG_CONN_CLOSING] = "closing",
     [PG_CONN_CLOSED] = "closed",
@@ -98,6 +100,8 @@ static int wanted_events(const pg_conn_t *c)
 
 static void finish_pg(pg_conn_t *c)
 {
+    pg_resolve_abandon(c->resolve); /* its callback will not run; it frees itself */
+    c->resolve = NULL;
     c->pipelined = false;
     drop_poll(c);
     if (c->pg) {
@@ -225,14 +229,15 @@ int pg_conninfo_params(const char *conninfo, char ***keywords, char ***values, c
     return 0;
 }
 
-static void start_attempt(pg_conn_t *c)
+/* One attempt with the given parameters (libpq copies them). */
+static void connect_with(pg_conn_t *c, char *const *keywords, char *const *values)
 {
     char reason[512];
     /* expand_dbname 0: the conninfo was expanded by the parse already. A conninfo that
      * did not parse goes to libpq as it is, so the log says libpq's reason each try. */
-    c->pg = c->keywords ? PQconnectStartParams((const char *const *)c->keywords,
-                                               (const char *const *)c->values, 0)
-                        : PQconnectStart(c->conninfo);
+    c->pg = keywords ? PQconnectStartParams((const char *const *)keywords,
+                                            (const char *const *)values, 0)
+                     : PQconnectStart(c->conninfo);
     if (c->pg == NULL) {
         lose_session(c, "out of memory");
         return;
@@ -248,12 +253,44 @@ static void start_attempt(pg_conn_t *c)
         lose_session(c, "cannot watch the socket");
 }
 
+static void on_resolved(int status, const char *error, char **keywords, char **values,
+                        void *arg)
+{
+    pg_conn_t *c = arg;
+    c->resolve = NULL;
+    if (status < 0)
+        lose_session(c, error);
+    else
+        connect_with(c, keywords, values);
+    pg_conninfo_free(keywords, values);
+}
+
+static void start_attempt(pg_conn_t *c)
+{
+    if (c->keywords == NULL || !pg_resolve_needed(c->keywords, c->values)) {
+        connect_with(c, c->keywords, c->values);
+        return;
+    }
+    /* Each attempt looks the names up again: a Kubernetes service or a failover may have
+     * moved the database to another address. */
+    set_state(c, PG_CONN_RESOLVING);
+    uv_timer_start(&c->timer, on_timer, CONNECT_TIMEOUT_MS, 0);
+    int rc = pg_resolve_start(&c->resolve, c->loop, c->keywords, c->values, on_resolved, c);
+    if (rc < 0) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "cannot look up the host names: %s", strerror(-rc));
+        lose_session(c, reason);
+    }
+}
+
 static void on_timer(uv_timer_t *timer)
 {
     pg_conn_t *c = container_of(timer, pg_conn_t, timer);
     char reason[96];
     if (c->state == PG_CONN_BACKOFF) {
         start_attempt(c);
+    } else if (c->state == PG_CONN_RESOLVING) {
+        lose_session(c, "host name lookup timed out");
     } else if (c->state == PG_CONN_CONNECTING) {
         lose_session(c, "connect timed out");
     } else if (c->state == PG_CONN_BUSY) {
@@ -423,6 +460,7 @@ static void on_socket(uv_poll_t *handle, int status, int events)
         deliver_notifications(c);
         return;
     case PG_CONN_IDLE_DOWN:
+    case PG_CONN_RESOLVING: /* no socket yet */
     case PG_CONN_BACKOFF:
     case PG_CONN_CLOSING:
     case PG_CONN_CLOSED:

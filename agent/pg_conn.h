@@ -1,5 +1,6 @@
 /*
- * pg_conn — one non-blocking libpq connection driven by the libuv loop: connects with
+ * pg_conn — one non-blocking libpq connection driven by the libuv loop: looks up host names
+ * on the thread pool (pg_resolve: libpq would block the loop in getaddrinfo), connects with
  * PQconnectStartParams/PQconnectPoll, reconnects with exponential backoff (100 ms doubling
  * to 2 s: an outage's end is noticed quickly) after any failure, and runs one query (a
  * simple-protocol string that may hold several statements and COPY FROM STDIN) at a time.
@@ -36,6 +37,7 @@
 
 typedef enum pg_conn_state {
     PG_CONN_IDLE_DOWN = 0, /* not started */
+    PG_CONN_RESOLVING, /* host names looked up off the loop (pg_resolve) */
     PG_CONN_CONNECTING,
     PG_CONN_READY,  /* session up, no query running */
     PG_CONN_BUSY,   /* a query is running */
@@ -60,6 +62,7 @@ typedef void (*pg_conn_notify_fn)(pg_conn_t *conn, const char *channel, const ch
                                   void *arg);
 
 struct pg_poll; /* the uv_poll_t of one socket, re-created on every connection */
+struct pg_resolve;
 
 struct pg_conn {
     uv_loop_t *loop;
@@ -68,6 +71,7 @@ struct pg_conn {
     pg_conn_state_t state;
     PGconn *pg;
     struct pg_poll *poll;
+    struct pg_resolve *resolve; /* the host name lookup in flight, while RESOLVING */
     int polled_fd;
     char **keywords;        /* owned: conninfo parsed, with our TCP defaults; NULL-ended */
     char **values;          /* NULL when the conninfo did not parse: libpq says why */
