@@ -426,12 +426,14 @@ async function askApiAsTheDocSays(dir) {
   }
 }
 
-/** The dead letters so far, one field a line ("" when there are none). */
+/** The reasons of the dead letters so far, one a line ("" when there are none). */
 async function deadLetters() {
   const { stdout: length } = await redisCli('XLEN', `${made.stream}:dead`);
   if (length.trim() === '0') return '';
-  const { stdout } = await redisCli('XRANGE', `${made.stream}:dead`, '-', '+');
-  return stdout.trim();
+  // Raw output: one line per id, field and value; the event's bytes are not worth printing.
+  const lines = (await redisCli('XRANGE', `${made.stream}:dead`, '-', '+')).stdout.split('\n');
+  const reasons = lines.flatMap((line, i) => (line === 'reason' ? [`reason: ${lines[i + 1]}`] : []));
+  return reasons.length ? reasons.join('\n') : lines.join('\n');
 }
 
 // Missing servers, binaries or packages: one clear line, not a failure per publisher.
