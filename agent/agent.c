@@ -169,7 +169,7 @@ static bool readiness(void *arg, char *buf, size_t cap)
 static bool assets(void *arg, const http_request_t *req, http_response_t *res)
 {
     agent_t *a = arg;
-    return static_assets_serve(&a->assets, req, res);
+    return static_assets_serve(&a->assets, a->cfg->cors_origins, req, res);
 }
 
 static void statistics(void *arg, const http_request_t *req, http_response_t *res)

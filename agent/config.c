@@ -176,7 +176,7 @@ static const setting_t settings[] = {
      "response bytes held at once for slow readers, all connections (bytes); beyond, answers "
      "over 16 KiB are replaced by 503 with Retry-After"},
     {"cors-origins", "EXECTIME_CORS_ORIGINS", STR(cors_origins), "", 0, 0, NULL,
-     "comma-separated origins allowed to call the API from a browser, or *"},
+     "comma-separated origins whose pages may call the API and load the widget bundle, or *"},
     {"ui-dir", "EXECTIME_UI_DIR", STR(ui_dir), EXECTIME_UI_DIR_DEFAULT, 0, 0, NULL,
      "folder holding the dashboard (dashboard.html, exectime-widget.js)"},
     {"log-level", "EXECTIME_LOG_LEVEL", STR(log_level), "info", 0, 0, check_log_level,

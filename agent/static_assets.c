@@ -11,11 +11,13 @@
 #include <strings.h>
 
 #include "log.h"
+#include "stats_response.h"
 
 static const static_asset_t templates[STATIC_ASSET_COUNT] = {
-    {"/", "dashboard.html", "text/html; charset=utf-8", "no-cache", true, NULL, 0, "", ""},
+    {"/", "dashboard.html", "text/html; charset=utf-8", "no-cache", true, false, NULL, 0, "",
+     ""},
     {"/widget/exectime-widget.js", "exectime-widget.js", "text/javascript; charset=utf-8",
-     "public, max-age=300, must-revalidate", false, NULL, 0, "", ""},
+     "public, max-age=300, must-revalidate", false, true, NULL, 0, "", ""},
 };
 
 /*
@@ -160,8 +162,24 @@ int static_assets_load(static_assets_t *sa, const char *dir)
     return loaded;
 }
 
-bool static_assets_serve(const static_assets_t *sa, const http_request_t *req,
-                         http_response_t *res)
+/*
+ * CORS for a file other origins may load. Vary: Origin whether or not the origin is
+ * allowed, so that no shared cache hands one origin's answer to another; the 304 carries
+ * the same headers, as the browser checks CORS on the revalidated answer too.
+ */
+static int cross_origin_headers(const char *cors_origins, const http_request_t *req,
+                                http_response_t *res)
+{
+    const char *origin = http_request_header(req, "Origin");
+    stats_reply_to_t to = {cors_origins, origin ? origin : ""};
+    int rc = http_response_header(res, "Vary", "Origin");
+    if (rc == 0)
+        rc = stats_cors_headers(res, &to);
+    return rc;
+}
+
+bool static_assets_serve(const static_assets_t *sa, const char *cors_origins,
+                         const http_request_t *req, http_response_t *res)
 {
     for (int i = 0; i < STATIC_ASSET_COUNT; i++) {
         const static_asset_t *a = &sa->assets[i];
@@ -190,7 +208,9 @@ bool static_assets_serve(const static_assets_t *sa, const http_request_t *req,
             rc = http_response_header(res, "Content-Security-Policy", a->csp);
         if (rc == 0 && a->is_page)
             rc = http_response_header(res, "X-Frame-Options", "SAMEORIGIN");
-        (void)rc; /* fixed values built at load, well within the header budget */
+        if (rc == 0 && a->cross_origin)
+            rc = cross_origin_headers(cors_origins, req, res);
+        (void)rc; /* fixed or validated values, well within the header budget */
         const char *inm = http_request_header(req, "If-None-Match");
         if (inm && strstr(inm, a->etag))
             http_respond(res, 304, NULL, NULL, 0);

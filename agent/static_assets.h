@@ -11,6 +11,11 @@
  * framed only by the agent's own origin) and X-Frame-Options: SAMEORIGIN for browsers
  * older than CSP's frame-ancestors. docs/security.md explains each.
  *
+ * The widget bundle may be loaded by pages of other origins: <script type="module"> fetches
+ * it in CORS mode, so it carries Access-Control-Allow-Origin for the origins
+ * EXECTIME_CORS_ORIGINS lists (the API's rule, stats_cors_headers) and Vary: Origin; a
+ * page of any other origin gets no such header and the browser refuses to run the module.
+ *
  * Ownership: static_assets_t owns the file contents; static_assets_free releases them.
  */
 #ifndef EXECTIME_STATIC_ASSETS_H
@@ -32,6 +37,7 @@ typedef struct static_asset {
     const char *content_type;
     const char *cache_control;
     bool is_page;             /* HTML: gets the Content-Security-Policy */
+    bool cross_origin;        /* may be loaded by pages of the CORS origins */
     char *data;               /* NULL when not loaded */
     size_t len;
     char etag[24];
@@ -58,9 +64,10 @@ int static_assets_load(static_assets_t *sa, const char *dir);
 __attribute__((warn_unused_result)) int static_assets_page_csp(const char *html, size_t len,
                                                                char *buf, size_t cap);
 
-/* Serves req if its path is one of the assets (GET/HEAD): true when answered. */
-bool static_assets_serve(const static_assets_t *sa, const http_request_t *req,
-                         http_response_t *res);
+/* Serves req if its path is one of the assets (GET/HEAD): true when answered.
+ * cors_origins is EXECTIME_CORS_ORIGINS (may be ""), read during the call only. */
+bool static_assets_serve(const static_assets_t *sa, const char *cors_origins,
+                         const http_request_t *req, http_response_t *res);
 
 void static_assets_free(static_assets_t *sa);
 

@@ -34,15 +34,26 @@ bool stats_origin_allowed(const char *cors_origins, const char *origin)
     return false;
 }
 
+/*
+ * A page of another origin reads only the safelisted response headers unless exposed: the
+ * widget needs ETag for If-None-Match and Retry-After to wait as long as a 503 asks.
+ */
+int stats_cors_headers(http_response_t *res, const stats_reply_to_t *to)
+{
+    if (!stats_origin_allowed(to->cors_origins, to->origin))
+        return 0;
+    int rc = http_response_header(res, "Access-Control-Allow-Origin", to->origin);
+    if (rc == 0)
+        rc = http_response_header(res, "Access-Control-Expose-Headers", "ETag, Retry-After");
+    return rc;
+}
+
 /* Headers every answer of this endpoint carries. */
 static void common_headers(http_response_t *res, const stats_reply_to_t *to)
 {
     int rc = http_response_header(res, "Cache-Control", "private, no-cache");
-    if (rc == 0 && stats_origin_allowed(to->cors_origins, to->origin)) {
-        rc = http_response_header(res, "Access-Control-Allow-Origin", to->origin);
-        if (rc == 0)
-            rc = http_response_header(res, "Access-Control-Expose-Headers", "ETag");
-    }
+    if (rc == 0)
+        rc = stats_cors_headers(res, to);
     if (rc == 0)
         rc = http_response_header(res, "Vary", "Origin, Authorization");
     (void)rc; /* fixed, validated header values; a refusal only drops the header */

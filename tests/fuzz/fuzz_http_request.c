@@ -101,7 +101,7 @@ static bool readiness(void *arg, char *buf, size_t cap)
 
 static bool assets(void *arg, const http_request_t *req, http_response_t *res)
 {
-    return static_assets_serve(&fz.assets, req, res);
+    return static_assets_serve(&fz.assets, fz.cfg.cors_origins, req, res);
 }
 
 static void statistics(void *arg, const http_request_t *req, http_response_t *res)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "tokens.h"
@@ -1327,12 +1328,17 @@ Test(api, api_etag_gives_304_and_cors_headers, IT_TEST_OPTS)
                    "an origin that only starts like the allowed one got in");
     it_http_response_free(&r2);
 
-    /* A refusal still tells the allowed origin's page why. */
+    /* A refusal still tells the allowed origin's page why, and how long a 503 asks it to
+     * wait: the widget reads Retry-After (and ETag) only if they are exposed. */
     const char *refused[] = {"Origin: " CORS_ORIGIN, NULL};
     cr_assert_eq(api_get(a, query, refused, &r2), 401);
     acao = it_http_header(&r2, "Access-Control-Allow-Origin");
     cr_assert(acao && strcmp(acao, CORS_ORIGIN) == 0, "a 401 to the allowed origin lacks CORS");
     free(acao);
+    expose = it_http_header(&r2, "Access-Control-Expose-Headers");
+    cr_assert(expose && strcasestr(expose, "etag") && strcasestr(expose, "retry-after"),
+              "Access-Control-Expose-Headers %s", expose ? expose : "(none)");
+    free(expose);
     it_http_response_free(&r2);
 
     /* The preflight: 204, no token needed. */
@@ -1367,6 +1373,102 @@ Test(api, api_etag_gives_304_and_cors_headers, IT_TEST_OPTS)
     free(auth);
     free(ev);
     it_agent_stop(a);
+    it_pass();
+}
+
+/* Writes text to dir/name. */
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert(fputs(text, f) >= 0 && fclose(f) == 0, "%s", path);
+}
+
+/* The value of header name in r, or "(none)"; copied into buf. */
+static const char *header_or_none(const it_http_response_t *r, const char *name, char *buf,
+                                  size_t cap)
+{
+    char *v = it_http_header(r, name);
+    snprintf(buf, cap, "%s", v ? v : "(none)");
+    free(v);
+    return buf;
+}
+
+/*
+ * A page of another origin loads the widget with <script type="module" src=…>, a CORS
+ * request: the bundle carries Access-Control-Allow-Origin for the origins
+ * EXECTIME_CORS_ORIGINS lists, and only for those, on 200 and on 304 alike; it always
+ * says Vary: Origin. The dashboard page is for the agent's own origin only.
+ */
+Test(api, api_widget_bundle_is_shared_with_listed_origins_only, IT_TEST_OPTS)
+{
+    static const char bundle[] = "export const widget = 1;\n";
+    write_text(it.tmp_dir, "exectime-widget.js", bundle);
+    write_text(it.tmp_dir, "dashboard.html", "<!doctype html><title>t</title>\n");
+    static char ui_dir[300];
+    snprintf(ui_dir, sizeof ui_dir, "EXECTIME_UI_DIR=%s", it.tmp_dir);
+    const char *env[] = {"EXECTIME_JWT_SECRET=" SECRET,
+                         "EXECTIME_CORS_ORIGINS=https://other.example, " CORS_ORIGIN, ui_dir,
+                         NULL};
+    it_agent_t *a = it_agent_start("api", env);
+    it_agent_wait_ready(a);
+    const char *js = "/widget/exectime-widget.js";
+    it_http_response_t r;
+    char v[300];
+
+    const char *from_app[] = {"Origin: " CORS_ORIGIN, NULL};
+    cr_assert_eq(it_http_request(a->port, "GET", js, from_app, &r), 200, "%d %s", r.status,
+                 r.body);
+    cr_assert_str_eq(r.body, bundle);
+    cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v),
+                     CORS_ORIGIN);
+    cr_assert(strcasestr(header_or_none(&r, "Vary", v, sizeof v), "origin"), "Vary %s", v);
+    cr_assert(strstr(header_or_none(&r, "Content-Type", v, sizeof v), "text/javascript"),
+              "Content-Type %s", v);
+    char etag[64];
+    header_or_none(&r, "ETag", etag, sizeof etag);
+    cr_assert_eq(etag[0], '"', "ETag %s", etag);
+    it_http_response_free(&r);
+
+    /* The browser revalidates its cached copy: the 304 must pass the CORS check too. */
+    char inm[100];
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+    const char *revalidate[] = {"Origin: " CORS_ORIGIN, inm, NULL};
+    cr_assert_eq(it_http_request(a->port, "GET", js, revalidate, &r), 304, "%d", r.status);
+    cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v),
+                     CORS_ORIGIN);
+    it_http_response_free(&r);
+
+    /* Other origins, one that merely starts like a listed one, and no Origin at all: the
+     * file, but no permission to run it elsewhere. */
+    const char *const others[][2] = {{"Origin: https://evil.example", NULL},
+                                     {"Origin: https://app.example.evil.example", NULL},
+                                     {"Origin: null", NULL},
+                                     {NULL, NULL}};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        const char *what = others[i][0] ? others[i][0] : "no Origin";
+        cr_assert_eq(it_http_request(a->port, "GET", js, others[i], &r), 200, "%s", what);
+        cr_assert_str_eq(r.body, bundle);
+        cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v),
+                         "(none)", "%s", what);
+        cr_assert(strcasestr(header_or_none(&r, "Vary", v, sizeof v), "origin"), "%s: Vary %s",
+                  what, v);
+        it_http_response_free(&r);
+    }
+
+    /* The dashboard page is not for other origins, listed or not. */
+    cr_assert_eq(it_http_request(a->port, "GET", "/", from_app, &r), 200, "%d", r.status);
+    cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v), "(none)");
+    it_http_response_free(&r);
+
+    it_agent_stop(a);
+    char path[512];
+    snprintf(path, sizeof path, "%s/exectime-widget.js", it.tmp_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/dashboard.html", it.tmp_dir);
+    unlink(path);
     it_pass();
 }
 

@@ -99,3 +99,15 @@ Test(static_assets, load_gives_only_the_page_a_policy)
     }
     rmdir(dir);
 }
+
+Test(static_assets, only_the_widget_bundle_is_shared_with_other_origins)
+{
+    static_assets_t sa;
+    cr_assert_eq(static_assets_load(&sa, ""), 0);
+    for (int i = 0; i < STATIC_ASSET_COUNT; i++) {
+        const static_asset_t *a = &sa.assets[i];
+        cr_assert_eq(a->cross_origin, strcmp(a->path, "/widget/exectime-widget.js") == 0, "%s",
+                     a->path);
+    }
+    static_assets_free(&sa);
+}

@@ -18,14 +18,19 @@
 // dashboard, publishes runs with exectime-emit, and checks that what the page shows
 // (cards, workflow table) is what the API answers for the same question, formatted by
 // src/format.js; then range presets, the status filter, drilling into a workflow, a
-// rejected token and both themes (screenshots in e2e-artifacts/). Everything it made is
-// removed at the end, also when a check fails.
+// rejected token and both themes (screenshots in e2e-artifacts/). Last, embedding from
+// other origins: a page served by this script on another port, listed in the agent's
+// EXECTIME_CORS_ORIGINS, loads the widget module from the agent and shows its figures,
+// revalidates with the ETag and waits as long as a 503's Retry-After asks; a page of an
+// origin not listed is refused the module. Everything it made is removed at the end,
+// also when a check fails.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +59,9 @@ const RECENT_RUNS = 300; // finished now: the last hour has data
 const TOTAL_RUNS = SPREAD_RUNS + RECENT_RUNS;
 const PRESET_MS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 };
 const VIEW_TIMEOUT_MS = 15_000;
+/* An API query waiting this long (for a lock the test holds) is answered 503. */
+const API_STATEMENT_TIMEOUT_MS = 2000;
+const RETRY_AFTER_S = 5; // what agent/stats_response.c sends with a 503
 const DEBUG = process.env.EXECTIME_E2E_DEBUG === '1';
 /* harness.c's lock: the migrations create cluster-wide roles; two at once would race. */
 const SETUP_LOCK_KEY = String(0x657865637469n);
@@ -74,6 +82,8 @@ const made = {
   agent: null, // {child, exited: Promise<{code, signal}>, logPath}
   browser: null,
   lock: null, // psql session holding the set-up lock
+  embedders: [], // http.Server of the pages of other origins
+  tableLock: null, // psql session locking the rollups (the 503 check)
 };
 
 const ctx = {}; // port, base, secret, token, dbAdminUrl
@@ -127,8 +137,17 @@ function pgUrl(admin, { db, user } = {}) {
 }
 
 /** A psql session that holds harness.c's advisory lock until release(). */
-async function takeSetupLock(adminUrl) {
-  const child = spawn(PSQL, [...PSQL_ARGS, '-d', pgUrl(adminUrl, { db: 'postgres' })], { stdio: ['pipe', 'pipe', 'pipe'] });
+function takeSetupLock(adminUrl) {
+  return holdSession(
+    pgUrl(adminUrl, { db: 'postgres' }),
+    `SELECT pg_advisory_lock(${SETUP_LOCK_KEY});`,
+    `SELECT pg_advisory_unlock(${SETUP_LOCK_KEY});`,
+  );
+}
+
+/** A psql session that has run `takeSql` and runs `releaseSql` at release(). */
+async function holdSession(url, takeSql, releaseSql) {
+  const child = spawn(PSQL, [...PSQL_ARGS, '-d', url], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr.on('data', (d) => (err += d));
@@ -139,12 +158,12 @@ async function takeSetupLock(adminUrl) {
       out += d;
       if (out.includes('locked')) resolve();
     });
-    exited.then((code) => reject(new Error(`psql (set-up lock) ended with status ${code}: ${err}`)));
-    child.stdin.write(`SELECT pg_advisory_lock(${SETUP_LOCK_KEY});\n\\echo locked\n`);
+    exited.then((code) => reject(new Error(`psql (${takeSql}) ended with status ${code}: ${err}`)));
+    child.stdin.write(`${takeSql}\n\\echo locked\n`);
   });
   return {
     async release() {
-      child.stdin.end(`SELECT pg_advisory_unlock(${SETUP_LOCK_KEY});\n\\q\n`);
+      child.stdin.end(`${releaseSql}\n\\q\n`);
       await exited;
     },
   };
@@ -510,6 +529,39 @@ async function createDatabase() {
   return agentUrl;
 }
 
+/*
+ * A page of another origin embedding the widget as the README shows: the module from the
+ * agent, the element pointed at the agent. It refreshes only when asked (refresh-seconds
+ * 0), so the checks decide when requests go out; the script element's error event (a
+ * refused module) is kept in window.widgetLoadError.
+ */
+function embedderPage() {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>embedder</title><link rel="icon" href="data:,">
+<script type="module" src="${ctx.base}/widget/exectime-widget.js" onerror="window.widgetLoadError = true"></script>
+</head><body>
+<exectime-stats api-base="${ctx.base}" token="${ctx.token}" tenant-id="${TENANT}" refresh-seconds="0"></exectime-stats>
+</body></html>
+`;
+}
+
+/** Serves embedderPage() at / on a free port of 127.0.0.1; answers its origin. */
+async function startEmbedder() {
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' }).end(embedderPage());
+  });
+  made.embedders.push(server);
+  await new Promise((resolve, reject) => {
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
 async function startAgent(databaseUrl) {
   ctx.port = await freePort();
   ctx.base = `http://127.0.0.1:${ctx.port}`;
@@ -524,6 +576,8 @@ async function startAgent(databaseUrl) {
     EXECTIME_LISTEN: `127.0.0.1:${ctx.port}`,
     EXECTIME_JWT_SECRET: ctx.secret,
     EXECTIME_UI_DIR: DIST,
+    EXECTIME_CORS_ORIGINS: ctx.listedOrigin,
+    EXECTIME_API_STATEMENT_TIMEOUT_MS: String(API_STATEMENT_TIMEOUT_MS),
     EXECTIME_FLUSH_MS: '100',
     EXECTIME_LOG_FORMAT: 'text',
   });
@@ -569,6 +623,10 @@ async function cleanUp() {
     }
   };
   if (made.browser) await attempt('closing Chromium', () => made.browser.close());
+  if (made.tableLock) await attempt('releasing the rollup lock', () => made.tableLock.release());
+  for (const server of made.embedders) {
+    await attempt('stopping an embedder page server', () => new Promise((resolve) => server.close(resolve)));
+  }
   if (made.lock) await attempt('releasing the set-up lock', () => made.lock.release());
   if (made.agent) {
     await attempt('stopping the agent', async () => {
@@ -616,6 +674,9 @@ async function setUp() {
   fs.symlinkSync(env.agentBin, made.agentLink);
 
   const agentUrl = await createDatabase();
+  // Two pages of other origins (other ports): the agent lists the first only.
+  ctx.listedOrigin = await startEmbedder();
+  ctx.unlistedOrigin = await startEmbedder();
   await startAgent(agentUrl);
   ctx.token = tokenFor(ctx.secret);
   await publish();
@@ -789,6 +850,103 @@ step('a token with a wrong signature or an expired one shows "Token rejected"', 
     }
   } finally {
     await other.close();
+  }
+});
+
+/*
+ * How the page p fares with the widget module from the agent: {response} when it was
+ * allowed, {failed: reason} when not (Chromium reports a response that fails the CORS
+ * check as a failed request, not as a response).
+ */
+function bundleOutcome(p) {
+  const url = `${ctx.base}/widget/exectime-widget.js`;
+  return new Promise((resolve) => {
+    p.on('response', (res) => res.url() === url && resolve({ response: res }));
+    p.on('requestfailed', (req) => req.url() === url && resolve({ failed: req.failure()?.errorText ?? 'failed' }));
+  });
+}
+
+step('a page of a listed origin loads the widget module from the agent; it shows the API\'s figures', async () => {
+  const context = await page.context().browser().newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+  try {
+    const p = await context.newPage();
+    const errors = [];
+    p.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+    p.on('console', (msg) => {
+      if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
+    });
+    const embedSeen = trackRequests(p);
+    const stats = []; // [status, If-None-Match sent] of each statistics answer
+    p.on('response', async (res) => {
+      if (new URL(res.url()).pathname === STATS_PATH) stats.push([res.status(), (await res.request().allHeaders())['if-none-match'] ?? null]);
+    });
+    const bundle = bundleOutcome(p);
+    await p.goto(`${ctx.listedOrigin}/`);
+    const { response, failed } = await bundle;
+    assert.equal(failed, undefined, 'the browser refused the widget module');
+    const headers = response.headers();
+    assert.equal(headers['access-control-allow-origin'], ctx.listedOrigin);
+    assert.match(headers.vary ?? '', /Origin/);
+
+    const { current } = await checkView(p, embedSeen, { preset: '24h' });
+    assert.equal(current.count, TOTAL_RUNS);
+    assert.ok(stats.length >= 2 && stats.every(([status]) => status === 200), `answers ${JSON.stringify(stats)}`);
+
+    // Refresh: the widget read the ETag (exposed to this origin), so it asks with
+    // If-None-Match and gets bodiless 304s.
+    const before = stats.length;
+    await p.getByRole('button', { name: 'Refresh', exact: true }).click();
+    await waitFor('two more statistics answers', () => stats.length >= before + 2, 10_000, 50);
+    for (const [status, inm] of stats.slice(before)) {
+      assert.equal(status, 304, `after Refresh: ${JSON.stringify(stats.slice(before))}`);
+      assert.match(inm ?? '', /^"[0-9a-f]+"$/);
+    }
+
+    // A 503 (the rollups locked past the API's statement timeout): the widget read
+    // Retry-After (exposed too) and says when it tries again.
+    made.tableLock = await holdSession(
+      ctx.dbAdminUrl,
+      'BEGIN; LOCK TABLE exectime.rollup_minute, exectime.rollup_hour, exectime.rollup_day IN ACCESS EXCLUSIVE MODE;',
+      'ROLLBACK;',
+    );
+    try {
+      await p.getByRole('button', { name: 'Refresh', exact: true }).click();
+      const banner = p.locator('exectime-stats .banner');
+      await banner.waitFor({ timeout: API_STATEMENT_TIMEOUT_MS + VIEW_TIMEOUT_MS });
+      assert.match(await banner.textContent(), new RegExp(`unavailable right now\\. The widget tries again in ${RETRY_AFTER_S} s\\.`));
+      assert.equal(stats.at(-1)[0], 503);
+    } finally {
+      const lock = made.tableLock;
+      made.tableLock = null;
+      await lock.release();
+    }
+    assert.deepEqual(errors.filter((e) => !/status of 503/.test(e)), []);
+  } finally {
+    await context.close();
+  }
+});
+
+step('a page of an origin not listed is refused the widget module', async () => {
+  const context = await page.context().browser().newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const p = await context.newPage();
+    const messages = [];
+    p.on('console', (msg) => messages.push(msg.text()));
+    let statsRequests = 0;
+    p.on('request', (req) => {
+      if (new URL(req.url()).pathname === STATS_PATH) statsRequests++;
+    });
+    const bundle = bundleOutcome(p);
+    await p.goto(`${ctx.unlistedOrigin}/`);
+    const { response, failed } = await bundle;
+    assert.ok(failed, `the module was allowed (HTTP ${response?.status()})`);
+    await p.waitForFunction(() => window.widgetLoadError === true, null, { timeout: 5000 });
+    assert.equal(await p.evaluate(() => customElements.get('exectime-stats')), undefined);
+    assert.equal(await p.evaluate(() => document.querySelector('exectime-stats').shadowRoot), null);
+    assert.ok(messages.some((text) => /CORS/.test(text)), `no CORS refusal in the console: ${JSON.stringify(messages)}`);
+    assert.equal(statsRequests, 0);
+  } finally {
+    await context.close();
   }
 });
 
