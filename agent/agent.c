@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "pg_conn.h"
 #include "router.h"
+#include "service_notify.h"
 #include "static_assets.h"
 #include "stats_query.h"
 #include "stream_consumer.h"
@@ -51,6 +52,7 @@ typedef struct agent {
     uv_signal_t sigint;
     uv_timer_t maintain_timer;
     uv_timer_t shutdown_deadline; /* a graceful shutdown's bound */
+    service_notify_t notify;      /* systemd: READY=1, STOPPING=1, watchdog */
     int open_parts; /* closing parts not yet closed */
     /* metrics */
     metric_counter_t *events_consumed;
@@ -355,6 +357,10 @@ static void on_stats_closed(stats_api_t *s)
 {
     on_part_closed(container_of(s, agent_t, stats));
 }
+static void on_notify_closed(service_notify_t *n)
+{
+    on_part_closed(container_of(n, agent_t, notify));
+}
 
 static void close_everything(agent_t *a)
 {
@@ -364,7 +370,7 @@ static void close_everything(agent_t *a)
     uv_handle_t *handles[] = {(uv_handle_t *)&a->sigterm, (uv_handle_t *)&a->sigint,
                               (uv_handle_t *)&a->maintain_timer,
                               (uv_handle_t *)&a->shutdown_deadline};
-    a->open_parts = (int)ET_ARRAY_LEN(handles) + 5 + (a->ops_enabled ? 1 : 0);
+    a->open_parts = (int)ET_ARRAY_LEN(handles) + 6 + (a->ops_enabled ? 1 : 0);
     for (size_t i = 0; i < ET_ARRAY_LEN(handles); i++) {
         handles[i]->data = a;
         uv_close(handles[i], on_handle_closed);
@@ -376,6 +382,7 @@ static void close_everything(agent_t *a)
     writer_close(&a->writer, on_writer_closed);
     pg_conn_close(&a->maintenance, on_maintenance_closed);
     stats_api_close(&a->stats, on_stats_closed);
+    service_notify_close(&a->notify, on_notify_closed);
 }
 
 /* The shutdown's steps, each started by the one before: reads back, batches committed,
@@ -427,6 +434,7 @@ static void begin_shutdown(agent_t *a, int exit_code)
         a->exit_code = exit_code;
     if (a->phase != AGENT_RUNNING)
         return;
+    service_notify_stopping(&a->notify);
     if (exit_code != 0) {
         close_everything(a);
         return;
@@ -503,6 +511,7 @@ int agent_run(const config_t *cfg)
     uv_signal_init(&a->loop, &a->sigint);
     uv_timer_init(&a->loop, &a->maintain_timer);
     uv_timer_init(&a->loop, &a->shutdown_deadline);
+    service_notify_init(&a->notify, &a->loop, readiness, a);
     a->sigterm.data = a->sigint.data = a;
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
     uv_signal_start(&a->sigint, on_signal, SIGINT);
@@ -526,6 +535,7 @@ int agent_run(const config_t *cfg)
         stats_api_start(&a->stats);
         uv_timer_start(&a->maintain_timer, on_maintain_timer, MAINTAIN_INTERVAL_MS,
                        MAINTAIN_INTERVAL_MS);
+        service_notify_ready(&a->notify);
     }
     uv_run(&a->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(&a->loop);
