@@ -40,6 +40,10 @@ expect 2 '--bogus: unknown flag' --bogus
 expect 2 'verify and rollup-rebuild' run --tenant t
 expect 2 'database-url-file: cannot read' --database-url-file /nonexistent migrate
 expect 1 'exectime-agent migrate:' migrate
+expect 2 '--from: "yesterday" is not an RFC 3339 time' verify --from yesterday
+expect 2 '--to: "soon"' rollup-rebuild --to soon
+expect 2 '--from must be before --to' verify --from 2026-02-01 --to 2026-01-01
+expect 0 '^| `EXECTIME_REDIS_URL`' config-markdown
 # exectime-emit, the publisher for shells and tests: the same habits.
 emit_out=$("$emit" --version 2>&1) && printf '%s\n' "$emit_out" | grep -q '^exectime-emit [0-9]' ||
     { echo "FAIL: exectime-emit --version: $emit_out" >&2; fail=1; }
