@@ -12,7 +12,8 @@ has no content), the body valid against the schema (JSON Schema 2020-12, $refs r
 inside the document), every header documented as required present and every documented
 header valid against its schema. A 2xx/304 answer also shows that its query parameters are
 documented and their values valid. An answer of GET /openapi.json must equal the YAML
-converted to JSON. Prints every mismatch and exits 1 if there was one.
+converted to JSON. Every schema of components must be a valid 2020-12 schema and every
+$ref must point somewhere. Prints every mismatch and exits 1 if there was one.
 
 Needs Debian's python3-yaml and python3-jsonschema (deploy/packages.txt).
 """
@@ -32,6 +33,28 @@ class Spec:
                 jsonschema.Draft202012Validator.check_schema(schema)
             except jsonschema.SchemaError as e:
                 raise SystemExit(f"components.schemas.{name} is not a valid schema: {e.message}")
+
+    def broken_refs(self, node=None, where="#"):
+        """Every $ref of the document that points nowhere: a typo would otherwise pass as
+        an empty schema wherever no answer happens to reach it."""
+        node = self.doc if node is None else node
+        broken = []
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                target = self.doc
+                for part in ref[2:].split("/") if ref.startswith("#/") else [None]:
+                    key = part.replace("~1", "/").replace("~0", "~") if part else None
+                    if not isinstance(target, dict) or key not in target:
+                        broken.append(f"{where}: $ref {ref} points nowhere")
+                        break
+                    target = target[key]
+            for k, v in node.items():
+                broken += self.broken_refs(v, f"{where}/{k}")
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                broken += self.broken_refs(v, f"{where}/{i}")
+        return broken
 
     def resolve(self, obj):
         """Follows a local $ref ("#/components/...") until an object without one."""
@@ -177,7 +200,10 @@ def main():
     with open(sys.argv[1], encoding="utf-8") as f:
         doc = yaml.safe_load(f)
     spec = Spec(doc)
-    failed = 0
+    broken = spec.broken_refs()
+    for b in broken:
+        print(f"MISMATCH {b}")
+    mismatched = 0
     count = 0
     served = 0
     with open(sys.argv[2], encoding="utf-8") as f:
@@ -195,7 +221,7 @@ def main():
                                     "converted to JSON")
             label = f"{ex['name']}: {ex['method']} {ex['target'][:120]} -> {ex['status']}"
             if problems:
-                failed += 1
+                mismatched += 1
                 print(f"MISMATCH {label}")
                 for p in problems:
                     print(f"    {p}")
@@ -207,8 +233,8 @@ def main():
     if served == 0:
         print("GET /openapi.json was not among the exchanges")
         return 1
-    print(f"{count - failed} of {count} answers match {sys.argv[1]}")
-    return 1 if failed else 0
+    print(f"{count - mismatched} of {count} answers match {sys.argv[1]}")
+    return 1 if mismatched or broken else 0
 
 
 if __name__ == "__main__":
