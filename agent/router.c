@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "openapi_doc.h"
 
 void router_init(router_t *r, const router_ops_t *ops)
 {
@@ -44,15 +45,32 @@ static void handle_metrics(router_t *r, const http_request_t *req, http_response
     free(text);
 }
 
+/* The API's contract, for tools and clients: public (it holds no data), revalidated by ETag
+ * since it changes only with the binary. */
+static void handle_openapi(router_t *r, const http_request_t *req, http_response_t *res)
+{
+    int rc = http_response_header(res, "Cache-Control", "no-cache");
+    if (rc == 0)
+        rc = http_response_header(res, "ETag", openapi_json_etag);
+    (void)rc; /* constant, valid headers are never refused */
+    const char *inm = http_request_header(req, "If-None-Match");
+    if (inm && (strcmp(inm, "*") == 0 || strstr(inm, openapi_json_etag)))
+        http_respond(res, 304, NULL, NULL, 0);
+    else
+        http_respond(res, 200, json_type, openapi_json, openapi_json_len);
+}
+
 typedef struct route {
     const char *path;
     void (*handle)(router_t *r, const http_request_t *req, http_response_t *res);
+    bool api_only; /* describes the statistics API: not on a listener without it */
 } route_t;
 
 static const route_t routes[] = {
-    {"/healthz", handle_healthz},
-    {"/readyz", handle_readyz},
-    {"/metrics", handle_metrics},
+    {"/healthz", handle_healthz, false},
+    {"/readyz", handle_readyz, false},
+    {"/metrics", handle_metrics, false},
+    {"/openapi.json", handle_openapi, true},
 };
 
 void router_handle(void *arg, const http_request_t *req, http_response_t *res)
@@ -65,7 +83,7 @@ void router_handle(void *arg, const http_request_t *req, http_response_t *res)
     if (r->ops.assets && r->ops.assets(r->ops.arg, req, res))
         return;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(req->path, routes[i].path) != 0)
+        if (strcmp(req->path, routes[i].path) != 0 || (routes[i].api_only && !r->ops.statistics))
             continue;
         if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
             int rc = http_response_header(res, "Allow", "GET, HEAD");

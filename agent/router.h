@@ -1,6 +1,7 @@
 /*
  * router — maps each HTTP request to its endpoint: /healthz, /readyz, /metrics, the
- * statistics API and the dashboard's files. It knows nothing of the agent's modules:
+ * statistics API, its OpenAPI document (/openapi.json, only where the API is served) and
+ * the dashboard's files. It knows nothing of the agent's modules:
  * the owner hands it callbacks for what it needs to ask.
  *
  * Ownership: router_t is embedded by its owner and only borrows the callbacks' argument.

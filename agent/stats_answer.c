@@ -334,6 +334,10 @@ char *stats_answer_render(stats_answer_t *ans, const char *tenant, const plan_t 
             jout_obj_end(&j);
         }
         jout_arr_end(&j);
+        /* Counted before the limit: how many the caller did not get, and whether to ask
+         * again with a larger limit. */
+        jout_key(&j, "workflows_total");
+        jout_int(&j, (int64_t)ans->workflow_len);
     }
     if (p->include_histogram) {
         jout_key(&j, "histogram");

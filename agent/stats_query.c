@@ -485,6 +485,8 @@ void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response
     if (r == NULL || stats_answer_init(&r->answer, &r->params) < 0) {
         if (r)
             request_free(r);
+        int rc = http_response_header(res, "Retry-After", "5"); /* as every other 503 */
+        (void)rc;
         http_respond_error(res, 503, "unavailable", "out of memory");
         return;
     }

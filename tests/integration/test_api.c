@@ -8,6 +8,7 @@
  * naming the parameter, and 503 while the database is unreachable.
  */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <jwt.h>
@@ -903,6 +904,8 @@ Test(api, api_group_by_workflow_sorts_and_limits, IT_TEST_OPTS)
             size_t got = json_array_size(wfs);
             size_t want = (size_t)(nwf < limit ? nwf : limit);
             cr_assert_eq(got, want, "%s: %zu workflows, expected %zu", what, got, want);
+            cr_assert_eq(int_member(j, "workflows_total", what), nwf,
+                         "%s: workflows_total is not the count before the limit", what);
             truncated += got < (size_t)nwf;
 
             /* Every entry equals SQL for its workflow. */
@@ -968,6 +971,7 @@ Test(api, api_group_by_workflow_sorts_and_limits, IT_TEST_OPTS)
     check_stats(j, &e, true, query);
     const json_t *wfs = member(j, "workflows", query);
     cr_assert_eq(json_array_size(wfs), 1);
+    cr_assert_eq(int_member(j, "workflows_total", query), 1);
     cr_assert_str_eq(str_member(json_array_get(wfs, 0), "workflow_id", query), "wf-2");
     check_stats(json_array_get(wfs, 0), &e, true, query);
     json_decref(j);
@@ -1738,5 +1742,268 @@ Test(api, cached_days_follow_what_other_agents_write, IT_TEST_OPTS)
     cr_assert_geq(it_metric(api, "exectime_api_cache_dropped_total"), 3);
     free(auth);
     free(other);
+    it_pass();
+}
+
+/* ================================================================================================
+ * The contract: live answers against docs/openapi.yaml.
+ * ============================================================================================= */
+
+/* Where the exchanges go, one JSON object a line, for check_openapi.py. */
+typedef struct exchange_log {
+    FILE *f;
+    int count;
+} exchange_log_t;
+
+/* The answer's header lines as a JSON object, names lower-cased; the first of a repeated
+ * name wins (the agent repeats none). */
+static json_t *headers_json(const it_http_response_t *r)
+{
+    json_t *h = json_object();
+    cr_assert_not_null(h);
+    for (const char *line = r->head; line && *line;) {
+        const char *end = strstr(line, "\r\n");
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        const char *colon = memchr(line, ':', n);
+        if (colon) {
+            char name[128];
+            size_t nlen = (size_t)(colon - line);
+            cr_assert(nlen < sizeof name, "header name too long");
+            for (size_t i = 0; i < nlen; i++)
+                name[i] = (char)tolower((unsigned char)line[i]);
+            name[nlen] = '\0';
+            const char *v = colon + 1;
+            while (v < line + n && *v == ' ')
+                v++;
+            if (!json_object_get(h, name))
+                cr_assert_eq(json_object_set_new(h, name, json_stringn(v, (size_t)(line + n - v))),
+                             0, "header %s is not UTF-8", name);
+        }
+        line = end ? end + 2 : line + n;
+    }
+    return h;
+}
+
+/*
+ * Sends one request and logs it with its answer. Returns the status; *keep (if given)
+ * receives the answer, else it is freed.
+ */
+static int exchange(exchange_log_t *log, const it_agent_t *a, const char *name, const char *method,
+                    const char *target, const char *const *headers, it_http_response_t *keep)
+{
+    it_http_response_t r;
+    int status = it_http_request(a->port, method, target, headers, &r);
+    cr_assert_gt(status, 0, "%s: %s %.100s: no answer", name, method, target);
+    json_t *line = json_object();
+    cr_assert_not_null(line);
+    json_object_set_new(line, "name", json_string(name));
+    json_object_set_new(line, "method", json_string(method));
+    json_object_set_new(line, "target", json_string(target));
+    json_object_set_new(line, "status", json_integer(status));
+    json_object_set_new(line, "headers", headers_json(&r));
+    json_t *body = json_stringn(r.body, r.body_len);
+    cr_assert_not_null(body, "%s: the body is not UTF-8", name);
+    json_object_set_new(line, "body", body);
+    char *text = json_dumps(line, JSON_COMPACT);
+    cr_assert_not_null(text);
+    cr_assert(fprintf(log->f, "%s\n", text) > 0);
+    free(text);
+    json_decref(line);
+    log->count++;
+    if (keep)
+        *keep = r;
+    else
+        it_http_response_free(&r);
+    return status;
+}
+
+/* A statistics question: the status is asserted here, the document checks the rest. */
+static void ask(exchange_log_t *log, const it_agent_t *a, const char *name, const char *query,
+                const char *const *headers, int want)
+{
+    char target[2048];
+    snprintf(target, sizeof target, "%s%s%s", API_PATH, query[0] ? "?" : "", query);
+    int status = exchange(log, a, name, "GET", target, headers, NULL);
+    cr_assert_eq(status, want, "%s: ?%s answered %d, expected %d", name, query, status, want);
+}
+
+/*
+ * Every kind of answer the agent gives, from a running agent over a real data set, is
+ * checked by tests/integration/check_openapi.py against docs/openapi.yaml: summaries,
+ * series at each interval, group_by with limit and sort, the histogram, odd percentiles,
+ * HEAD, ETag and 304, CORS and its preflight; every refusal (400, 401, 403, 404, 405, 413,
+ * 414, 422, 431); the probes, the dashboard's files and /openapi.json, which must equal
+ * the YAML. An answer the document does not describe (a field, a status, a header, a
+ * content type) fails the test.
+ */
+Test(api, api_live_answers_match_the_openapi_document, IT_TEST_OPTS)
+{
+    enum { N = 1500 };
+    write_text(it.tmp_dir, "exectime-widget.js", "export const widget = 1;\n");
+    write_text(it.tmp_dir, "dashboard.html", "<!doctype html><title>t</title>\n");
+    static char ui_dir[300];
+    snprintf(ui_dir, sizeof ui_dir, "EXECTIME_UI_DIR=%s", it.tmp_dir);
+    /* Small enough that a day of minute buckets is refused (422), large enough for the rest. */
+    const char *env[] = {"EXECTIME_JWT_SECRET=" SECRET, "EXECTIME_CORS_ORIGINS=" CORS_ORIGIN,
+                         "EXECTIME_API_MAX_RESPONSE_BYTES=65536", ui_dir, NULL};
+    it_agent_t *a = it_agent_start("api", env);
+    it_agent_wait_ready(a);
+    et_event_t *ev = gen_events(N, 9090, 2, 6, 2 * ET_US_PER_DAY, "o-");
+    publish_and_wait(ev, N, 91);
+    free(ev);
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/openapi-exchanges.jsonl", it.tmp_dir);
+    exchange_log_t log = {fopen(path, "w"), 0};
+    cr_assert_not_null(log.f, "%s", path);
+
+    char *auth = it_bearer_hs256(SECRET, "\"tenant_id\": \"t1\"");
+    char *both = it_bearer_hs256(SECRET, "\"tenant_ids\": [\"t1\", \"t2\"]");
+    char *empty = it_bearer_hs256(SECRET, "\"tenant_id\": \"t-empty\"");
+    const char *h_auth[] = {auth, NULL};
+    const char *h_both[] = {both, NULL};
+    const char *h_empty[] = {empty, NULL};
+    const char *h_cors[] = {auth, "Origin: " CORS_ORIGIN, NULL};
+
+    int64_t now = et_now_us();
+    char end[48], start_1d[48], start_3h[48], start_40h[48], day_3[48], q[1024];
+    int64_t end_us = et_time_floor(now, ET_RES_MINUTE);
+    fmt_time(end_us, end, sizeof end);
+    fmt_time(end_us - ET_US_PER_DAY, start_1d, sizeof start_1d);
+    fmt_time(end_us - 3 * ET_US_PER_HOUR, start_3h, sizeof start_3h);
+    fmt_time(end_us - 40 * ET_US_PER_HOUR - 7 * ET_US_PER_MIN, start_40h, sizeof start_40h);
+    fmt_date(now - 3 * ET_US_PER_DAY, day_3, sizeof day_3);
+
+    /* Answers. */
+    ask(&log, a, "summary, defaults", "", h_auth, 200);
+    ask(&log, a, "summary, two tenants' token", "tenant_id=t2", h_both, 200);
+    ask(&log, a, "summary, no runs", "", h_empty, 200);
+    snprintf(q, sizeof q,
+             "workflow_id=wf-1&status=failed,timeout&percentiles=0.5,50,99.9,99.999999,100"
+             "&start_date=%s",
+             day_3);
+    ask(&log, a, "one workflow, some statuses, odd percentiles", q, h_auth, 200);
+    snprintf(q, sizeof q, "interval=minute&start_date=%s&end_date=%s", start_3h, end);
+    ask(&log, a, "series by minute", q, h_auth, 200);
+    snprintf(q, sizeof q, "interval=hour&start_date=%s&status=success,cancelled", start_40h);
+    ask(&log, a, "series by hour", q, h_auth, 200);
+    snprintf(q, sizeof q, "interval=day&start_date=%s&percentiles=90", day_3);
+    ask(&log, a, "series by day", q, h_auth, 200);
+    snprintf(q, sizeof q, "interval=auto&start_date=%s", start_40h);
+    ask(&log, a, "series, auto", q, h_auth, 200);
+    snprintf(q, sizeof q, "group_by=workflow&limit=2&sort=count&start_date=%s", day_3);
+    it_http_response_t cut;
+    char target[2048];
+    snprintf(target, sizeof target, "%s?%s", API_PATH, q);
+    cr_assert_eq(exchange(&log, a, "group_by, cut by limit", "GET", target, h_auth, &cut), 200);
+    json_t *j = parse_json(cut.body, "group_by, cut by limit");
+    cr_assert_eq(json_array_size(member(j, "workflows", "cut")), 2);
+    cr_assert_eq(int_member(j, "workflows_total", "cut"), 6, "%s", cut.body);
+    json_decref(j);
+    it_http_response_free(&cut);
+    snprintf(q, sizeof q, "group_by=workflow&sort=max&include=histogram&start_date=%s", day_3);
+    ask(&log, a, "group_by, sort=max, histogram", q, h_auth, 200);
+    ask(&log, a, "group_by, sort=avg, series", "group_by=workflow&sort=avg&interval=hour", h_auth,
+        200);
+    ask(&log, a, "histogram, more percentiles",
+        "include=histogram&percentiles=1,25,75,99.99&sort=p95", h_auth, 200);
+    ask(&log, a, "CORS: a listed origin", "", h_cors, 200);
+    cr_assert_eq(exchange(&log, a, "HEAD", "HEAD", API_PATH, h_auth, NULL), 200);
+
+    /* ETag and 304, on a range that no new run changes. */
+    snprintf(q, sizeof q, "start_date=%s&end_date=%s", start_1d, end);
+    snprintf(target, sizeof target, "%s?%s", API_PATH, q);
+    it_http_response_t first;
+    cr_assert_eq(exchange(&log, a, "for an ETag", "GET", target, h_auth, &first), 200);
+    char *etag = it_http_header(&first, "ETag");
+    cr_assert_not_null(etag);
+    it_http_response_free(&first);
+    char inm[128];
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+    const char *h_inm[] = {auth, inm, "Origin: " CORS_ORIGIN, NULL};
+    ask(&log, a, "If-None-Match: 304", q, h_inm, 304);
+    free(etag);
+    const char *preflight[] = {"Origin: " CORS_ORIGIN, "Access-Control-Request-Method: GET",
+                               "Access-Control-Request-Headers: authorization, if-none-match",
+                               NULL};
+    cr_assert_eq(exchange(&log, a, "CORS preflight", "OPTIONS", API_PATH, preflight, NULL), 204);
+
+    /* Refusals. */
+    ask(&log, a, "400: unknown interval", "interval=week", h_auth, 400);
+    ask(&log, a, "400: limit 0", "group_by=workflow&limit=0", h_auth, 400);
+    ask(&log, a, "400: percentile 0", "percentiles=0", h_auth, 400);
+    ask(&log, a, "400: unknown parameter", "foo=1", h_auth, 400);
+    ask(&log, a, "400: repeated parameter", "sort=max&sort=avg", h_auth, 400);
+    ask(&log, a, "400: end before start", "start_date=2026-01-02&end_date=2026-01-01", h_auth,
+        400);
+    ask(&log, a, "400: the token allows two tenants", "", h_both, 400);
+    ask(&log, a, "401: no token", "", NULL, 401);
+    const char *h_bad[] = {"Authorization: Bearer not.a.token", "Origin: " CORS_ORIGIN, NULL};
+    ask(&log, a, "401: a malformed token", "", h_bad, 401);
+    ask(&log, a, "403: another tenant", "tenant_id=t2", h_auth, 403);
+    snprintf(q, sizeof q, "interval=minute&include=histogram&start_date=%s&end_date=%s", start_1d,
+             end);
+    ask(&log, a, "422: a day of minutes over 64 KiB", q, h_auth, 422);
+    cr_assert_eq(exchange(&log, a, "404", "GET", "/api/v2/nothing", h_auth, NULL), 404);
+    cr_assert_eq(exchange(&log, a, "405: POST statistics", "POST", API_PATH, h_auth, NULL), 405);
+    cr_assert_eq(exchange(&log, a, "405: DELETE /healthz", "DELETE", "/healthz", NULL, NULL), 405);
+    cr_assert_eq(exchange(&log, a, "405: PUT /openapi.json", "PUT", "/openapi.json", NULL, NULL),
+                 405);
+    static char long_target[5200];
+    int n = snprintf(long_target, sizeof long_target, "%s?workflow_id=", API_PATH);
+    memset(long_target + n, 'w', sizeof long_target - (size_t)n - 1);
+    cr_assert_eq(exchange(&log, a, "414: target over 4 KiB", "GET", long_target, h_auth, NULL),
+                 414);
+    static char big_header[9000];
+    n = snprintf(big_header, sizeof big_header, "X-Padding: ");
+    memset(big_header + n, 'x', sizeof big_header - (size_t)n - 1);
+    const char *h_big[] = {auth, big_header, NULL};
+    cr_assert_eq(exchange(&log, a, "431: headers over 8 KiB", "GET", API_PATH, h_big, NULL), 431);
+    const char *h_body[] = {"Content-Length: 100000", NULL};
+    cr_assert_eq(exchange(&log, a, "413: a body over 64 KiB", "GET", "/healthz", h_body, NULL),
+                 413);
+
+    /* Probes, files and the document itself. */
+    cr_assert_eq(exchange(&log, a, "healthz", "GET", "/healthz", NULL, NULL), 200);
+    cr_assert_eq(exchange(&log, a, "readyz", "GET", "/readyz", NULL, NULL), 200);
+    cr_assert_eq(exchange(&log, a, "metrics", "GET", "/metrics", NULL, NULL), 200);
+    cr_assert_eq(exchange(&log, a, "dashboard", "GET", "/", NULL, NULL), 200);
+    const char *h_origin[] = {"Origin: " CORS_ORIGIN, NULL};
+    it_http_response_t doc;
+    cr_assert_eq(exchange(&log, a, "widget", "GET", "/widget/exectime-widget.js", h_origin, &doc),
+                 200);
+    etag = it_http_header(&doc, "ETag");
+    cr_assert_not_null(etag);
+    it_http_response_free(&doc);
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+    free(etag);
+    const char *h_widget_inm[] = {"Origin: " CORS_ORIGIN, inm, NULL};
+    cr_assert_eq(exchange(&log, a, "widget, 304", "GET", "/widget/exectime-widget.js",
+                          h_widget_inm, NULL),
+                 304);
+    cr_assert_eq(exchange(&log, a, "openapi.json", "GET", "/openapi.json", NULL, &doc), 200);
+    etag = it_http_header(&doc, "ETag");
+    cr_assert_not_null(etag);
+    it_http_response_free(&doc);
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+    free(etag);
+    const char *h_doc_inm[] = {inm, NULL};
+    cr_assert_eq(exchange(&log, a, "openapi.json, 304", "GET", "/openapi.json", h_doc_inm, NULL),
+                 304);
+    cr_assert_eq(fclose(log.f), 0);
+
+    const char *argv[] = {getenv("EXECTIME_PYTHON"), getenv("EXECTIME_CHECK_OPENAPI"),
+                          getenv("EXECTIME_OPENAPI_YAML"), path, NULL};
+    cr_assert(argv[0] && argv[1] && argv[2],
+              "EXECTIME_PYTHON, EXECTIME_CHECK_OPENAPI and EXECTIME_OPENAPI_YAML must be set "
+              "(meson test sets them)");
+    char *out = NULL;
+    int status = it_run(argv, NULL, &out, 120000);
+    cr_assert_eq(status, 0, "%d answers do not all match docs/openapi.yaml:\n%s", log.count, out);
+    free(out);
+    free(auth);
+    free(both);
+    free(empty);
+    it_agent_stop(a);
     it_pass();
 }

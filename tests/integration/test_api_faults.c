@@ -269,6 +269,7 @@ Test(api_faults, ops_port_answers_probes_while_the_api_port_is_full, IT_TEST_OPT
     free(metrics);
     cr_assert_eq(it_http_get(ops_port, API_PATH, NULL), 404);
     cr_assert_eq(it_http_get(ops_port, "/", NULL), 404);
+    cr_assert_eq(it_http_get(ops_port, "/openapi.json", NULL), 404);
 
     r = PQexec(locker, "ROLLBACK");
     PQclear(r);
