@@ -44,6 +44,8 @@ expect 2 '--from: "yesterday" is not an RFC 3339 time' verify --from yesterday
 expect 2 '--to: "soon"' rollup-rebuild --to soon
 expect 2 '--from must be before --to' verify --from 2026-02-01 --to 2026-01-01
 expect 0 '^| `EXECTIME_REDIS_URL`' config-markdown
+expect 2 'verify: cannot connect' verify
+expect 2 'verify: cannot connect' rollup-rebuild --tenant t1 --from 2026-01-01
 # exectime-emit, the publisher for shells and tests: the same habits.
 emit_out=$("$emit" --version 2>&1) && printf '%s\n' "$emit_out" | grep -q '^exectime-emit [0-9]' ||
     { echo "FAIL: exectime-emit --version: $emit_out" >&2; fail=1; }
