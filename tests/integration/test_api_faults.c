@@ -310,3 +310,76 @@ Test(api_faults, answer_over_the_cap_gets_422, IT_TEST_OPTS)
     it_agent_stop(a);
     it_pass();
 }
+
+/*
+ * More requests than the API has database sessions wait in its queue; beyond the queue
+ * (STATS_QUEUE_MAX, 256) they are answered 503 at once, and a client that leaves while its
+ * request waits is forgotten: once the database answers again, every request still wanted
+ * is answered 200 and the API goes on answering.
+ */
+#define QUEUE_TEST_WAITING 300 /* 4 sessions + 256 queued + 40 refused */
+#define QUEUE_TEST_LEAVING 20  /* of the queued: close their sockets while they wait */
+
+Test(api_faults, a_full_queue_refuses_and_a_client_gone_while_queued_is_forgotten,
+     IT_TEST_OPTS)
+{
+    const char *env[] = {"EXECTIME_JWT_SECRET=" SECRET,
+                         "EXECTIME_HTTP_MAX_CONNECTIONS_PER_CLIENT=1024",
+                         "EXECTIME_API_CACHE_ENTRIES=0", NULL};
+    it_agent_t *a = it_agent_start("api", env);
+    it_agent_wait_ready(a);
+    char *auth = auth_line();
+
+    PGconn *locker = PQconnectdb(it.db_admin_url);
+    cr_assert_eq(PQstatus(locker), CONNECTION_OK, "%s", PQerrorMessage(locker));
+    PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE exectime.rollup_day IN ACCESS EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+
+    static int fds[QUEUE_TEST_WAITING];
+    for (int i = 0; i < QUEUE_TEST_WAITING; i++)
+        fds[i] = api_send(a->port, auth);
+    /* Every session is held by the lock: the last ones, beyond the queue, are answered
+     * meanwhile (503 at once, not after the database). */
+    int refused = 0;
+    char body[1024];
+    for (int i = 4 + 256; i < QUEUE_TEST_WAITING; i++) {
+        int status = api_read_status(fds[i], body, sizeof body);
+        cr_assert_eq(status, 503, "request %d beyond the queue: %d %s", i, status, body);
+        cr_assert(strstr(body, "too many requests are waiting") != NULL, "%s", body);
+        refused++;
+    }
+    /* Queued ones (the sessions took the first four) leave with a reset: a half-close
+     * would still want its answer. */
+    struct linger reset = {1, 0};
+    for (int i = 0; i < QUEUE_TEST_LEAVING; i++) {
+        setsockopt(fds[10 + i], SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        close(fds[10 + i]);
+    }
+    it_sleep_ms(200); /* let the agent see them go before the database answers */
+
+    r = PQexec(locker, "ROLLBACK");
+    PQclear(r);
+    PQfinish(locker);
+
+    int ok = 0, other = 0;
+    for (int i = 0; i < 4 + 256; i++) {
+        if (i >= 10 && i < 10 + QUEUE_TEST_LEAVING)
+            continue;
+        int status = api_read_status(fds[i], body, sizeof body);
+        if (status == 200)
+            ok++;
+        else
+            other++;
+    }
+    cr_assert_eq(other, 0, "%d queued requests not answered 200 (last body %s)", other, body);
+    cr_assert_eq(refused, QUEUE_TEST_WAITING - 4 - 256, "refused %d, answered %d", refused, ok);
+    cr_assert_eq(ok, 4 + 256 - QUEUE_TEST_LEAVING);
+    const char *headers[] = {auth, NULL};
+    it_http_response_t res;
+    cr_assert_eq(it_http_request(a->port, "GET", API_PATH, headers, &res), 200);
+    it_http_response_free(&res);
+    free(auth);
+    it_agent_stop(a);
+    it_pass();
+}
