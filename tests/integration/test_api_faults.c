@@ -83,6 +83,24 @@ static int api_read_status(int fd, char *body, size_t cap)
     return status;
 }
 
+/* A session holding rollup_day exclusively, so API requests wait for the lock: every API
+ * query reads it. unlock_rollup_day ends it. */
+static PGconn *lock_rollup_day(void)
+{
+    PGconn *locker = PQconnectdb(it.db_admin_url);
+    cr_assert_eq(PQstatus(locker), CONNECTION_OK, "%s", PQerrorMessage(locker));
+    PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE exectime.rollup_day IN ACCESS EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    return locker;
+}
+
+static void unlock_rollup_day(PGconn *locker)
+{
+    PQclear(PQexec(locker, "ROLLBACK"));
+    PQfinish(locker);
+}
+
 /* --- the faults ----------------------------------------------------------------------------- */
 
 typedef enum fault {
@@ -124,11 +142,7 @@ static void fault_then_requests_succeed(fault_t fault)
     cr_assert_eq(status, 200, "before the fault: %d %s", status, res.body);
     it_http_response_free(&res);
 
-    PGconn *locker = PQconnectdb(it.db_admin_url);
-    cr_assert_eq(PQstatus(locker), CONNECTION_OK, "%s", PQerrorMessage(locker));
-    PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE exectime.rollup_day IN ACCESS EXCLUSIVE MODE");
-    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
-    PQclear(r);
+    PGconn *locker = lock_rollup_day();
 
     int fd = api_send(a->port, auth);
     if (fault == FAULT_CANCEL || fault == FAULT_TERMINATE) {
@@ -143,9 +157,7 @@ static void fault_then_requests_succeed(fault_t fault)
     status = api_read_status(fd, body, sizeof body);
     cr_assert_eq(status, 503, "the faulted request answered %d: %s", status, body);
 
-    r = PQexec(locker, "ROLLBACK");
-    PQclear(r);
-    PQfinish(locker);
+    unlock_rollup_day(locker);
     if (fault == FAULT_LOCK_TIMEOUT)
         PQclear(it_sql("ALTER ROLE exectime_agent IN DATABASE %s RESET lock_timeout",
                        it.db_name));
@@ -242,11 +254,7 @@ Test(api_faults, ops_port_answers_probes_while_the_api_port_is_full, IT_TEST_OPT
     /* Fill the API port with busy connections: requests waiting for a lock. (Idle ones
      * would be closed to make room, so they would not fill it.) */
     char *auth = auth_line();
-    PGconn *locker = PQconnectdb(it.db_admin_url);
-    cr_assert_eq(PQstatus(locker), CONNECTION_OK, "%s", PQerrorMessage(locker));
-    PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE exectime.rollup_day IN ACCESS EXCLUSIVE MODE");
-    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
-    PQclear(r);
+    PGconn *locker = lock_rollup_day();
     int held[LIMIT];
     for (int i = 0; i < LIMIT; i++)
         held[i] = api_send(a->port, auth);
@@ -271,9 +279,7 @@ Test(api_faults, ops_port_answers_probes_while_the_api_port_is_full, IT_TEST_OPT
     cr_assert_eq(it_http_get(ops_port, "/", NULL), 404);
     cr_assert_eq(it_http_get(ops_port, "/openapi.json", NULL), 404);
 
-    r = PQexec(locker, "ROLLBACK");
-    PQclear(r);
-    PQfinish(locker);
+    unlock_rollup_day(locker);
     for (int i = 0; i < LIMIT; i++) {
         char body[1024];
         int status = api_read_status(held[i], body, sizeof body);
@@ -330,11 +336,7 @@ Test(api_faults, a_full_queue_refuses_and_a_client_gone_while_queued_is_forgotte
     it_agent_wait_ready(a);
     char *auth = auth_line();
 
-    PGconn *locker = PQconnectdb(it.db_admin_url);
-    cr_assert_eq(PQstatus(locker), CONNECTION_OK, "%s", PQerrorMessage(locker));
-    PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE exectime.rollup_day IN ACCESS EXCLUSIVE MODE");
-    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQresultErrorMessage(r));
-    PQclear(r);
+    PGconn *locker = lock_rollup_day();
 
     static int fds[QUEUE_TEST_WAITING];
     for (int i = 0; i < QUEUE_TEST_WAITING; i++)
@@ -358,9 +360,7 @@ Test(api_faults, a_full_queue_refuses_and_a_client_gone_while_queued_is_forgotte
     }
     it_sleep_ms(200); /* let the agent see them go before the database answers */
 
-    r = PQexec(locker, "ROLLBACK");
-    PQclear(r);
-    PQfinish(locker);
+    unlock_rollup_day(locker);
 
     int ok = 0, other = 0;
     for (int i = 0; i < 4 + 256; i++) {
