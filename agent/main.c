@@ -15,7 +15,7 @@
 #include "timeutil.h"
 #include "verify.h"
 
-#define EXECTIME_VERSION "0.1.0"
+#include "exectime_version.h"
 
 static void usage(FILE *out)
 {
