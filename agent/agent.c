@@ -447,12 +447,10 @@ static void on_shutdown_deadline(uv_timer_t *timer)
     agent_t *a = container_of(timer, agent_t, shutdown_deadline);
     size_t events, entries;
     writer_pending(&a->writer, &events, &entries);
-    char ev[24], en[24];
-    snprintf(ev, sizeof ev, "%zu", events);
-    snprintf(en, sizeof en, "%zu", entries);
-    log_write(LOG_ERROR,
-              "shutdown timed out; uncommitted entries stay pending and will be redelivered",
-              "events", ev, "entries", en, "writer", writer_state_name(a->writer.state), NULL);
+    log_fields(LOG_ERROR,
+               "shutdown timed out; uncommitted entries stay pending and will be redelivered",
+               log_uint("events", events), log_uint("entries", entries),
+               log_str("writer", writer_state_name(a->writer.state)));
     if (a->exit_code < EXIT_SHUTDOWN_TIMED_OUT)
         a->exit_code = EXIT_SHUTDOWN_TIMED_OUT;
     close_everything(a);

@@ -199,12 +199,10 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         break;
     case STEP_ROWS:
         if (log_enabled(LOG_DEBUG)) {
-            char rows[24], pieces[24], waited[24];
-            snprintf(rows, sizeof rows, "%d", PQntuples(res));
-            snprintf(pieces, sizeof pieces, "%d", r->plan.count);
-            snprintf(waited, sizeof waited, "%.3f", (double)(uv_hrtime() - r->started_ns) / 1e6);
-            log_write(LOG_DEBUG, "statistics rows", "rows", rows, "plan_pieces", pieces,
-                      "ms_since_request", waited, NULL);
+            log_fields(LOG_DEBUG, "statistics rows", log_int("rows", PQntuples(res)),
+                       log_int("plan_pieces", r->plan.count),
+                       log_double("ms_since_request",
+                                  (double)((uv_hrtime() - r->started_ns) / 1000) / 1000.0));
         }
         for (int i = 0; i < PQntuples(res) && !r->db_error; i++) {
             if (stats_answer_add_row(&r->answer, res, i) < 0) {

@@ -1053,11 +1053,9 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
         cl->n++;
     }
     if (log_enabled(LOG_DEBUG)) {
-        char found[24];
-        snprintf(found, sizeof found, "%zu", cl->n);
-        log_write(LOG_DEBUG, "pending page", "stream", c->cfg->streams[cl->stream], "own",
-                  cl->own_scan ? "true" : "false", "taken", found, "last", cl->page_last,
-                  "last_page", cl->last_page ? "true" : "false", NULL);
+        log_fields(LOG_DEBUG, "pending page", log_str("stream", c->cfg->streams[cl->stream]),
+                   log_bool("own", cl->own_scan), log_uint("taken", cl->n),
+                   log_str("last", cl->page_last), log_bool("last_page", cl->last_page));
     }
     claim_send(cl);
 }
