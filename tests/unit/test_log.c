@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "et_backoff.h"
 #include "log.h"
 
 #define TS "2026-11-30T10:00:00.000000Z"
@@ -154,4 +155,22 @@ Test(log, every_cut_of_a_line_is_valid_json)
                        log_str("remote", "127.0.0.1")};
     for (size_t cap = 128; cap <= sizeof buf; cap++)
         json_decref(json_line(buf, cap, "http request \xe2\x82\xac\xe2\x82\xac", f, 5));
+}
+
+/* common/et_backoff.h: which failed attempts of a streak are logged. */
+Test(log, retry_log_logs_powers_of_two_and_changed_reasons)
+{
+    et_retry_log_t r = {0};
+    int logged[20] = {0};
+    for (int i = 1; i <= 17; i++)
+        logged[i] = et_retry_failed(&r, i == 6 ? "other reason" : "refused", 1000 + (uint64_t)i);
+    /* 1, 2, 4, 8, 16 by count; 6 (new reason) and 7 (back to the old one) by change. */
+    int want[20] = {0};
+    want[1] = want[2] = want[4] = want[6] = want[7] = want[8] = want[16] = 1;
+    for (int i = 1; i <= 17; i++)
+        cr_assert_eq(logged[i], want[i], "attempt %d logged %d, want %d", i, logged[i], want[i]);
+    cr_assert_eq(r.since_ms, 1001);
+    cr_assert_eq(et_retry_succeeded(&r), 17);
+    cr_assert(et_retry_failed(&r, "refused", 5000), "a new streak logs its first failure");
+    cr_assert_eq(r.failures, 1);
 }
