@@ -145,7 +145,7 @@ static void observe_http(agent_t *a, const router_t *router, const http_request_
         return;
     log_fields(level, "http request", log_str("method", req ? req->method : "-"),
                log_str("path", req ? req->path : "-"), log_int("status", status),
-               log_double("duration_ms", (double)(int64_t)(seconds * 1e6) / 1000.0),
+               log_double("duration_ms", (double)(int64_t)(seconds * 1e6) / 1000.0), /* µs */
                log_str("remote", req ? req->remote_addr : "-"),
                log_str("request_id", request_id));
 }

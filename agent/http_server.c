@@ -708,6 +708,10 @@ static int on_headers_complete(http_parser *p)
     if (header_finish(res) < 0)
         return conn_refuse_oom(c);
     headers_trim(res);
+    /* Taken first, so the refusals below carry the client's id too. */
+    const char *client_id = exchange_header(res, "x-request-id");
+    if (client_id != NULL && request_id_acceptable(client_id))
+        memcpy(res->request_id, client_id, strlen(client_id) + 1);
     res->body_off = res->arena_len;
     c->keep_alive = http_should_keep_alive(p) != 0;
     c->http10 = p->http_major == 1 && p->http_minor == 0;
@@ -718,9 +722,6 @@ static int on_headers_complete(http_parser *p)
         return conn_refuse(c, 505, "unsupported_version", "only HTTP/1.0 and 1.1 are served");
     if (p->content_length != ULLONG_MAX && p->content_length > l->max_body_bytes)
         return conn_refuse(c, 413, "payload_too_large", "request body too large");
-    const char *client_id = exchange_header(res, "x-request-id");
-    if (client_id != NULL && request_id_acceptable(client_id))
-        memcpy(res->request_id, client_id, strlen(client_id) + 1);
     const char *expect = exchange_header(res, "expect");
     if (expect != NULL && !c->http10 && strcasecmp(expect, "100-continue") == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";

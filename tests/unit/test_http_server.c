@@ -1459,13 +1459,22 @@ static void scenario_request_ids(fixture_t *f)
         return;
     CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && v[0] != '\0', "refusal id %s", v);
     client_close(c);
+    /* A refusal after the headers were read keeps the client's id. */
+    c = client_open(f);
+    CHECK(f, c != NULL, "connect");
+    if (!exchange(f, c, "POST /rid HTTP/1.1\r\nX-Request-Id: big-1\r\nContent-Length: 99999999\r\n\r\n",
+                  413, &r))
+        return;
+    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && strcmp(v, "big-1") == 0,
+          "413 id %s", v);
+    client_close(c);
 }
 
 Test(http_server, request_id_is_kept_when_sane_made_up_otherwise_and_echoed)
 {
     fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_request_ids);
     cr_assert_eq(f->handled, 5);
-    cr_assert_eq(f->observed, 6);
+    cr_assert_eq(f->observed, 7);
     cr_assert_neq(f->observed_id[0], '\0');
     fixture_free(f);
 }
