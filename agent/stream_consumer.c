@@ -90,9 +90,13 @@ static void schedule_reconnect(stream_consumer_t *c)
  */
 static void log_attempt_failed(stream_consumer_t *c, const char *what, const char *error)
 {
-    if (et_retry_failed(&c->retry_log, error, uv_now(c->loop)))
-        log_fields(LOG_WARN, what, log_uint("attempt", c->retry_log.failures),
-                   log_str("error", error), log_uint("next_attempt_ms", c->backoff_ms));
+    if (!et_retry_failed(&c->retry_log, error, uv_now(c->loop)))
+        return;
+    log_field_t fields[] = {log_uint("attempt", c->retry_log.failures), log_str("error", error),
+                            log_uint("next_attempt_ms", c->backoff_ms),
+                            log_str("host", c->url.host)};
+    /* The host name only when there is one to resolve (not a Unix socket). */
+    log_write_fields(LOG_WARN, what, fields, c->url.unix_path[0] ? 3 : 4);
 }
 
 /* A connection that was up is gone: always logged, and a new streak of attempts begins. */
