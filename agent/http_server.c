@@ -87,6 +87,7 @@ struct http_response {
     void *abandon_arg;
     char peer[INET6_ADDRSTRLEN];
     char request_id[HTTP_REQUEST_ID_MAX + 1]; /* set when the request starts */
+    bool skip_budget;       /* sent even when the response budget is spent */
 };
 
 typedef struct http_conn {
@@ -1253,6 +1254,11 @@ void http_response_on_abandon(http_response_t *res, void (*cb)(http_response_t *
     res->abandon_arg = arg;
 }
 
+void http_response_skip_budget(http_response_t *res)
+{
+    res->skip_budget = true;
+}
+
 bool http_response_abandoned(const http_response_t *res)
 {
     return res->conn == NULL;
@@ -1273,7 +1279,7 @@ void http_respond(http_response_t *res, int status, const char *content_type, co
     size_t extra_len = res->extra_len;
     char refusal[JSON_ERROR_BODY_MAX];
     http_server_t *s = c->server;
-    if (body_len > HTTP_BUDGET_EXEMPT_BYTES &&
+    if (body_len > HTTP_BUDGET_EXEMPT_BYTES && !res->skip_budget &&
         s->response_bytes_held + body_len > s->limits.response_budget_bytes) {
         /* Slow readers already hold the budget: answering would grow memory without
          * bound. The client retries; small answers (errors, probes) still go out. */

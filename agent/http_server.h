@@ -200,6 +200,12 @@ __attribute__((warn_unused_result)) int http_response_header(http_response_t *re
 void http_response_on_abandon(http_response_t *res, void (*cb)(http_response_t *res, void *arg),
                               void *arg);
 
+/**
+ * Sends this answer even while the response budget is spent, whatever its size: for
+ * /metrics, which outgrew HTTP_BUDGET_EXEMPT_BYTES and is needed most under load.
+ */
+void http_response_skip_budget(http_response_t *res);
+
 /** True once the connection behind res is gone; http_respond will only free res. */
 bool http_response_abandoned(const http_response_t *res);
 
