@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pg_conn.h"
+#include "process_metrics.h"
 #include "router.h"
 #include "service_notify.h"
 #include "static_assets.h"
@@ -76,8 +77,8 @@ typedef struct agent {
     metric_histogram_t *commit_seconds;
     metric_gauge_t *stream_lag;
     metric_gauge_t *ready;
-    metric_family_t *http_requests;
-    metric_histogram_t *http_seconds;
+    metric_family_t *http_requests; /* by handler and code */
+    metric_family_t *http_seconds;  /* by handler */
     writer_stats_t seen_writer;  /* stats already folded into counters */
     day_cache_stats_t seen_cache;
     consumer_stats_t seen_consumer;
@@ -128,24 +129,40 @@ static void on_dead(stream_consumer_t *c, const char *reason_class, void *arg)
     metrics_family_inc(a->dead_lettered, reason_class, 1);
 }
 
-static void on_http_done(void *arg, const http_request_t *req, int status, double seconds)
+/* Metrics and the access log line of one response; router says which handler it was. */
+static void observe_http(agent_t *a, const router_t *router, const http_request_t *req,
+                         const char *request_id, int status, double seconds)
 {
-    agent_t *a = arg;
     char code[8];
     snprintf(code, sizeof code, "%d", status);
-    metrics_family_inc(a->http_requests, code, 1);
-    metrics_histogram_observe(a->http_seconds, seconds);
+    const char *handler = router_handler_label(router, req ? req->path : NULL);
+    metrics_vec_inc(a->http_requests, (const char *[]){handler, code}, 1);
+    metrics_vec_observe(a->http_seconds, &handler, seconds);
     /* One line per request; health probes and scrapes only at debug level. */
-    bool probe = req && (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/readyz") == 0 ||
-                         strcmp(req->path, "/metrics") == 0);
+    bool probe = strcmp(handler, "/healthz") == 0 || strcmp(handler, "/readyz") == 0 ||
+                 strcmp(handler, "/metrics") == 0;
     log_level_t level = probe && status < 500 ? LOG_DEBUG : LOG_INFO;
     if (!log_enabled(level))
         return;
-    char ms[32];
-    snprintf(ms, sizeof ms, "%.3f", seconds * 1000.0);
-    log_write(level, "http request", "method", req ? req->method : "-", "path",
-              req ? req->path : "-", "status", code, "duration_ms", ms, "remote",
-              req ? req->remote_addr : "-", NULL);
+    log_fields(level, "http request", log_str("method", req ? req->method : "-"),
+               log_str("path", req ? req->path : "-"), log_int("status", status),
+               log_double("duration_ms", (double)(int64_t)(seconds * 1e6) / 1000.0), /* µs */
+               log_str("remote", req ? req->remote_addr : "-"),
+               log_str("request_id", request_id));
+}
+
+static void on_http_done(void *arg, const http_request_t *req, const char *request_id,
+                         int status, double seconds)
+{
+    agent_t *a = arg;
+    observe_http(a, &a->router, req, request_id, status, seconds);
+}
+
+static void on_ops_http_done(void *arg, const http_request_t *req, const char *request_id,
+                             int status, double seconds)
+{
+    agent_t *a = arg;
+    observe_http(a, &a->ops_router, req, request_id, status, seconds);
 }
 
 static bool readiness(void *arg, char *buf, size_t cap)
@@ -217,6 +234,7 @@ static void refresh_metrics(void *arg)
     metrics_gauge_set(a->stream_lag, (double)cs->lag);
     char ignored[256];
     metrics_gauge_set(a->ready, readiness(a, ignored, sizeof ignored) ? 1 : 0);
+    process_metrics_refresh();
 }
 
 static void register_metrics(agent_t *a)
@@ -253,6 +271,11 @@ static void register_metrics(agent_t *a)
     a->dead_lettered = metrics_counter_labels("exectime_dead_lettered_total",
                                               "Entries moved to the dead-letter stream.",
                                               "reason");
+    /* stream_consumer.c's reason classes, at 0 from the start so rate() sees the first. */
+    static const char *const dead_reasons[] = {"invalid", "no_event", "too_large",
+                                               "deliveries", "rejected"};
+    for (size_t i = 0; i < ET_ARRAY_LEN(dead_reasons); i++)
+        metrics_vec_touch(a->dead_lettered, &dead_reasons[i]);
     a->batch_events = metrics_histogram("exectime_batch_events", "Events per batch.",
                                         batch_bounds, ET_ARRAY_LEN(batch_bounds));
     a->commit_seconds = metrics_histogram("exectime_batch_commit_seconds",
@@ -277,11 +300,24 @@ static void register_metrics(agent_t *a)
     a->cache_dropped = metrics_counter(
         "exectime_api_cache_dropped_total",
         "Cached day ranges dropped: changed by a writer, evicted, or the listener reconnected.");
-    a->http_requests = metrics_counter_labels("exectime_http_requests_total",
-                                              "HTTP responses by status code.", "code");
-    a->http_seconds = metrics_histogram("exectime_http_request_seconds",
-                                        "Time from a complete request to its response.",
-                                        http_bounds, ET_ARRAY_LEN(http_bounds));
+    static const char *const http_labels[] = {"handler", "code"};
+    a->http_requests = metrics_counter_vec("exectime_http_requests_total",
+                                           "HTTP responses by handler (route) and status code.",
+                                           2, http_labels);
+    a->http_seconds = metrics_histogram_vec("exectime_http_request_seconds",
+                                            "Time from a request's first byte to its response, "
+                                            "by handler (route).",
+                                            1, http_labels, http_bounds,
+                                            ET_ARRAY_LEN(http_bounds));
+    for (size_t h = 0; h < router_handler_label_count; h++) {
+        metrics_vec_touch(a->http_seconds, &router_handler_labels[h]);
+        for (size_t s = 0; s < router_status_count; s++) {
+            char code[8];
+            snprintf(code, sizeof code, "%d", router_statuses[s]);
+            metrics_vec_touch(a->http_requests, (const char *[]){router_handler_labels[h], code});
+        }
+    }
+    process_metrics_register();
 }
 
 /* --- maintenance: partitions ahead, retention -------------------------------------------- */
@@ -417,12 +453,10 @@ static void on_shutdown_deadline(uv_timer_t *timer)
     agent_t *a = container_of(timer, agent_t, shutdown_deadline);
     size_t events, entries;
     writer_pending(&a->writer, &events, &entries);
-    char ev[24], en[24];
-    snprintf(ev, sizeof ev, "%zu", events);
-    snprintf(en, sizeof en, "%zu", entries);
-    log_write(LOG_ERROR,
-              "shutdown timed out; uncommitted entries stay pending and will be redelivered",
-              "events", ev, "entries", en, "writer", writer_state_name(a->writer.state), NULL);
+    log_fields(LOG_ERROR,
+               "shutdown timed out; uncommitted entries stay pending and will be redelivered",
+               log_uint("events", events), log_uint("entries", entries),
+               log_str("writer", writer_state_name(a->writer.state)));
     if (a->exit_code < EXIT_SHUTDOWN_TIMED_OUT)
         a->exit_code = EXIT_SHUTDOWN_TIMED_OUT;
     close_everything(a);
@@ -506,7 +540,7 @@ int agent_run(const config_t *cfg)
     }
     http_server_set_observer(&a->http, on_http_done, a);
     if (a->ops_enabled)
-        http_server_set_observer(&a->ops_http, on_http_done, a);
+        http_server_set_observer(&a->ops_http, on_ops_http_done, a);
     uv_signal_init(&a->loop, &a->sigterm);
     uv_signal_init(&a->loop, &a->sigint);
     uv_timer_init(&a->loop, &a->maintain_timer);
@@ -526,7 +560,8 @@ int agent_run(const config_t *cfg)
         a->exit_code = 1;
         close_everything(a);
     } else {
-        log_write(LOG_INFO, "exectime-agent started", "listen", cfg->listen, "ops_listen",
+        log_write(LOG_INFO, "exectime-agent started", "version", EXECTIME_VERSION, "listen",
+                  cfg->listen, "ops_listen",
                   a->ops_enabled ? cfg->ops_listen : "off", "stream",
                   cfg->stream, "group", cfg->group, "consumer", cfg->consumer, NULL);
         writer_start(&a->writer);

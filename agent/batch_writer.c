@@ -378,11 +378,10 @@ static void on_setup(pg_conn_t *conn, pg_query_event_t event, PGresult *res, voi
         return;
     }
     if (w->error[0] || w->schema_version < needed) {
-        char have[16];
-        snprintf(have, sizeof have, "%d", w->schema_version < 0 ? 0 : w->schema_version);
-        log_write(LOG_WARN,
-                  "database schema is not current: run `exectime-agent migrate`; retrying",
-                  "schema_version", have, "error", w->error, NULL);
+        log_fields(LOG_WARN,
+                   "database schema is not current: run `exectime-agent migrate`; retrying",
+                   log_int("schema_version", w->schema_version < 0 ? 0 : w->schema_version),
+                   log_str("error", w->error));
         w->schema_ok = false;
         set_state(w, WRITER_NOT_MIGRATED);
         uv_timer_start(&w->retry_timer, on_retry_timer, SCHEMA_RECHECK_MS, 0);
@@ -430,12 +429,9 @@ static void fail_batch(batch_writer_t *w)
     b->failed = true;
     if (data)
         b->data_failures++;
-    char entries[24], attempt[24];
-    snprintf(entries, sizeof entries, "%zu", b->slice_len);
-    snprintf(attempt, sizeof attempt, "%u", b->attempts);
-    log_write(LOG_WARN, data ? "batch refused by the database" : "batch failed; it will be retried",
-              "error", w->error, "sqlstate", w->sqlstate, "entries", entries, "attempt",
-              attempt, NULL);
+    log_fields(LOG_WARN, data ? "batch refused by the database" : "batch failed; it will be retried",
+               log_str("error", w->error), log_str("sqlstate", w->sqlstate),
+               log_uint("entries", b->slice_len), log_uint("attempt", b->attempts));
     set_state(w, WRITER_ROLLING_BACK);
     if (pg_conn_query(&w->pg, "ROLLBACK", on_rollback, w) < 0)
         set_state(w, WRITER_DOWN);
@@ -790,13 +786,12 @@ static void after_commit_limits(batch_writer_t *w)
         w->stats.events_overflowed += n;
         uint64_t events;
         if (wlimit_overflowed(&w->wlimit, d->tenant_id, n, uv_now(w->loop), &events)) {
-            char limit[24], count[24];
-            snprintf(limit, sizeof limit, "%d", w->cfg->max_workflows_per_tenant);
-            snprintf(count, sizeof count, "%" PRIu64, events);
-            log_write(LOG_WARN,
-                      "tenant is past EXECTIME_MAX_WORKFLOWS_PER_TENANT: runs of its further "
-                      "workflows are rolled up under \"" WLIMIT_OVERFLOW_ID "\"",
-                      "tenant", d->tenant_id, "limit", limit, "events", count, NULL);
+            log_fields(LOG_WARN,
+                       "tenant is past EXECTIME_MAX_WORKFLOWS_PER_TENANT: runs of its further "
+                       "workflows are rolled up under \"" WLIMIT_OVERFLOW_ID "\"",
+                       log_str("tenant", d->tenant_id),
+                       log_int("limit", w->cfg->max_workflows_per_tenant),
+                       log_uint("events", events));
         }
         i = j;
     }
@@ -1065,18 +1060,12 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     after_commit_limits(w);
     bool finished = advance(w, n, false);
     if (log_enabled(LOG_DEBUG)) {
-        char events[24], inserted[24], insert_ms[24], read_ms[24], write_ms[24], keys[24];
-        snprintf(events, sizeof events, "%zu", slice);
-        snprintf(inserted, sizeof inserted, "%zu", w->inserted_rows);
-        snprintf(keys, sizeof keys, "%zu", w->deltas.len);
-        snprintf(insert_ms, sizeof insert_ms, "%" PRIu64,
-                 w->rollups_started_ms - w->round_started_ms);
-        snprintf(read_ms, sizeof read_ms, "%" PRIu64,
-                 w->step_started_ms - w->rollups_started_ms);
-        snprintf(write_ms, sizeof write_ms, "%" PRIu64, uv_now(w->loop) - w->step_started_ms);
-        log_write(LOG_DEBUG, "batch committed", "events", events, "inserted", inserted,
-                  "careful", w->careful_round ? "true" : "false", "rollup_keys", keys,
-                  "insert_ms", insert_ms, "read_ms", read_ms, "write_ms", write_ms, NULL);
+        log_fields(LOG_DEBUG, "batch committed", log_uint("events", slice),
+                   log_uint("inserted", w->inserted_rows), log_bool("careful", w->careful_round),
+                   log_uint("rollup_keys", w->deltas.len),
+                   log_uint("insert_ms", w->rollups_started_ms - w->round_started_ms),
+                   log_uint("read_ms", w->step_started_ms - w->rollups_started_ms),
+                   log_uint("write_ms", uv_now(w->loop) - w->step_started_ms));
     }
     if (w->cb.on_batch)
         w->cb.on_batch(w, slice, w->inserted_rows, commit_ms, w->cb.arg);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include "et_rng.h"
 #include "json_out.h"
 #include "listen_addr.h"
 #include "log.h"
@@ -84,6 +86,8 @@ struct http_response {
     void (*on_abandon)(http_response_t *res, void *arg);
     void *abandon_arg;
     char peer[INET6_ADDRSTRLEN];
+    char request_id[HTTP_REQUEST_ID_MAX + 1]; /* set when the request starts */
+    bool skip_budget;       /* sent even when the response budget is spent */
 };
 
 typedef struct http_conn {
@@ -157,6 +161,31 @@ static const char *status_reason(int status)
 {
     const char *r = http_status_str((enum http_status)status);
     return (r == NULL || r[0] == '<') ? "Unknown" : r;
+}
+
+/* ---- request ids ---- */
+
+/* A client's id is kept only when it is short and plain: it goes into our logs and back
+ * into a response header, so nothing that could break either gets through. */
+static bool request_id_acceptable(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > HTTP_REQUEST_ID_MAX)
+        return false;
+    for (const char *p = id; *p; p++) {
+        char ch = *p;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || strchr("-_.:+/=", ch) != NULL;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* 16 hex digits, unique enough to find one request's lines among a day's logs. */
+static void request_id_make(http_server_t *s, char *out, size_t cap)
+{
+    snprintf(out, cap, "%016llx", (unsigned long long)et_splitmix64(&s->request_id_state));
 }
 
 /* ---- request storage ---- */
@@ -243,8 +272,8 @@ static void exchange_notify_abandoned(http_response_t *res)
  * callback. Bodies are dropped for HEAD and for statuses that never carry one.
  */
 static conn_write_t *response_build(const http_conn_t *c, int status, const char *ctype,
-                                    const char *extra, size_t extra_len, const void *body,
-                                    size_t body_len)
+                                    const char *request_id, const char *extra,
+                                    size_t extra_len, const void *body, size_t body_len)
 {
     bool no_body_status = (status >= 100 && status < 200) || status == 204 || status == 304;
     bool send_body = !no_body_status && !c->head_method;
@@ -256,17 +285,18 @@ static conn_write_t *response_build(const http_conn_t *c, int status, const char
     const char *conn_line = !c->keep_alive ? "Connection: close\r\n"
                             : c->http10    ? "Connection: keep-alive\r\n"
                                            : "";
-    const char *fmt = "HTTP/1.1 %d %s\r\nServer: exectime\r\n%s%s%s%s%.*s%s\r\n";
-    int head = snprintf(NULL, 0, fmt, status, status_reason(status), ctype ? "Content-Type: " : "",
-                        ctype ? ctype : "", ctype ? "\r\n" : "", length_line, (int)extra_len,
-                        extra ? extra : "", conn_line);
+    const char *fmt =
+        "HTTP/1.1 %d %s\r\nServer: exectime\r\nX-Request-Id: %s\r\n%s%s%s%s%.*s%s\r\n";
+    int head = snprintf(NULL, 0, fmt, status, status_reason(status), request_id,
+                        ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "",
+                        length_line, (int)extra_len, extra ? extra : "", conn_line);
     if (head < 0)
         return NULL;
     size_t total = (size_t)head + (send_body ? body_len : 0);
     conn_write_t *w = malloc(sizeof *w + total + 1);
     if (w == NULL)
         return NULL;
-    snprintf(w->data, (size_t)head + 1, fmt, status, status_reason(status),
+    snprintf(w->data, (size_t)head + 1, fmt, status, status_reason(status), request_id,
              ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "", length_line,
              (int)extra_len, extra ? extra : "", conn_line);
     if (send_body && body_len > 0)
@@ -307,11 +337,13 @@ static int conn_send(http_conn_t *c, conn_write_t *w)
     return rc;
 }
 
-static void conn_observe(http_conn_t *c, const http_request_t *req, int status)
+static void conn_observe(http_conn_t *c, const http_request_t *req, const char *request_id,
+                         int status)
 {
     http_server_t *s = c->server;
     if (s->observer != NULL)
-        s->observer(s->observer_arg, req, status, (double)(uv_hrtime() - c->req_start_ns) / 1e9);
+        s->observer(s->observer_arg, req, request_id, status,
+                    (double)(uv_hrtime() - c->req_start_ns) / 1e9);
 }
 
 /* ---- the state machine ---- */
@@ -418,16 +450,23 @@ static void conn_fail(http_conn_t *c, int status, const char *code, const char *
 {
     if (c->state == CONN_CLOSING)
         return;
+    /* The refused request's id if it got that far, else a new one. */
+    char request_id[HTTP_REQUEST_ID_MAX + 1];
+    if (c->current != NULL)
+        memcpy(request_id, c->current->request_id, sizeof request_id);
+    else
+        request_id_make(c->server, request_id, sizeof request_id);
     http_response_t *abandoned = detach_current(c);
     if (log_enabled(LOG_DEBUG))
-        log_write(LOG_DEBUG, "http request refused", "peer", c->peer, "code", code, "message",
-                  message, NULL);
+        log_fields(LOG_DEBUG, "http request refused", log_str("peer", c->peer),
+                   log_int("status", status), log_str("code", code),
+                   log_str("message", message), log_str("request_id", request_id));
     c->keep_alive = false;
     char body[JSON_ERROR_BODY_MAX];
     size_t body_len = json_error_body(body, sizeof body, code, message, NULL);
-    conn_write_t *w = response_build(c, status, "application/json", extra,
+    conn_write_t *w = response_build(c, status, "application/json", request_id, extra,
                                      extra ? strlen(extra) : 0, body, body_len);
-    conn_observe(c, abandoned ? &abandoned->req : NULL, status);
+    conn_observe(c, abandoned ? &abandoned->req : NULL, request_id, status);
     if (w == NULL) {
         conn_close(c);
     } else {
@@ -670,6 +709,10 @@ static int on_headers_complete(http_parser *p)
     if (header_finish(res) < 0)
         return conn_refuse_oom(c);
     headers_trim(res);
+    /* Taken first, so the refusals below carry the client's id too. */
+    const char *client_id = exchange_header(res, "x-request-id");
+    if (client_id != NULL && request_id_acceptable(client_id))
+        memcpy(res->request_id, client_id, strlen(client_id) + 1);
     res->body_off = res->arena_len;
     c->keep_alive = http_should_keep_alive(p) != 0;
     c->http10 = p->http_major == 1 && p->http_minor == 0;
@@ -753,6 +796,7 @@ static int exchange_finalize(http_response_t *res, bool is_connect)
     res->req.body = res->arena + res->body_off;
     res->req.body_len = res->body_len;
     res->req.remote_addr = res->peer;
+    res->req.request_id = res->request_id;
     return 0;
 }
 
@@ -789,6 +833,7 @@ static int conn_begin_request(http_conn_t *c)
     res->conn = c;
     res->head_bytes = HTTP_REQUEST_LINE_OVERHEAD;
     memcpy(res->peer, c->peer, sizeof res->peer);
+    request_id_make(c->server, res->request_id, sizeof res->request_id);
     c->current = res;
     c->req_start_ns = uv_hrtime();
     c->fail_status = 0;
@@ -1052,6 +1097,8 @@ int http_server_init(http_server_t *s, uv_loop_t *loop, const http_server_limits
         l->max_body_bytes > (size_t)UINT32_MAX || l->max_header_bytes > (size_t)UINT32_MAX)
         return -EINVAL;
     s->loop = loop;
+    /* Different per server and per run; ids need to be unique, not unpredictable. */
+    s->request_id_state = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s;
     s->handler = handler;
     s->handler_arg = handler_arg;
     uint64_t shortest =
@@ -1167,7 +1214,7 @@ const char *http_request_header(const http_request_t *req, const char *name)
 static bool header_name_ok(const char *name)
 {
     static const char *const reserved[] = {"content-length", "connection", "transfer-encoding",
-                                           "server", "content-type"};
+                                           "server", "content-type", "x-request-id"};
     if (name[0] == '\0' || strpbrk(name, "\r\n: \t") != NULL)
         return false;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
@@ -1207,6 +1254,11 @@ void http_response_on_abandon(http_response_t *res, void (*cb)(http_response_t *
     res->abandon_arg = arg;
 }
 
+void http_response_skip_budget(http_response_t *res)
+{
+    res->skip_budget = true;
+}
+
 bool http_response_abandoned(const http_response_t *res)
 {
     return res->conn == NULL;
@@ -1227,7 +1279,7 @@ void http_respond(http_response_t *res, int status, const char *content_type, co
     size_t extra_len = res->extra_len;
     char refusal[JSON_ERROR_BODY_MAX];
     http_server_t *s = c->server;
-    if (body_len > HTTP_BUDGET_EXEMPT_BYTES &&
+    if (body_len > HTTP_BUDGET_EXEMPT_BYTES && !res->skip_budget &&
         s->response_bytes_held + body_len > s->limits.response_budget_bytes) {
         /* Slow readers already hold the budget: answering would grow memory without
          * bound. The client retries; small answers (errors, probes) still go out. */
@@ -1240,8 +1292,9 @@ void http_respond(http_response_t *res, int status, const char *content_type, co
         extra = "Retry-After: 1\r\n";
         extra_len = strlen(extra);
     }
-    conn_write_t *w = response_build(c, status, content_type, extra, extra_len, body, body_len);
-    conn_observe(c, &res->req, status);
+    conn_write_t *w = response_build(c, status, content_type, res->request_id, extra, extra_len,
+                                     body, body_len);
+    conn_observe(c, &res->req, res->request_id, status);
     c->current = NULL;
     exchange_free(res);
     if (w == NULL) {

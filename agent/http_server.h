@@ -35,6 +35,12 @@
  * 400 bad_request, 408 request_timeout, 413 payload_too_large, 414 uri_too_long,
  * 431 headers_too_large, 503 unavailable (connection limit or handler timeout).
  *
+ * Request ids: every request gets one, for logs and for the client to quote. A client's
+ * X-Request-Id of 1..HTTP_REQUEST_ID_MAX characters from A-Z a-z 0-9 - _ . : + / = is
+ * kept; any other (or none) is replaced by 16 hex digits the server makes up. Every
+ * response, the server's own errors included, carries it back in X-Request-Id (a
+ * handler cannot set that header), and the observer receives it.
+ *
  * Connection limits: a server-wide cap and a cap per remote IP address. Under either, a
  * new connection is served by closing the longest-idle connection in its scope (one
  * waiting for a request: a keep-alive between requests, or one that has sent nothing
@@ -72,6 +78,8 @@ typedef struct http_server_limits {
                                     replaced by 503 with Retry-After */
 } http_server_limits_t;
 
+#define HTTP_REQUEST_ID_MAX 64 /* characters of a request id, without the NUL */
+
 /* Answers up to this size (errors, probes, metrics) always go out, budget or not. */
 #define HTTP_BUDGET_EXEMPT_BYTES (16 * 1024)
 
@@ -85,6 +93,7 @@ typedef struct http_request {
     int http_minor;          /* HTTP/1.<minor> */
     bool keep_alive;         /* the connection stays open after this response */
     const char *remote_addr; /* peer IP address as text */
+    const char *request_id;  /* the client's X-Request-Id if sane, else one made up */
 } http_request_t;
 
 typedef struct http_response http_response_t; /* opaque; see the rules above */
@@ -96,10 +105,11 @@ typedef void (*http_handler_fn)(void *arg, const http_request_t *req, http_respo
 
 /*
  * Called after each response is queued, the server's own errors included (req is NULL
- * when the request never parsed). For metrics and access logs.
+ * when the request never parsed). request_id is the id the response carries, never NULL
+ * (valid during the call only). For metrics and access logs.
  */
-typedef void (*http_observer_fn)(void *arg, const http_request_t *req, int status,
-                                 double seconds);
+typedef void (*http_observer_fn)(void *arg, const http_request_t *req, const char *request_id,
+                                 int status, double seconds);
 
 struct http_server {
     /* private: */
@@ -118,6 +128,7 @@ struct http_server {
     size_t response_bytes_held; /* queued response bytes whose write has not completed */
     uint64_t budget_refusals;   /* answers replaced by 503 for the response budget */
     uint64_t sweep_ms;
+    uint64_t request_id_state; /* made-up request ids: splitmix64, seeded per server */
     bool listener_open; /* listener initialized and not yet closed */
     bool sweep_open;    /* sweep timer not yet closed */
     bool closing;
@@ -173,7 +184,7 @@ const char *http_request_header(const http_request_t *req, const char *name);
 
 /**
  * Adds a response header (e.g. "ETag", "Retry-After", CORS). Content-Length,
- * Connection, Transfer-Encoding, Server and Content-Type are the server's.
+ * Connection, Transfer-Encoding, Server, Content-Type and X-Request-Id are the server's.
  * @return 0, -EINVAL (empty or reserved name, CR/LF in name or value), or -ENOSPC
  *         (extra headers beyond 4 KiB in all); on failure nothing is added
  */
@@ -188,6 +199,12 @@ __attribute__((warn_unused_result)) int http_response_header(http_response_t *re
  */
 void http_response_on_abandon(http_response_t *res, void (*cb)(http_response_t *res, void *arg),
                               void *arg);
+
+/**
+ * Sends this answer even while the response budget is spent, whatever its size: for
+ * /metrics, which outgrew HTTP_BUDGET_EXEMPT_BYTES and is needed most under load.
+ */
+void http_response_skip_budget(http_response_t *res);
 
 /** True once the connection behind res is gone; http_respond will only free res. */
 bool http_response_abandoned(const http_response_t *res);

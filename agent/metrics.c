@@ -16,6 +16,8 @@ typedef enum metric_kind {
     KIND_HISTOGRAM,
     KIND_COUNTER_FAMILY,
     KIND_GAUGE_FAMILY,
+    KIND_HISTOGRAM_FAMILY,
+    KIND_OBSERVED_COUNTER, /* a metric_gauge_t rendered as a counter */
 } metric_kind_t;
 
 /* Common head of every metric; always the first member so a metric_head_t * and the
@@ -47,13 +49,21 @@ struct metric_histogram {
 };
 
 typedef struct family_series {
-    char value[METRICS_MAX_LABEL_VALUE_LEN]; /* label value, NUL-terminated */
-    double v;                                /* counter total or gauge value */
+    char values[METRICS_MAX_LABELS][METRICS_MAX_LABEL_VALUE_LEN]; /* one per label name */
+    double v;          /* counter total or gauge value */
+    double sum;        /* histogram families: sum of observations */
+    uint64_t count;    /* histogram families: number of observations */
+    uint64_t *buckets; /* histogram families: nbounds + 1 per-bucket counts (last +Inf),
+                          a slice of the family's bucket_block */
 } family_series_t;
 
 struct metric_family {
     metric_head_t head;
-    char *label_name;
+    size_t nlabels;
+    char *label_names[METRICS_MAX_LABELS];
+    size_t nbounds;                      /* histogram families only */
+    double bounds[METRICS_MAX_BUCKETS];
+    uint64_t *bucket_block;              /* every series' buckets, allocated at registration */
     size_t nseries;
     family_series_t series[METRICS_MAX_LABEL_VALUES]; /* in order of first sight */
 };
@@ -177,107 +187,232 @@ void metrics_gauge_add(metric_gauge_t *g, double delta)
     g->value += delta;
 }
 
-static metric_family_t *family_register(metric_kind_t kind, const char *name, const char *help,
-                                        const char *label_name)
+metric_gauge_t *metrics_counter_observed(const char *name, const char *help)
 {
     require(valid_name(name, true), "invalid metric name", name);
-    require(valid_name(label_name, false) && strncmp(label_name, "__", 2) != 0 &&
-                strcmp(label_name, "le") != 0,
-            "invalid label name", label_name);
     metric_head_t *m = registry_find(name);
     if (m != NULL) {
-        require(m->kind == kind, "registered with another kind", name);
-        require(strcmp(((metric_family_t *)m)->label_name, label_name) == 0,
-                "registered with another label name", name);
+        require(m->kind == KIND_OBSERVED_COUNTER, "registered with another kind", name);
+        return (metric_gauge_t *)m;
+    }
+    metric_gauge_t *g = xcalloc(1, sizeof *g);
+    registry_add(&g->head, KIND_OBSERVED_COUNTER, name, help);
+    return g;
+}
+
+static bool valid_label_name(const char *label_name)
+{
+    return valid_name(label_name, false) && strncmp(label_name, "__", 2) != 0 &&
+           strcmp(label_name, "le") != 0;
+}
+
+static void check_buckets(const char *name, const double *bounds, size_t nbounds)
+{
+    require(nbounds >= 1 && nbounds <= METRICS_MAX_BUCKETS, "bad bucket count", name);
+    for (size_t i = 0; i < nbounds; i++) {
+        require(isfinite(bounds[i]) && (i == 0 || bounds[i - 1] < bounds[i]),
+                "buckets must be finite and strictly increasing", name);
+    }
+}
+
+/* Finds or registers a family; a second registration must match the first exactly. */
+static metric_family_t *family_register(metric_kind_t kind, const char *name, const char *help,
+                                        size_t nlabels, const char *const *label_names,
+                                        const double *bounds, size_t nbounds)
+{
+    require(valid_name(name, true), "invalid metric name", name);
+    require(nlabels >= 1 && nlabels <= METRICS_MAX_LABELS, "bad label count", name);
+    for (size_t i = 0; i < nlabels; i++) {
+        require(valid_label_name(label_names[i]), "invalid label name", label_names[i]);
+        for (size_t j = 0; j < i; j++)
+            require(strcmp(label_names[i], label_names[j]) != 0, "label name twice", name);
+    }
+    if (kind == KIND_HISTOGRAM_FAMILY)
+        check_buckets(name, bounds, nbounds);
+    metric_head_t *m = registry_find(name);
+    if (m != NULL) {
+        const metric_family_t *f = (const metric_family_t *)m;
+        require(m->kind == kind && f->nlabels == nlabels, "registered with another kind", name);
+        for (size_t i = 0; i < nlabels; i++)
+            require(strcmp(f->label_names[i], label_names[i]) == 0,
+                    "registered with another label name", name);
+        require(f->nbounds == nbounds &&
+                    (nbounds == 0 || memcmp(f->bounds, bounds, nbounds * sizeof *bounds) == 0),
+                "registered with other buckets", name);
         return (metric_family_t *)m;
     }
     metric_family_t *f = xcalloc(1, sizeof *f);
-    f->label_name = xstrdup(label_name);
+    f->nlabels = nlabels;
+    for (size_t i = 0; i < nlabels; i++)
+        f->label_names[i] = xstrdup(label_names[i]);
+    if (kind == KIND_HISTOGRAM_FAMILY) {
+        f->nbounds = nbounds;
+        memcpy(f->bounds, bounds, nbounds * sizeof *bounds);
+        f->bucket_block = xcalloc(METRICS_MAX_LABEL_VALUES * (nbounds + 1), sizeof(uint64_t));
+        for (size_t i = 0; i < METRICS_MAX_LABEL_VALUES; i++)
+            f->series[i].buckets = f->bucket_block + i * (nbounds + 1);
+    }
     registry_add(&f->head, kind, name, help);
     return f;
+}
+
+metric_family_t *metrics_counter_vec(const char *name, const char *help, size_t nlabels,
+                                     const char *const *label_names)
+{
+    return family_register(KIND_COUNTER_FAMILY, name, help, nlabels, label_names, NULL, 0);
+}
+
+metric_family_t *metrics_gauge_vec(const char *name, const char *help, size_t nlabels,
+                                   const char *const *label_names)
+{
+    return family_register(KIND_GAUGE_FAMILY, name, help, nlabels, label_names, NULL, 0);
+}
+
+metric_family_t *metrics_histogram_vec(const char *name, const char *help, size_t nlabels,
+                                       const char *const *label_names, const double *bounds,
+                                       size_t nbounds)
+{
+    return family_register(KIND_HISTOGRAM_FAMILY, name, help, nlabels, label_names, bounds,
+                           nbounds);
 }
 
 metric_family_t *metrics_counter_labels(const char *name, const char *help,
                                         const char *label_name)
 {
-    return family_register(KIND_COUNTER_FAMILY, name, help, label_name);
+    return metrics_counter_vec(name, help, 1, &label_name);
 }
 
 metric_family_t *metrics_gauge_labels(const char *name, const char *help,
                                       const char *label_name)
 {
-    return family_register(KIND_GAUGE_FAMILY, name, help, label_name);
+    return metrics_gauge_vec(name, help, 1, &label_name);
 }
 
-static family_series_t *family_find(const metric_family_t *f, const char *value)
+static bool series_matches(const metric_family_t *f, const family_series_t *s,
+                           const char *const *values)
+{
+    for (size_t i = 0; i < f->nlabels; i++) {
+        if (strcmp(s->values[i], values[i]) != 0)
+            return false;
+    }
+    return true;
+}
+
+static family_series_t *family_find(const metric_family_t *f, const char *const *values)
 {
     for (size_t i = 0; i < f->nseries; i++) {
-        if (strcmp(f->series[i].value, value) == 0)
+        if (series_matches(f, &f->series[i], values))
             return (family_series_t *)&f->series[i];
     }
     return NULL;
 }
 
-static family_series_t *family_add(metric_family_t *f, const char *value)
+static family_series_t *family_add(metric_family_t *f, const char *const *values)
 {
     family_series_t *s = &f->series[f->nseries++];
-    snprintf(s->value, sizeof s->value, "%s", value);
-    s->v = 0;
-    return s;
+    for (size_t i = 0; i < f->nlabels; i++)
+        snprintf(s->values[i], sizeof s->values[i], "%s", values[i]);
+    return s; /* zeroed at registration, never reused */
 }
 
 /*
- * Finds or creates the series for value. The last free slot is kept for "other" so
- * a flood of distinct values (a bug, or values derived from input) cannot grow the
- * output without bound.
+ * Finds or creates the series for values. The last free slot is kept for the series
+ * whose every label is "other", so a flood of distinct values (a bug, or values derived
+ * from input) cannot grow the output without bound.
  */
-static family_series_t *family_series(metric_family_t *f, const char *value)
+static family_series_t *family_series(metric_family_t *f, const char *const *values)
 {
     static const char other[] = "other";
-    bool storable = value != NULL && strlen(value) < METRICS_MAX_LABEL_VALUE_LEN;
+    const char *others[METRICS_MAX_LABELS];
+    bool storable = true, is_other = true;
+    for (size_t i = 0; i < f->nlabels; i++) {
+        others[i] = other;
+        storable = storable && values[i] != NULL &&
+                   strlen(values[i]) < METRICS_MAX_LABEL_VALUE_LEN;
+        is_other = is_other && values[i] != NULL && strcmp(values[i], other) == 0;
+    }
     if (storable) {
-        family_series_t *s = family_find(f, value);
+        family_series_t *s = family_find(f, values);
         if (s != NULL)
             return s;
-        bool is_other = strcmp(value, other) == 0;
         if (f->nseries + 1 < METRICS_MAX_LABEL_VALUES ||
             (is_other && f->nseries < METRICS_MAX_LABEL_VALUES))
-            return family_add(f, value);
+            return family_add(f, values);
     }
-    family_series_t *s = family_find(f, other);
+    family_series_t *s = family_find(f, others);
     if (s != NULL)
         return s;
     assert(f->nseries < METRICS_MAX_LABEL_VALUES);
-    return family_add(f, other);
+    return family_add(f, others);
+}
+
+void metrics_vec_inc(metric_family_t *f, const char *const *values, uint64_t n)
+{
+    assert(f->head.kind == KIND_COUNTER_FAMILY);
+    family_series(f, values)->v += (double)n;
+}
+
+void metrics_vec_set(metric_family_t *f, const char *const *values, double value)
+{
+    assert(f->head.kind == KIND_GAUGE_FAMILY);
+    family_series(f, values)->v = value;
+}
+
+/* Counts value into the first bucket whose bound is >= value; NaN is ignored. */
+static size_t bucket_index(const double *bounds, size_t nbounds, double value)
+{
+    size_t i = 0;
+    while (i < nbounds && value > bounds[i])
+        i++;
+    return i;
+}
+
+void metrics_vec_observe(metric_family_t *f, const char *const *values, double value)
+{
+    assert(f->head.kind == KIND_HISTOGRAM_FAMILY);
+    if (isnan(value))
+        return;
+    family_series_t *s = family_series(f, values);
+    s->buckets[bucket_index(f->bounds, f->nbounds, value)]++;
+    s->sum += value;
+    s->count++;
+}
+
+void metrics_vec_touch(metric_family_t *f, const char *const *values)
+{
+    (void)family_series(f, values);
+}
+
+double metrics_vec_value(const metric_family_t *f, const char *const *values)
+{
+    const family_series_t *s = family_find(f, values);
+    if (s == NULL)
+        return 0;
+    return f->head.kind == KIND_HISTOGRAM_FAMILY ? (double)s->count : s->v;
 }
 
 void metrics_family_inc(metric_family_t *f, const char *label_value, uint64_t n)
 {
-    assert(f->head.kind == KIND_COUNTER_FAMILY);
-    family_series(f, label_value)->v += (double)n;
+    metrics_vec_inc(f, &label_value, n);
 }
 
 void metrics_family_set(metric_family_t *f, const char *label_value, double value)
 {
-    assert(f->head.kind == KIND_GAUGE_FAMILY);
-    family_series(f, label_value)->v = value;
+    metrics_vec_set(f, &label_value, value);
 }
 
 double metrics_family_value(const metric_family_t *f, const char *label_value)
 {
-    const family_series_t *s = family_find(f, label_value);
-    return s != NULL ? s->v : 0;
+    if (label_value == NULL)
+        return 0;
+    return metrics_vec_value(f, &label_value);
 }
 
 metric_histogram_t *metrics_histogram(const char *name, const char *help, const double *bounds,
                                       size_t nbounds)
 {
     require(valid_name(name, true), "invalid metric name", name);
-    require(nbounds >= 1 && nbounds <= METRICS_MAX_BUCKETS, "bad bucket count", name);
-    for (size_t i = 0; i < nbounds; i++) {
-        require(isfinite(bounds[i]) && (i == 0 || bounds[i - 1] < bounds[i]),
-                "buckets must be finite and strictly increasing", name);
-    }
+    check_buckets(name, bounds, nbounds);
     metric_head_t *m = registry_find(name);
     if (m != NULL) {
         const metric_histogram_t *h = (const metric_histogram_t *)m;
@@ -297,10 +432,7 @@ void metrics_histogram_observe(metric_histogram_t *h, double value)
 {
     if (isnan(value))
         return;
-    size_t i = 0;
-    while (i < h->nbounds && value > h->bounds[i])
-        i++;
-    h->counts[i]++;
+    h->counts[bucket_index(h->bounds, h->nbounds, value)]++;
     h->sum += value;
     h->count++;
 }
@@ -310,8 +442,13 @@ void metrics_reset(void)
     metric_head_t *m = registry_head;
     while (m != NULL) {
         metric_head_t *next = m->next;
-        if (m->kind == KIND_COUNTER_FAMILY || m->kind == KIND_GAUGE_FAMILY)
-            free(((metric_family_t *)m)->label_name);
+        if (m->kind == KIND_COUNTER_FAMILY || m->kind == KIND_GAUGE_FAMILY ||
+            m->kind == KIND_HISTOGRAM_FAMILY) {
+            metric_family_t *f = (metric_family_t *)m;
+            for (size_t i = 0; i < f->nlabels; i++)
+                free(f->label_names[i]);
+            free(f->bucket_block);
+        }
         free(m->name);
         free(m->help);
         free(m);
@@ -443,16 +580,66 @@ static void render_preamble(out_buf_t *o, const metric_head_t *m, const char *ty
     out_char(o, '\n');
 }
 
+/* Writes name="value",… of one series (no braces); le, when given, comes last. */
+static void render_labels(out_buf_t *o, const metric_family_t *f, const family_series_t *s)
+{
+    for (size_t i = 0; i < f->nlabels; i++) {
+        if (i > 0)
+            out_char(o, ',');
+        out_str(o, f->label_names[i]);
+        out_str(o, "=\"");
+        out_escaped(o, s->values[i], true);
+        out_char(o, '"');
+    }
+}
+
 static void render_family(out_buf_t *o, const metric_family_t *f)
 {
     for (size_t i = 0; i < f->nseries; i++) {
         out_str(o, f->head.name);
         out_char(o, '{');
-        out_str(o, f->label_name);
-        out_str(o, "=\"");
-        out_escaped(o, f->series[i].value, true);
-        out_str(o, "\"} ");
+        render_labels(o, f, &f->series[i]);
+        out_str(o, "} ");
         out_double(o, f->series[i].v);
+        out_char(o, '\n');
+    }
+}
+
+/* One line of a histogram family: name<suffix>{labels[,le="bound"]} value. */
+static void render_series_line(out_buf_t *o, const metric_family_t *f, const family_series_t *s,
+                               const char *suffix, const char *le)
+{
+    out_str(o, f->head.name);
+    out_str(o, suffix);
+    out_char(o, '{');
+    render_labels(o, f, s);
+    if (le != NULL) {
+        out_str(o, ",le=\"");
+        out_str(o, le);
+        out_char(o, '"');
+    }
+    out_str(o, "} ");
+}
+
+static void render_histogram_family(out_buf_t *o, const metric_family_t *f)
+{
+    for (size_t i = 0; i < f->nseries; i++) {
+        const family_series_t *s = &f->series[i];
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b <= f->nbounds; b++) {
+            char le[40] = "+Inf";
+            if (b < f->nbounds)
+                format_double(le, sizeof le, f->bounds[b]);
+            cumulative += s->buckets[b];
+            render_series_line(o, f, s, "_bucket", le);
+            out_u64(o, cumulative);
+            out_char(o, '\n');
+        }
+        render_series_line(o, f, s, "_sum", NULL);
+        out_double(o, s->sum);
+        out_char(o, '\n');
+        render_series_line(o, f, s, "_count", NULL);
+        out_u64(o, s->count);
         out_char(o, '\n');
     }
 }
@@ -499,7 +686,8 @@ int metrics_render(size_t max_bytes, char **out, size_t *out_len)
             out_char(&o, '\n');
             break;
         case KIND_GAUGE:
-            render_preamble(&o, m, "gauge");
+        case KIND_OBSERVED_COUNTER:
+            render_preamble(&o, m, m->kind == KIND_GAUGE ? "gauge" : "counter");
             out_str(&o, m->name);
             out_char(&o, ' ');
             out_double(&o, ((const metric_gauge_t *)m)->value);
@@ -516,6 +704,10 @@ int metrics_render(size_t max_bytes, char **out, size_t *out_len)
         case KIND_HISTOGRAM:
             render_preamble(&o, m, "histogram");
             render_histogram(&o, (const metric_histogram_t *)m);
+            break;
+        case KIND_HISTOGRAM_FAMILY:
+            render_preamble(&o, m, "histogram");
+            render_histogram_family(&o, (const metric_family_t *)m);
             break;
         }
     }

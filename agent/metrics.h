@@ -1,7 +1,7 @@
 /*
- * metrics — a tiny Prometheus registry for the agent's one loop: counters, labelled
- * counter and gauge families, gauges and fixed-bucket histograms, rendered as text
- * exposition format 0.0.4 for GET /metrics.
+ * metrics — a tiny Prometheus registry for the agent's one loop: counters, gauges,
+ * fixed-bucket histograms, and families of each with 1..METRICS_MAX_LABELS labels,
+ * rendered as text exposition format 0.0.4 for GET /metrics.
  *
  * Ownership: the registry is process-wide and owns every metric. Handles returned by
  * the constructors stay valid until metrics_reset(); name, help and label names are
@@ -13,8 +13,11 @@
  * in release builds too.
  *
  * Families keep at most METRICS_MAX_LABEL_VALUES series, "other" included: once all
- * but one slot are taken, every new label value (and any value of
- * METRICS_MAX_LABEL_VALUE_LEN bytes or more) is counted under "other".
+ * but one slot are taken, every new label set (and any set with a value of
+ * METRICS_MAX_LABEL_VALUE_LEN bytes or more) is counted in the series whose every label
+ * is "other". A series exists from its first update or touch (metrics_vec_touch) and is
+ * rendered from then on, at zero until counted: touch every label set known in advance
+ * at start-up so rate() and increase() see the first increment.
  *
  * Errors: metrics_render returns 0 or a negative errno code. Single-threaded: call only
  * from the loop thread; nothing here is atomic.
@@ -25,7 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_MAX_LABEL_VALUES 64   /* series per family, "other" included */
+#define METRICS_MAX_LABEL_VALUES 128  /* series per family, "other" included */
+#define METRICS_MAX_LABELS 4          /* label names per family */
 #define METRICS_MAX_LABEL_VALUE_LEN 64 /* longer label values count as "other" */
 #define METRICS_MAX_BUCKETS 32        /* finite histogram bounds; +Inf is implicit */
 #define METRICS_RENDER_MAX (1024 * 1024)
@@ -45,6 +49,36 @@ uint64_t metrics_counter_value(const metric_counter_t *c);
 metric_gauge_t *metrics_gauge(const char *name, const char *help);
 void metrics_gauge_set(metric_gauge_t *g, double value);
 void metrics_gauge_add(metric_gauge_t *g, double delta);
+
+/**
+ * Registers (or finds) a counter that is kept elsewhere and copied in before rendering
+ * (process_cpu_seconds_total from the kernel): set with metrics_gauge_set, rendered with
+ * TYPE counter. The source must never go down.
+ */
+metric_gauge_t *metrics_counter_observed(const char *name, const char *help);
+
+/**
+ * Registers (or finds) a family with nlabels label names (copied), e.g.
+ * metrics_counter_vec("exectime_http_requests_total", "...", 2,
+ *                     (const char *[]){"handler", "code"}).
+ * Label names match [a-zA-Z_][a-zA-Z0-9_]*, are distinct, not "le" nor "__"-prefixed.
+ * A histogram family's bounds follow the rules of metrics_histogram.
+ */
+metric_family_t *metrics_counter_vec(const char *name, const char *help, size_t nlabels,
+                                     const char *const *label_names);
+metric_family_t *metrics_gauge_vec(const char *name, const char *help, size_t nlabels,
+                                   const char *const *label_names);
+metric_family_t *metrics_histogram_vec(const char *name, const char *help, size_t nlabels,
+                                       const char *const *label_names, const double *bounds,
+                                       size_t nbounds);
+/* values: one per label name, in the family's order. */
+void metrics_vec_inc(metric_family_t *f, const char *const *values, uint64_t n);
+void metrics_vec_set(metric_family_t *f, const char *const *values, double value);
+void metrics_vec_observe(metric_family_t *f, const char *const *values, double value);
+/** Creates the series at zero, if absent, so it is rendered before its first update. */
+void metrics_vec_touch(metric_family_t *f, const char *const *values);
+/** A counter's total, a gauge's value or a histogram's count (0 when absent). */
+double metrics_vec_value(const metric_family_t *f, const char *const *values);
 
 /**
  * Registers (or finds) a counter family with one label, e.g.

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,25 +135,61 @@ static void lose_session(pg_conn_t *c, const char *reason)
     set_state(c, PG_CONN_BACKOFF);
     uv_timer_stop(&c->timer);
     uv_timer_start(&c->timer, on_timer, c->backoff_ms, 0);
-    log_write(was_up ? LOG_WARN : LOG_INFO, "postgres connection lost", "conn", c->name,
-              "reason", reason, NULL);
+    log_level_t level = c->quiet ? LOG_DEBUG : LOG_WARN;
+    if (was_up) {
+        et_retry_succeeded(&c->retry); /* a new streak of attempts begins */
+        log_fields(level, "postgres connection lost", log_str("conn", c->name),
+                   log_str("reason", reason), log_uint("next_attempt_ms", c->backoff_ms));
+    } else if (et_retry_failed(&c->retry, reason, uv_now(c->loop))) {
+        log_fields(level, "postgres connection attempt failed", log_str("conn", c->name),
+                   log_uint("attempt", c->retry.failures), log_str("reason", reason),
+                   log_uint("next_attempt_ms", c->backoff_ms));
+    }
     c->backoff_ms = et_backoff_next(c->backoff_ms, ET_RECONNECT_MAX_MS);
     end_query(c, PG_QUERY_LOST);
     if (c->on_down && c->state == PG_CONN_BACKOFF)
         c->on_down(c, reason, c->arg);
 }
 
-/* Copies libpq's message without its trailing newline. */
+/* Copies libpq's message on one line: its line breaks and tabs become single spaces. */
 static const char *pg_reason(pg_conn_t *c, char *buf, size_t cap)
 {
     const char *msg = c->pg ? PQerrorMessage(c->pg) : "no connection";
-    snprintf(buf, cap, "%s", msg && *msg ? msg : "unknown error");
-    size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-        buf[--n] = '\0';
-    for (char *p = buf; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
+    if (msg == NULL || *msg == '\0')
+        msg = "unknown error";
+    size_t n = 0;
+    bool blank = false;
+    for (const char *p = msg; *p && n + 1 < cap; p++) {
+        bool space = *p == '\n' || *p == '\t' || *p == '\r' || *p == ' ';
+        if (space && (n == 0 || blank))
+            continue;
+        buf[n++] = space ? ' ' : *p;
+        blank = space;
+    }
+    while (n > 0 && buf[n - 1] == ' ')
+        n--;
+    buf[n] = '\0';
+    return buf;
+}
+
+/*
+ * Why the socket failed, for a poll error on a session that was up: the socket's own
+ * error (ECONNRESET…) when it has one, else libpq's message, else libuv's, which for
+ * POLLERR is only "bad file descriptor" and says nothing of the cause.
+ */
+static const char *socket_reason(pg_conn_t *c, int status, char *buf, size_t cap)
+{
+    int fd = c->pg ? PQsocket(c->pg) : -1;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+        snprintf(buf, cap, "%s", strerror(err));
+        return buf;
+    }
+    const char *msg = c->pg ? PQerrorMessage(c->pg) : NULL;
+    if (msg != NULL && *msg != '\0')
+        return pg_reason(c, buf, cap);
+    snprintf(buf, cap, "socket error (%s)", uv_strerror(status));
     return buf;
 }
 
@@ -163,7 +200,8 @@ static void on_notice(void *arg, const char *message)
     char line[512];
     snprintf(line, sizeof line, "%s", message);
     line[strcspn(line, "\n")] = '\0';
-    log_write(LOG_INFO, "postgres notice", "conn", c->name, "notice", line, NULL);
+    log_write(c->quiet ? LOG_DEBUG : LOG_INFO, "postgres notice", "conn", c->name, "notice", line,
+              NULL);
 }
 
 void pg_conninfo_free(char **keywords, char **values)
@@ -326,7 +364,9 @@ static void advance_connect(pg_conn_t *c)
             lose_session(c, "cannot watch the socket");
             return;
         }
-        log_write(LOG_INFO, "postgres connected", "conn", c->name, NULL);
+        log_fields(c->quiet ? LOG_DEBUG : LOG_INFO, "postgres connected",
+                   log_str("conn", c->name),
+                   log_uint("failed_attempts", et_retry_succeeded(&c->retry)));
         if (c->on_up)
             c->on_up(c, c->arg);
         return;
@@ -436,7 +476,7 @@ static void on_socket(uv_poll_t *handle, int status, int events)
             lose_session(c, pg_reason(c, reason, sizeof reason));
             return;
         }
-        lose_session(c, uv_strerror(status));
+        lose_session(c, socket_reason(c, status, reason, sizeof reason));
         return;
     }
     switch (c->state) {
@@ -466,6 +506,11 @@ static void on_socket(uv_poll_t *handle, int status, int events)
     case PG_CONN_CLOSED:
         return;
     }
+}
+
+void pg_conn_set_quiet(pg_conn_t *c, bool quiet)
+{
+    c->quiet = quiet;
 }
 
 void pg_conn_set_notify(pg_conn_t *c, pg_conn_notify_fn on_notify)

@@ -21,6 +21,13 @@
  *    or may not have committed). For a PGRES_COPY_IN result the callback must, before it
  *    returns, send the rows with pg_conn_copy_data and finish with pg_conn_copy_end.
  *
+ * Logs: a lost session is one warning with libpq's reason (or the socket's error); while
+ * attempts keep failing, the 1st, 2nd, 4th, 8th… of a streak and any whose reason
+ * changed are logged (et_retry_log_t), each with its number and the delay before the
+ * next; "postgres connected" then says how many had failed. A quiet connection
+ * (pg_conn_set_quiet: the pool's spare sessions, which fail like the first) logs all
+ * of this at debug level.
+ *
  * Ownership: pg_conn_t is embedded by its owner; pg_conn_close stops everything and calls
  * on_closed once every handle is closed, after which the owner may free the memory.
  * Functions return 0 or a negative errno; -EBUSY when a query is already running, -ENOTCONN
@@ -34,6 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "et_backoff.h"
 
 typedef enum pg_conn_state {
     PG_CONN_IDLE_DOWN = 0, /* not started */
@@ -87,6 +96,8 @@ struct pg_conn {
     void *query_arg;
     pg_conn_closed_fn on_closed;
     pg_conn_notify_fn on_notify; /* NULL: notifications are dropped */
+    et_retry_log_t retry;   /* failed attempts in a row, for the log */
+    bool quiet;             /* connection lines at debug level */
 };
 
 __attribute__((warn_unused_result)) int pg_conn_init(pg_conn_t *conn, uv_loop_t *loop,
@@ -108,6 +119,9 @@ void pg_conninfo_free(char **keywords, char **values);
 
 /* Hands every notification this session receives to on_notify (with the owner's arg). */
 void pg_conn_set_notify(pg_conn_t *conn, pg_conn_notify_fn on_notify);
+
+/* Logs this connection's losses, failed attempts and connects at debug level only. */
+void pg_conn_set_quiet(pg_conn_t *conn, bool quiet);
 
 /* Sets the query watchdog (0: none); applies from the next query on. */
 void pg_conn_set_query_timeout(pg_conn_t *conn, uint64_t ms);

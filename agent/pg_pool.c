@@ -109,6 +109,8 @@ int pg_pool_init(pg_pool_t *pool, uv_loop_t *loop, const char *conninfo, int siz
         int rc = pg_conn_init(&s->conn, loop, "api", conninfo, on_session_up, on_session_down, s);
         if (rc < 0)
             return rc;
+        /* The sessions fail and recover together: the first one's lines tell it all. */
+        pg_conn_set_quiet(&s->conn, i > 0);
     }
     return 0;
 }

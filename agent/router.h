@@ -32,6 +32,22 @@ typedef struct router {
 
 void router_init(router_t *r, const router_ops_t *ops);
 
+/*
+ * The route a path names, as the bounded `handler` label of the HTTP metrics: one of
+ * ROUTER_HANDLER_LABELS, "other" for paths this router does not serve (404s). A
+ * router without the statistics API or the dashboard (the ops port) says "other" for
+ * their paths too. Never the raw path, so the label's values are few and known.
+ */
+const char *router_handler_label(const router_t *r, const char *path);
+
+/* Every value router_handler_label can return, for metrics set up at start-up. */
+extern const char *const router_handler_labels[];
+extern const size_t router_handler_label_count;
+
+/* Every status code the server or a route answers with, for metrics set up at start-up. */
+extern const int router_statuses[];
+extern const size_t router_status_count;
+
 /* The http_handler_fn to give http_server_init, with the router as its argument. */
 void router_handle(void *router, const http_request_t *req, http_response_t *res);
 

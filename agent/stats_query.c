@@ -81,6 +81,7 @@ typedef struct stats_request {
     char tenant[ET_TENANT_ID_MAX + 1];
     plan_t plan;
     uint64_t started_ns;           /* uv_hrtime() at arrival, for debug timings */
+    char request_id[HTTP_REQUEST_ID_MAX + 1]; /* the HTTP request's, for its log lines */
     char if_none_match[256];
     char origin[256];
     bool head;
@@ -187,7 +188,8 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         if (!r->db_error && st == PGRES_FATAL_ERROR) {
             snprintf(r->error, sizeof r->error, "%s", PQresultErrorMessage(res));
             r->error[strcspn(r->error, "\n")] = '\0';
-            log_write(LOG_ERROR, "statistics query failed", "error", r->error, NULL);
+            log_write(LOG_ERROR, "statistics query failed", "error", r->error, "request_id",
+                      r->request_id, NULL);
         }
         r->db_error = true;
         r->step++;
@@ -199,16 +201,16 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         break;
     case STEP_ROWS:
         if (log_enabled(LOG_DEBUG)) {
-            char rows[24], pieces[24], waited[24];
-            snprintf(rows, sizeof rows, "%d", PQntuples(res));
-            snprintf(pieces, sizeof pieces, "%d", r->plan.count);
-            snprintf(waited, sizeof waited, "%.3f", (double)(uv_hrtime() - r->started_ns) / 1e6);
-            log_write(LOG_DEBUG, "statistics rows", "rows", rows, "plan_pieces", pieces,
-                      "ms_since_request", waited, NULL);
+            log_fields(LOG_DEBUG, "statistics rows", log_int("rows", PQntuples(res)),
+                       log_int("plan_pieces", r->plan.count),
+                       log_double("ms_since_request",
+                                  (double)((uv_hrtime() - r->started_ns) / 1000) / 1000.0),
+                       log_str("request_id", r->request_id));
         }
         for (int i = 0; i < PQntuples(res) && !r->db_error; i++) {
             if (stats_answer_add_row(&r->answer, res, i) < 0) {
-                log_write(LOG_ERROR, "statistics row could not be read", NULL);
+                log_write(LOG_ERROR, "statistics row could not be read", "request_id",
+                          r->request_id, NULL);
                 r->db_error = true;
             }
         }
@@ -493,6 +495,7 @@ void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response
     r->api = api;
     r->res = res;
     r->started_ns = uv_hrtime();
+    snprintf(r->request_id, sizeof r->request_id, "%s", req->request_id ? req->request_id : "-");
     copy_header(req, "Origin", r->origin, sizeof r->origin);
     copy_header(req, "If-None-Match", r->if_none_match, sizeof r->if_none_match);
     if (!admit_request(r, req)) {

@@ -83,6 +83,30 @@ static void schedule_reconnect(stream_consumer_t *c)
     c->backoff_ms = et_backoff_next(c->backoff_ms, ET_RECONNECT_MAX_MS);
 }
 
+/*
+ * One failed connection attempt (resolve, connect or set-up): logged at the 1st, 2nd,
+ * 4th, 8th… attempt of a streak or when the reason changes (et_retry_log_t), with the
+ * attempt's number and the wait before the next. Call before schedule_reconnect.
+ */
+static void log_attempt_failed(stream_consumer_t *c, const char *what, const char *error)
+{
+    if (!et_retry_failed(&c->retry_log, error, uv_now(c->loop)))
+        return;
+    log_field_t fields[] = {log_uint("attempt", c->retry_log.failures), log_str("error", error),
+                            log_uint("next_attempt_ms", c->backoff_ms),
+                            log_str("host", c->url.host)};
+    /* The host name only when there is one to resolve (not a Unix socket). */
+    log_write_fields(LOG_WARN, what, fields, c->url.unix_path[0] ? 3 : 4);
+}
+
+/* A connection that was up is gone: always logged, and a new streak of attempts begins. */
+static void log_connection_lost(stream_consumer_t *c, const char *what, const char *key,
+                                const char *reason)
+{
+    et_retry_succeeded(&c->retry_log);
+    log_fields(LOG_WARN, what, log_str(key, reason), log_uint("next_attempt_ms", c->backoff_ms));
+}
+
 /* Sends one command; privdata is c unless given. Returns 0 or -ENOTCONN. */
 static int send_argv(stream_consumer_t *c, redisCallbackFn *fn, void *priv, int argc,
                      const char **argv, const size_t *lens)
@@ -130,8 +154,9 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
     c->pass_stranded = 0;
     c->deferred_len = 0; /* still pending on us: the own-pending scan reads them again */
     set_state(c, CONSUMER_READING);
-    log_write(LOG_INFO, "redis connected; reading own pending entries first", "group",
-              c->cfg->group, "consumer", c->cfg->consumer, NULL);
+    log_fields(LOG_INFO, "redis connected; reading own pending entries first",
+               log_str("group", c->cfg->group), log_str("consumer", c->cfg->consumer),
+               log_uint("failed_attempts", et_retry_succeeded(&c->retry_log)));
     read_next(c);
 }
 
@@ -212,7 +237,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 {
     stream_consumer_t *c = ac->data;
     if (status != REDIS_OK) {
-        log_write(LOG_WARN, "redis connect failed", "error", ac->errstr, NULL);
+        log_attempt_failed(c, "redis connect failed", ac->errstr);
         schedule_reconnect(c); /* hiredis frees the context after this callback */
         return;
     }
@@ -227,8 +252,12 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     stream_consumer_t *c = ac->data;
-    if (status != REDIS_OK && c->state != CONSUMER_CLOSING)
-        log_write(LOG_WARN, "redis connection lost", "error", ac->errstr, NULL);
+    if (status != REDIS_OK && c->state != CONSUMER_CLOSING) {
+        if (c->state == CONSUMER_READING)
+            log_connection_lost(c, "redis connection lost", "error", ac->errstr);
+        else /* lost during set-up: that attempt failed */
+            log_attempt_failed(c, "redis connection lost during set-up", ac->errstr);
+    }
     schedule_reconnect(c);
 }
 
@@ -242,7 +271,10 @@ static void drop_connection(stream_consumer_t *c, const char *reason)
     redisAsyncContext *ac = c->ac;
     if (ac == NULL)
         return;
-    log_write(LOG_WARN, "redis connection dropped", "reason", reason, NULL);
+    if (c->state == CONSUMER_READING)
+        log_connection_lost(c, "redis connection dropped", "reason", reason);
+    else
+        log_attempt_failed(c, "redis connection dropped", reason);
     redisAsyncFree(ac);
     if (c->ac == ac)
         schedule_reconnect(c);
@@ -292,8 +324,7 @@ static void connect_redis(stream_consumer_t *c, const char *address)
     redisAsyncContext *ac = c->url.unix_path[0] ? redisAsyncConnectUnix(c->url.unix_path)
                                                 : redisAsyncConnect(address, c->url.port);
     if (ac == NULL || ac->err) {
-        log_write(LOG_WARN, "redis connect failed", "error", ac ? ac->errstr : "out of memory",
-                  NULL);
+        log_attempt_failed(c, "redis connect failed", ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
         schedule_reconnect(c);
@@ -302,7 +333,7 @@ static void connect_redis(stream_consumer_t *c, const char *address)
     ac->data = c;
     int rc = redis_uv_attach(ac, c->loop);
     if (rc < 0) {
-        log_write(LOG_WARN, "redis connect failed", "error", strerror(-rc), NULL);
+        log_attempt_failed(c, "redis connect failed", strerror(-rc));
         redisAsyncFree(ac);
         schedule_reconnect(c);
         return;
@@ -328,8 +359,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0) {
-        log_write(LOG_WARN, "redis host not resolved", "host", c->url.host, "error",
-                  uv_strerror(status), NULL);
+        log_attempt_failed(c, "redis host not resolved", uv_strerror(status));
         schedule_reconnect(c);
         return;
     }
@@ -352,8 +382,7 @@ static void resolve_redis(stream_consumer_t *c)
     c->connect_started_ms = uv_now(c->loop);
     int rc = uv_getaddrinfo(c->loop, &c->resolve_req, on_resolved, c->url.host, NULL, &hints);
     if (rc < 0) {
-        log_write(LOG_WARN, "redis host not resolved", "host", c->url.host, "error",
-                  uv_strerror(rc), NULL);
+        log_attempt_failed(c, "redis host not resolved", uv_strerror(rc));
         schedule_reconnect(c);
         return;
     }
@@ -1028,11 +1057,9 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
         cl->n++;
     }
     if (log_enabled(LOG_DEBUG)) {
-        char found[24];
-        snprintf(found, sizeof found, "%zu", cl->n);
-        log_write(LOG_DEBUG, "pending page", "stream", c->cfg->streams[cl->stream], "own",
-                  cl->own_scan ? "true" : "false", "taken", found, "last", cl->page_last,
-                  "last_page", cl->last_page ? "true" : "false", NULL);
+        log_fields(LOG_DEBUG, "pending page", log_str("stream", c->cfg->streams[cl->stream]),
+                   log_bool("own", cl->own_scan), log_uint("taken", cl->n),
+                   log_str("last", cl->page_last), log_bool("last_page", cl->last_page));
     }
     claim_send(cl);
 }

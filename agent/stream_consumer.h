@@ -38,6 +38,7 @@
 
 #include "batch_writer.h"
 #include "config.h"
+#include "et_backoff.h"
 #include "event_codec.h"
 #include "redis_url.h"
 #include "stream_upkeep.h"
@@ -100,6 +101,7 @@ struct stream_consumer {
     unsigned idle_streams;           /* reads in a row that found nothing */
     int read_stream;                 /* the stream of the read in flight */
     uint64_t backoff_ms;
+    et_retry_log_t retry_log;        /* failed connection attempts in a row, for the log */
     uint64_t connect_started_ms;     /* loop time of the current attempt */
     uint64_t replies_seen;           /* every reply counts: the watchdog's progress */
     uint64_t replies_seen_at_check;

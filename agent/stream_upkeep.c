@@ -71,6 +71,64 @@ static void on_trimmed(redisAsyncContext *ac, void *r, void *priv)
         log_write(LOG_WARN, "XTRIM failed", "error", reply->str, NULL);
 }
 
+/* The sum over the streams of per-stream values, or -1 while one is still unknown. */
+static double sum_known(const int64_t *values, int n)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (values[i] < 0)
+            return -1;
+        total += values[i];
+    }
+    return (double)total;
+}
+
+static void publish_gauges(stream_upkeep_t *u)
+{
+    metrics_gauge_set(u->pending_gauge, sum_known(u->pending, u->cfg->stream_count));
+    metrics_gauge_set(u->dead_letters_gauge, sum_known(u->dead_letters, u->cfg->stream_count));
+}
+
+typedef struct dead_length {
+    stream_upkeep_t *u;
+    int stream;
+} dead_length_t;
+
+static void on_dead_length(redisAsyncContext *ac, void *r, void *priv)
+{
+    dead_length_t *d = priv;
+    stream_upkeep_t *u = d->u;
+    redisReply *reply = r;
+    if (reply != NULL) {
+        u->on_reply(u->arg);
+        if (u->commands_in_flight > 0)
+            u->commands_in_flight--;
+        if (reply->type == REDIS_REPLY_INTEGER) {
+            u->dead_letters[d->stream] = reply->integer;
+            publish_gauges(u);
+        }
+    }
+    free(d);
+}
+
+/* XLEN of the stream's dead letters, read with each trim round of that stream. */
+static void read_dead_length(stream_upkeep_t *u, redisAsyncContext *ac, int stream)
+{
+    dead_length_t *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return;
+    d->u = u;
+    d->stream = stream;
+    char key[300];
+    snprintf(key, sizeof key, "%s:dead", u->cfg->streams[stream]);
+    const char *argv[2] = {"XLEN", key};
+    if (send_argv(ac, on_dead_length, d, 2, argv) < 0) {
+        free(d);
+        return;
+    }
+    u->commands_in_flight++;
+}
+
 static void trim_finish(trim_t *t, redisAsyncContext *ac)
 {
     stream_upkeep_t *u = t->u;
@@ -146,8 +204,11 @@ static void on_groups(redisAsyncContext *ac, void *r, void *priv)
             t->unknown = true;
             continue;
         }
-        if (strcmp(name->str, u->cfg->group) == 0)
+        if (strcmp(name->str, u->cfg->group) == 0) {
             u->lag = lag && lag->type == REDIS_REPLY_INTEGER ? lag->integer : -1;
+            u->pending[t->stream] = pending->type == REDIS_REPLY_INTEGER ? pending->integer : -1;
+            publish_gauges(u);
+        }
         /* Without pending entries, everything up to last-delivered-id is acknowledged. */
         stream_id_t next = last_id;
         if (++next.seq == 0)
@@ -182,6 +243,7 @@ static void trim_round(stream_upkeep_t *u, redisAsyncContext *ac)
         return;
     }
     u->trim_in_flight = true;
+    read_dead_length(u, ac, t->stream);
 }
 
 /* --- idle consumers ----------------------------------------------------------------- */
@@ -283,6 +345,15 @@ void upkeep_init(stream_upkeep_t *u, const config_t *cfg, void (*on_reply)(void 
     u->on_reply = on_reply;
     u->arg = arg;
     u->lag = -1;
+    for (int i = 0; i < CONFIG_STREAMS_MAX; i++)
+        u->pending[i] = u->dead_letters[i] = -1;
+    u->pending_gauge = metrics_gauge(
+        "exectime_stream_pending_entries",
+        "Entries delivered to the group and not yet acknowledged, all streams (-1: unknown).");
+    u->dead_letters_gauge = metrics_gauge(
+        "exectime_dead_letter_entries",
+        "Entries in the dead-letter streams <stream>:dead, all streams (-1: unknown).");
+    publish_gauges(u);
     u->next_trim_ms = now_ms + 1000;
     u->next_expire_ms = now_ms + 1000;
 }

@@ -3,7 +3,10 @@
  *  - trimming: every 10 s one stream (in turns) is trimmed with XTRIM MINID below what
  *    every group reading it has acknowledged (XINFO GROUPS, then an XPENDING summary per
  *    group with entries pending), so another group never loses entries; the group's lag
- *    is read on the way;
+ *    is read on the way, with the group's pending entries (exported as the gauge
+ *    exectime_stream_pending_entries) and the length of "<stream>:dead" (XLEN, exported
+ *    as exectime_dead_letter_entries): both sums over the streams, -1 until every stream
+ *    was read once, refreshed by these rounds and never by a scrape;
  *  - idle consumers: every restart under a new name leaves a consumer behind. One with
  *    nothing pending, idle for consumer_expire_ms, is removed by a script that checks and
  *    deletes in one step (XGROUP DELCONSUMER drops a consumer's pending entries with it, so
@@ -26,6 +29,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 
 typedef struct stream_upkeep {
     const config_t *cfg;
@@ -39,6 +43,10 @@ typedef struct stream_upkeep {
     uint64_t next_trim_ms;
     uint64_t next_expire_ms;
     int64_t lag;                   /* entries not yet delivered to our group; -1 unknown */
+    int64_t pending[CONFIG_STREAMS_MAX];      /* our group's pending entries; -1 unknown */
+    int64_t dead_letters[CONFIG_STREAMS_MAX]; /* XLEN <stream>:dead; -1 unknown */
+    metric_gauge_t *pending_gauge;
+    metric_gauge_t *dead_letters_gauge;
     uint64_t consumers_removed;
 } stream_upkeep_t;
 

@@ -122,6 +122,84 @@ Test(pg_faults, agent_started_while_postgres_is_absent_ingests_once_it_starts, F
     it_pass();
 }
 
+/* Lines of log from offset on that contain every one of the given strings. */
+static int count_lines(const char *log, size_t offset, const char *a, const char *b)
+{
+    int n = 0;
+    for (const char *line = log + offset; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char *copy = strndup(line, len);
+        if (strstr(copy, a) && (b == NULL || strstr(copy, b)))
+            n++;
+        free(copy);
+        line += len + (end ? 1 : 0);
+    }
+    return n;
+}
+
+/*
+ * Issue 9: a PostgreSQL outage used to log "postgres connection lost" for every attempt
+ * of every connection (the pool's spare sessions included), some only saying "bad file
+ * descriptor". Now each connection logs the loss once and its failed attempts at the 1st,
+ * 2nd, 4th, 8th… with the real reason; the pool's spare sessions only at debug level.
+ */
+Test(pg_faults, outage_logs_each_connection_once_per_backoff_step, FT_TEST_OPTS)
+{
+    const int down_ms = ft_pick(12000, 30000);
+    it_agent_t *a = it_agent_start("a", NULL);
+    it_agent_wait_ready(a);
+    char *log = it_agent_log(a);
+    size_t offset = strlen(log);
+    free(log);
+
+    ft_pg_stop(FT_PG_FAST);
+    it_sleep_ms(down_ms);
+    log = it_agent_log(a);
+    /* Attempts start 100 ms apart and double to 2 s: the attempts of the outage. */
+    int attempts = 0;
+    for (int t = 0, step = 100; t < down_ms; t += step, step = step * 2 > 2000 ? 2000 : step * 2)
+        attempts++;
+    /* The loss and the first attempt; two more for reasons that change on the way
+     * ("the database system is shutting down", then "Connection refused"). */
+    int logged_bound = 4;
+    for (int k = 2; k <= attempts; k *= 2)
+        logged_bound++;
+    static const char *const conns[] = {"conn=writer", "conn=maintenance", "conn=api-listener",
+                                        "conn=api"};
+    int total = 0;
+    for (size_t i = 0; i < sizeof conns / sizeof conns[0]; i++) {
+        char conn[64];
+        snprintf(conn, sizeof conn, "%s ", conns[i]);
+        int lost = count_lines(log, offset, "postgres connection lost", conn);
+        int failed = count_lines(log, offset, "postgres connection attempt failed", conn);
+        cr_assert_eq(lost, 1, "%s: %d 'connection lost' lines, want 1", conns[i], lost);
+        cr_assert(failed >= 1 && lost + failed <= logged_bound,
+                  "%s: %d lines about failed attempts in %d ms (about %d attempts), want 1 to %d",
+                  conns[i], failed, down_ms, attempts, logged_bound - 1);
+        total += lost + failed;
+    }
+    int all = count_lines(log, offset, "postgres connection", NULL);
+    cr_assert_eq(all, total, "connections other than one per kind logged their failures "
+                             "(%d lines in all, %d from the four)", all, total);
+    cr_assert_eq(count_lines(log, offset, "bad file descriptor", NULL), 0,
+                 "a reason says only 'bad file descriptor'");
+    cr_assert(count_lines(log, offset, "postgres connection attempt failed", "attempt=1 ") >= 4 &&
+                  count_lines(log, offset, "next_attempt_ms=", NULL) == total,
+              "failed attempts without their number or the next delay");
+    free(log);
+
+    ft_pg_start();
+    IT_WAIT_UNTIL(ft_ready_part(a, "postgres"), IT_WAIT_MS, "never reconnected");
+    log = it_agent_log(a);
+    cr_assert(count_lines(log, offset, "postgres connected", "conn=writer failed_attempts=") == 1,
+              "the writer's connected line does not say how many attempts failed");
+    ft_report("pg_outage_logs", 0, 0, "down_ms=%d attempts=%d lines=%d", down_ms, attempts, total);
+    free(log);
+    it_agent_stop(a);
+    it_pass();
+}
+
 Test(pg_faults, entry_postgres_refuses_is_dead_lettered_and_its_batch_committed,
      FT_TEST_OPTS_EUC_JP)
 {

@@ -116,6 +116,36 @@ Test(redis_faults, agent_recreates_stream_and_group_after_redis_lost_everything,
     it_pass();
 }
 
+/*
+ * Issue 9: failed connection attempts are logged at the 1st, 2nd, 4th, 8th… of a streak
+ * (and when the reason changes), each with its number, not once per attempt; the
+ * connected line says how many failed.
+ */
+static void check_attempts_logged_sparingly(const it_agent_t *a)
+{
+    char *log = it_agent_log(a);
+    const char *connected = strstr(log, "redis connected");
+    cr_assert_not_null(connected, "no 'redis connected' line");
+    const char *count = strstr(connected, "failed_attempts=");
+    cr_assert_not_null(count, "the connected line does not say how many attempts failed");
+    long failed = strtol(count + strlen("failed_attempts="), NULL, 10);
+    cr_assert_gt(failed, 0, "Redis was absent, yet no attempt failed");
+    int bound = 3; /* the first attempt, and up to two changes of reason */
+    for (long k = 2; k <= failed; k *= 2)
+        bound++;
+    int lines = 0;
+    for (const char *p = log; (p = strstr(p, "redis connect failed")) != NULL; p++) {
+        const char *end = strchr(p, '\n');
+        const char *attempt = strstr(p, "attempt=");
+        cr_assert(attempt != NULL && (end == NULL || attempt < end),
+                  "a failed attempt without its number");
+        lines++;
+    }
+    cr_assert(lines >= 1 && lines <= bound,
+              "%d lines for %ld failed attempts, want 1 to %d", lines, failed, bound);
+    free(log);
+}
+
 Test(redis_faults, agent_started_while_redis_is_absent_ingests_once_it_starts, FT_TEST_OPTS)
 {
     const int events = ft_pick(20000, 200000);
@@ -130,6 +160,7 @@ Test(redis_faults, agent_started_while_redis_is_absent_ingests_once_it_starts, F
     ft_redis_start();
     int64_t back = it_now_ms();
     double ready_s = wait_redis_ready(a, back);
+    check_attempts_logged_sparingly(a);
     ft_published_t out;
     ft_publish_wait(pub, &out);
     double seconds = ft_wait_visible("late-", out.valid_events, back);

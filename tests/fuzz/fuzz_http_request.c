@@ -109,7 +109,8 @@ static void statistics(void *arg, const http_request_t *req, http_response_t *re
     stats_api_handle(&fz.api, req, res);
 }
 
-static void observe(void *arg, const http_request_t *req, int status, double seconds)
+static void observe(void *arg, const http_request_t *req, const char *request_id, int status,
+                    double seconds)
 {
     if (status < 100 || status > 599)
         abort();

@@ -49,6 +49,7 @@ struct fixture {
     int closed;         /* on_closed calls */
     int observed;
     int status_seen[600];
+    char observed_id[HTTP_REQUEST_ID_MAX + 1]; /* the last request id the observer saw */
     int header_api_ok;          /* /header: every http_response_header check passed */
     int open_fds[4];            /* client sockets left open for the server to close */
     int nopen_fds;
@@ -94,6 +95,7 @@ static bool header_api_checks(http_response_t *res)
            http_response_header(res, "Bad\r\nName", "x") == -EINVAL &&
            http_response_header(res, "X-Split", "a\r\nInjected: 1") == -EINVAL &&
            http_response_header(res, "content-length", "5") == -EINVAL &&
+           http_response_header(res, "X-Request-Id", "mine") == -EINVAL &&
            http_response_header(res, "", "x") == -EINVAL &&
            http_response_header(res, "X-Big", big) == -ENOSPC;
 }
@@ -129,13 +131,17 @@ static void handler(void *arg, const http_request_t *req, http_response_t *res)
     } else if (strcmp(req->path, "/park") == 0) {
         f->parked = res;
         http_response_on_abandon(res, count_abandon, f);
-    } else if (strcmp(req->path, "/big") == 0) {
+    } else if (strcmp(req->path, "/big") == 0 || strcmp(req->path, "/scrape") == 0) {
         size_t n = 0;
         sscanf(req->query, "n=%zu", &n);
+        if (strcmp(req->path, "/scrape") == 0)
+            http_response_skip_budget(res); /* as the router does for /metrics */
         char *body = malloc(n + 1);
         memset(body, 'b', n);
         http_respond(res, 200, "text/plain", body, n);
         free(body);
+    } else if (strcmp(req->path, "/rid") == 0) {
+        http_respond(res, 200, "text/plain", req->request_id, strlen(req->request_id));
     } else if (strcmp(req->path, "/header") == 0) {
         f->header_api_ok = header_api_checks(res);
         http_respond(res, 200, "text/plain", "h", 1);
@@ -144,10 +150,12 @@ static void handler(void *arg, const http_request_t *req, http_response_t *res)
     }
 }
 
-static void observer(void *arg, const http_request_t *req, int status, double seconds)
+static void observer(void *arg, const http_request_t *req, const char *request_id, int status,
+                     double seconds)
 {
     fixture_t *f = arg;
     f->observed++;
+    snprintf(f->observed_id, sizeof f->observed_id, "%s", request_id);
     if (status >= 0 && status < 600)
         f->status_seen[status]++;
 }
@@ -1095,6 +1103,10 @@ static void scenario_response_budget(fixture_t *f)
     CHECK(f, resp_header(&r, "Retry-After", v, sizeof v), "no Retry-After");
     if (!exchange(f, c, GET_HEALTHZ, 200, &r))
         return;
+    /* An answer marked to skip the budget goes out whatever its size (/metrics). */
+    if (!exchange(f, c, "GET /scrape?n=20000 HTTP/1.1\r\n\r\n", 200, &r))
+        return;
+    CHECK(f, r.body_len == 20000, "scrape body %zu bytes", r.body_len);
 
     /* Once the slow reader has its answer, big answers go out again. */
     CHECK(f, client_drain_response(slow) == 200, "slow reader's answer");
@@ -1110,7 +1122,7 @@ Test(http_server, response_budget_refuses_big_answers_while_slow_readers_hold_it
     http_server_limits_default(&l);
     l.response_budget_bytes = BIG_BODY + BIG_BODY / 2;
     fixture_t *f = run(&l, "127.0.0.1:0", AF_INET, scenario_response_budget);
-    cr_assert_eq(f->handled, 4);
+    cr_assert_eq(f->handled, 5);
     cr_assert_eq(http_server_budget_refusals(&f->server), 1);
     cr_assert_eq(f->server.response_bytes_held, 0);
     fixture_free(f);
@@ -1401,4 +1413,74 @@ Test(http_server, init_rejects_invalid_limits)
     l.header_timeout_ms = 0;
     cr_assert_eq(http_server_init(&s, &loop, &l, noop_handler, NULL), -EINVAL);
     cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+static bool is_made_up_id(const char *id)
+{
+    if (strlen(id) != 16)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!strchr("0123456789abcdef", *p))
+            return false;
+    return true;
+}
+
+static void scenario_request_ids(fixture_t *f)
+{
+    client_t *c = client_open(f);
+    CHECK(f, c != NULL, "connect");
+    response_t r;
+    char v[128], first[128];
+    /* A sane client id is kept, handed to the handler and echoed. */
+    if (!exchange(f, c, "GET /rid HTTP/1.1\r\nX-Request-Id: abc-123_x.y:z+/=\r\n\r\n", 200, &r))
+        return;
+    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && strcmp(v, "abc-123_x.y:z+/=") == 0,
+          "echoed id %s", v);
+    CHECK(f, strcmp(r.body, "abc-123_x.y:z+/=") == 0, "handler saw %s", r.body);
+    /* None: one is made up, different for each request. */
+    if (!exchange(f, c, "GET /rid HTTP/1.1\r\n\r\n", 200, &r))
+        return;
+    CHECK(f, resp_header(&r, "X-Request-Id", first, sizeof first) && is_made_up_id(first),
+          "made-up id %s", first);
+    CHECK(f, strcmp(r.body, first) == 0, "handler saw %s, header %s", r.body, first);
+    if (!exchange(f, c, "GET /rid HTTP/1.1\r\n\r\n", 200, &r))
+        return;
+    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && is_made_up_id(v) &&
+              strcmp(v, first) != 0, "second id %s after %s", v, first);
+    /* Too long, or characters that could break a log line or a header: replaced. */
+    char req[512];
+    char longid[HTTP_REQUEST_ID_MAX + 2];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    snprintf(req, sizeof req, "GET /rid HTTP/1.1\r\nX-Request-Id: %s\r\n\r\n", longid);
+    if (!exchange(f, c, req, 200, &r))
+        return;
+    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && is_made_up_id(v), "long id %s", v);
+    if (!exchange(f, c, "GET /rid HTTP/1.1\r\nX-Request-Id: a\"b\xff<x>\r\n\r\n", 200, &r))
+        return;
+    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && is_made_up_id(v), "odd id %s", v);
+    /* The server's own refusals carry an id too. */
+    if (!exchange(f, c, "GET /rid HTTP/1.1\r\nX-Request-Id: refused-1\r\nBad Header\r\n\r\n", 400,
+                  &r))
+        return;
+    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && v[0] != '\0', "refusal id %s", v);
+    client_close(c);
+    /* A refusal after the headers were read keeps the client's id. */
+    c = client_open(f);
+    CHECK(f, c != NULL, "connect");
+    if (!exchange(f, c, "POST /rid HTTP/1.1\r\nX-Request-Id: big-1\r\nContent-Length: 99999999\r\n\r\n",
+                  413, &r))
+        return;
+    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && strcmp(v, "big-1") == 0,
+          "413 id %s", v);
+    client_close(c);
+}
+
+Test(http_server, request_id_is_kept_when_sane_made_up_otherwise_and_echoed)
+{
+    fixture_t *f = run(NULL, "127.0.0.1:0", AF_INET, scenario_request_ids);
+    cr_assert_eq(f->handled, 5);
+    cr_assert_eq(f->observed, 7);
+    cr_assert_neq(f->observed_id[0], '\0');
+    fixture_free(f);
 }

@@ -163,7 +163,7 @@ Test(metrics, label_cardinality_is_capped_with_other)
 {
     metric_family_t *f = metrics_counter_labels("reasons_total", "Reasons.", "reason");
     char value[32];
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < METRICS_MAX_LABEL_VALUES + 36; i++) {
         snprintf(value, sizeof value, "r%d", i);
         metrics_family_inc(f, value, 1);
     }
@@ -181,9 +181,12 @@ Test(metrics, label_cardinality_is_capped_with_other)
         lines++;
     cr_assert_eq(lines, METRICS_MAX_LABEL_VALUES, "%d series", lines);
     cr_assert(strstr(out, "reasons_total{reason=\"r0\"} 6\n") != NULL);
-    cr_assert(strstr(out, "reasons_total{reason=\"r62\"} 1\n") != NULL);
-    cr_assert(strstr(out, "reason=\"r63\"") == NULL);
-    /* 100 - 63 stored values + the long one */
+    char stored[64], folded[64];
+    snprintf(stored, sizeof stored, "reasons_total{reason=\"r%d\"} 1\n", METRICS_MAX_LABEL_VALUES - 2);
+    snprintf(folded, sizeof folded, "reason=\"r%d\"", METRICS_MAX_LABEL_VALUES - 1);
+    cr_assert(strstr(out, stored) != NULL);
+    cr_assert(strstr(out, folded) == NULL);
+    /* the 37 values past the last stored one, and the long one */
     cr_assert(strstr(out, "reasons_total{reason=\"other\"} 38\n") != NULL, "%s", out);
     free(out);
 }
@@ -193,14 +196,17 @@ Test(metrics, explicit_other_value_shares_the_overflow_series)
     metric_family_t *f = metrics_counter_labels("o_total", "O.", "kind");
     metrics_family_inc(f, "other", 2);
     char value[32];
-    for (int i = 0; i < 70; i++) {
+    for (int i = 0; i < METRICS_MAX_LABEL_VALUES + 6; i++) {
         snprintf(value, sizeof value, "k%d", i);
         metrics_family_inc(f, value, 1);
     }
-    /* "other" holds a slot, leaving 62 for k0..k61; k62..k69 fold into "other". */
+    /* "other" holds a slot, leaving MAX - 2 for k0.., the last 8 fold into "other". */
+    char last[32], first_folded[32];
+    snprintf(last, sizeof last, "k%d", METRICS_MAX_LABEL_VALUES - 3);
+    snprintf(first_folded, sizeof first_folded, "k%d", METRICS_MAX_LABEL_VALUES - 2);
     cr_assert_eq(metrics_family_value(f, "other"), 2 + 8);
-    cr_assert_eq(metrics_family_value(f, "k61"), 1);
-    cr_assert_eq(metrics_family_value(f, "k62"), 0);
+    cr_assert_eq(metrics_family_value(f, last), 1);
+    cr_assert_eq(metrics_family_value(f, first_folded), 0);
 }
 
 Test(metrics, render_respects_upper_bound)
@@ -240,4 +246,94 @@ Test(metrics, registering_a_name_as_another_kind_aborts, .signal = SIGABRT)
 Test(metrics, invalid_metric_name_aborts, .signal = SIGABRT)
 {
     metrics_counter("bad-name", "B.");
+}
+
+Test(metrics, two_label_counter_renders_labels_in_registration_order)
+{
+    static const char *const names[] = {"handler", "code"};
+    metric_family_t *f = metrics_counter_vec("req_total", "Requests.", 2, names);
+    metrics_vec_touch(f, (const char *[]){"/healthz", "200"});
+    metrics_vec_inc(f, (const char *[]){"/metrics", "200"}, 2);
+    metrics_vec_inc(f, (const char *[]){"/healthz", "200"}, 1);
+    char *out = render();
+    cr_assert_str_eq(out, "# HELP req_total Requests.\n"
+                          "# TYPE req_total counter\n"
+                          "req_total{handler=\"/healthz\",code=\"200\"} 1\n"
+                          "req_total{handler=\"/metrics\",code=\"200\"} 2\n");
+    cr_assert_eq(metrics_vec_value(f, (const char *[]){"/metrics", "200"}), 2);
+    cr_assert_eq(metrics_vec_value(f, (const char *[]){"/metrics", "404"}), 0);
+    free(out);
+}
+
+Test(metrics, touched_series_render_at_zero_before_any_update)
+{
+    static const char *const names[] = {"reason"};
+    metric_family_t *f = metrics_counter_vec("dead_total", "Dead.", 1, names);
+    metrics_vec_touch(f, (const char *[]){"invalid"});
+    metrics_vec_touch(f, (const char *[]){"invalid"});
+    char *out = render();
+    cr_assert_str_eq(out, "# HELP dead_total Dead.\n"
+                          "# TYPE dead_total counter\n"
+                          "dead_total{reason=\"invalid\"} 0\n");
+    free(out);
+}
+
+Test(metrics, labelled_histogram_renders_each_series_with_le_last)
+{
+    static const double bounds[] = {0.1, 1};
+    static const char *const names[] = {"handler"};
+    metric_family_t *f = metrics_histogram_vec("req_seconds", "Latency.", 1, names, bounds, 2);
+    metrics_vec_touch(f, (const char *[]){"/readyz"});
+    metrics_vec_observe(f, (const char *[]){"/api"}, 0.5);
+    metrics_vec_observe(f, (const char *[]){"/api"}, 0.05);
+    metrics_vec_observe(f, (const char *[]){"/api"}, NAN);
+    char *out = render();
+    cr_assert_str_eq(out, "# HELP req_seconds Latency.\n"
+                          "# TYPE req_seconds histogram\n"
+                          "req_seconds_bucket{handler=\"/readyz\",le=\"0.1\"} 0\n"
+                          "req_seconds_bucket{handler=\"/readyz\",le=\"1\"} 0\n"
+                          "req_seconds_bucket{handler=\"/readyz\",le=\"+Inf\"} 0\n"
+                          "req_seconds_sum{handler=\"/readyz\"} 0\n"
+                          "req_seconds_count{handler=\"/readyz\"} 0\n"
+                          "req_seconds_bucket{handler=\"/api\",le=\"0.1\"} 1\n"
+                          "req_seconds_bucket{handler=\"/api\",le=\"1\"} 2\n"
+                          "req_seconds_bucket{handler=\"/api\",le=\"+Inf\"} 2\n"
+                          "req_seconds_sum{handler=\"/api\"} 0.55\n"
+                          "req_seconds_count{handler=\"/api\"} 2\n");
+    cr_assert_eq(metrics_vec_value(f, (const char *[]){"/api"}), 2);
+    free(out);
+}
+
+Test(metrics, two_label_overflow_goes_to_the_all_other_series)
+{
+    static const char *const names[] = {"a", "b"};
+    metric_family_t *f = metrics_counter_vec("many_total", "Many.", 2, names);
+    for (int i = 0; i < METRICS_MAX_LABEL_VALUES + 5; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "v%d", i);
+        metrics_vec_inc(f, (const char *[]){v, "x"}, 1);
+    }
+    cr_assert_eq(metrics_vec_value(f, (const char *[]){"other", "other"}), 6);
+    char *out = render();
+    cr_assert_not_null(strstr(out, "many_total{a=\"other\",b=\"other\"} 6\n"));
+    free(out);
+}
+
+Test(metrics, observed_counter_is_set_and_typed_counter)
+{
+    metric_gauge_t *c = metrics_counter_observed("process_cpu_seconds_total", "CPU.");
+    metrics_gauge_set(c, 1.5);
+    char *out = render();
+    cr_assert_str_eq(out, "# HELP process_cpu_seconds_total CPU.\n"
+                          "# TYPE process_cpu_seconds_total counter\n"
+                          "process_cpu_seconds_total 1.5\n");
+    free(out);
+}
+
+Test(metrics, same_family_with_other_label_names_aborts, .signal = SIGABRT)
+{
+    static const char *const ab[] = {"a", "b"};
+    static const char *const ac[] = {"a", "c"};
+    metrics_counter_vec("z_total", "Z.", 2, ab);
+    metrics_counter_vec("z_total", "Z.", 2, ac);
 }
