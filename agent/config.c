@@ -174,7 +174,7 @@ static const setting_t settings[] = {
     {"http-response-budget-bytes", "EXECTIME_HTTP_RESPONSE_BUDGET_BYTES",
      INT(http_response_budget_bytes), "67108864", 1048576, 2147483647, NULL,
      "response bytes held at once for slow readers, all connections (bytes); beyond, answers "
-     "over 16 KiB are replaced by 503 with Retry-After"},
+     "over 16 KiB are replaced by 503 with Retry-After (/metrics is always answered)"},
     {"cors-origins", "EXECTIME_CORS_ORIGINS", STR(cors_origins), "", 0, 0, NULL,
      "comma-separated origins whose pages may call the API and load the widget bundle, or *"},
     {"ui-dir", "EXECTIME_UI_DIR", STR(ui_dir), EXECTIME_UI_DIR_DEFAULT, 0, 0, NULL,

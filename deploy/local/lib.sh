@@ -91,6 +91,12 @@ ensure_packages() {
     fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         "${missing[@]}" || die "apt-get install failed for: ${missing[*]}"
+    # We want prometheus's promtool only; under systemd its package also starts a server on
+    # :9090, which a developer's machine did not ask for.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && [[ -d /run/systemd/system ]]; then
+        as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+        et_log "prometheus installed for promtool only: its service is disabled"
+    fi
 }
 
 # --- build ------------------------------------------------------------------------------
