@@ -44,9 +44,9 @@ typedef struct agent {
     pg_conn_t maintenance;
     http_server_t http;
     router_t router;
-    http_server_t ops_http;  /* EXECTIME_OPS_LISTEN: probes and metrics, own limits */
+    http_server_t ops_http; /* EXECTIME_OPS_LISTEN: probes and metrics, own limits */
     router_t ops_router;
-    bool ops_enabled;        /* ops_http initialized: it must be closed */
+    bool ops_enabled; /* ops_http initialized: it must be closed */
     stats_api_t stats;
     static_assets_t assets;
     uv_signal_t sigterm;
@@ -54,7 +54,7 @@ typedef struct agent {
     uv_timer_t maintain_timer;
     uv_timer_t shutdown_deadline; /* a graceful shutdown's bound */
     service_notify_t notify;      /* systemd: READY=1, STOPPING=1, watchdog */
-    int open_parts; /* closing parts not yet closed */
+    int open_parts;               /* closing parts not yet closed */
     /* metrics */
     metric_counter_t *events_consumed;
     metric_counter_t *events_inserted;
@@ -79,7 +79,7 @@ typedef struct agent {
     metric_gauge_t *ready;
     metric_family_t *http_requests; /* by handler and code */
     metric_family_t *http_seconds;  /* by handler */
-    writer_stats_t seen_writer;  /* stats already folded into counters */
+    writer_stats_t seen_writer;     /* stats already folded into counters */
     day_cache_stats_t seen_cache;
     consumer_stats_t seen_consumer;
 } agent_t;
@@ -101,8 +101,7 @@ static void on_room(batch_writer_t *w, void *arg)
 }
 
 /* The database refuses this entry: dead-letter it (read back from Redis), then ack it. */
-static void on_rejected(batch_writer_t *w, const writer_ack_t *ack, const char *reason,
-                        void *arg)
+static void on_rejected(batch_writer_t *w, const writer_ack_t *ack, const char *reason, void *arg)
 {
     agent_t *a = arg;
     consumer_reject(&a->consumer, ack->stream, ack->id, reason);
@@ -147,12 +146,11 @@ static void observe_http(agent_t *a, const router_t *router, const http_request_
     log_fields(level, "http request", log_str("method", req ? req->method : "-"),
                log_str("path", req ? req->path : "-"), log_int("status", status),
                log_double("duration_ms", (double)(int64_t)(seconds * 1e6) / 1000.0), /* µs */
-               log_str("remote", req ? req->remote_addr : "-"),
-               log_str("request_id", request_id));
+               log_str("remote", req ? req->remote_addr : "-"), log_str("request_id", request_id));
 }
 
-static void on_http_done(void *arg, const http_request_t *req, const char *request_id,
-                         int status, double seconds)
+static void on_http_done(void *arg, const http_request_t *req, const char *request_id, int status,
+                         double seconds)
 {
     agent_t *a = arg;
     observe_http(a, &a->router, req, request_id, status, seconds);
@@ -178,10 +176,10 @@ static bool readiness(void *arg, char *buf, size_t cap)
              "{\"status\":\"%s\",\"redis\":%s,\"postgres\":%s,\"schema_current\":%s,"
              "\"writer_flowing\":%s,\"api_sessions\":%s,\"writer\":\"%s\",\"stopping\":%s,"
              "\"stranded_entries\":%" PRIu64 "}",
-             ready ? "ready" : "not_ready", redis ? "true" : "false",
-             postgres ? "true" : "false", schema ? "true" : "false", flowing ? "true" : "false",
-             api ? "true" : "false", writer_state_name(a->writer.state),
-             a->phase == AGENT_RUNNING ? "false" : "true", a->consumer.stats.stranded);
+             ready ? "ready" : "not_ready", redis ? "true" : "false", postgres ? "true" : "false",
+             schema ? "true" : "false", flowing ? "true" : "false", api ? "true" : "false",
+             writer_state_name(a->writer.state), a->phase == AGENT_RUNNING ? "false" : "true",
+             a->consumer.stats.stranded);
     return ready;
 }
 
@@ -216,8 +214,7 @@ static void refresh_metrics(void *arg)
     metrics_counter_inc(a->workflows_overflowed,
                         ws->events_overflowed - a->seen_writer.events_overflowed);
     metrics_counter_inc(a->entries_acked, cs->entries_acked - a->seen_consumer.entries_acked);
-    metrics_counter_inc(a->entries_claimed,
-                        cs->entries_claimed - a->seen_consumer.entries_claimed);
+    metrics_counter_inc(a->entries_claimed, cs->entries_claimed - a->seen_consumer.entries_claimed);
     metrics_counter_inc(a->redis_reconnects, cs->reconnects - a->seen_consumer.reconnects);
     metrics_counter_inc(a->groups_recreated,
                         cs->groups_recreated - a->seen_consumer.groups_recreated);
@@ -239,19 +236,20 @@ static void refresh_metrics(void *arg)
 
 static void register_metrics(agent_t *a)
 {
-    static const double batch_bounds[] = {1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000};
+    static const double batch_bounds[] = {1,    10,   50,    100,   500,  1000,
+                                          2000, 5000, 10000, 20000, 50000};
     static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                           0.25, 0.5, 1, 2.5, 5, 10};
-    static const double http_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                         0.1, 0.3, 1, 5};
+                                           0.25,  0.5,    1,     2.5,  5,     10};
+    static const double http_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                         0.05,   0.1,   0.3,    1,     5};
     a->events_consumed = metrics_counter("exectime_events_consumed_total",
                                          "Valid events read from the stream and batched.");
     a->events_inserted = metrics_counter("exectime_events_inserted_total",
                                          "Events committed as new raw rows and rolled up.");
     a->events_duplicate = metrics_counter("exectime_events_duplicate_total",
                                           "Events already stored (redelivered or republished).");
-    a->entries_acked = metrics_counter("exectime_entries_acked_total",
-                                       "Stream entries acknowledged (XACK).");
+    a->entries_acked =
+        metrics_counter("exectime_entries_acked_total", "Stream entries acknowledged (XACK).");
     a->entries_claimed = metrics_counter("exectime_entries_claimed_total",
                                          "Entries taken over from consumers idle too long.");
     a->redis_reconnects = metrics_counter("exectime_redis_reconnects_total",
@@ -269,30 +267,30 @@ static void register_metrics(agent_t *a)
         "Inserted runs whose workflow is past its tenant's EXECTIME_MAX_WORKFLOWS_PER_TENANT, "
         "rolled up per workflow under (overflow).");
     a->dead_lettered = metrics_counter_labels("exectime_dead_lettered_total",
-                                              "Entries moved to the dead-letter stream.",
-                                              "reason");
+                                              "Entries moved to the dead-letter stream.", "reason");
     /* stream_consumer.c's reason classes, at 0 from the start so rate() sees the first. */
-    static const char *const dead_reasons[] = {"invalid", "no_event", "too_large",
-                                               "deliveries", "rejected"};
+    static const char *const dead_reasons[] = {"invalid", "no_event", "too_large", "deliveries",
+                                               "rejected"};
     for (size_t i = 0; i < ET_ARRAY_LEN(dead_reasons); i++)
         metrics_vec_touch(a->dead_lettered, &dead_reasons[i]);
-    a->batch_events = metrics_histogram("exectime_batch_events", "Events per batch.",
-                                        batch_bounds, ET_ARRAY_LEN(batch_bounds));
+    a->batch_events = metrics_histogram("exectime_batch_events", "Events per batch.", batch_bounds,
+                                        ET_ARRAY_LEN(batch_bounds));
     a->commit_seconds = metrics_histogram("exectime_batch_commit_seconds",
                                           "Time from a batch's first statement to COMMIT.",
                                           commit_bounds, ET_ARRAY_LEN(commit_bounds));
-    a->groups_recreated = metrics_counter(
-        "exectime_redis_groups_recreated_total",
-        "Consumer groups found missing (Redis lost its data) and created anew.");
-    a->consumers_removed = metrics_counter(
-        "exectime_consumers_removed_total",
-        "Idle consumers with nothing pending removed from the group.");
-    a->stranded = metrics_gauge(
-        "exectime_stream_stranded_entries",
-        "Entries idle longer than EXECTIME_CLAIM_IDLE_MS on other consumers, seen by the last claim pass.");
+    a->groups_recreated =
+        metrics_counter("exectime_redis_groups_recreated_total",
+                        "Consumer groups found missing (Redis lost its data) and created anew.");
+    a->consumers_removed =
+        metrics_counter("exectime_consumers_removed_total",
+                        "Idle consumers with nothing pending removed from the group.");
+    a->stranded = metrics_gauge("exectime_stream_stranded_entries",
+                                "Entries idle longer than EXECTIME_CLAIM_IDLE_MS on other "
+                                "consumers, seen by the last claim pass.");
     a->stream_lag = metrics_gauge("exectime_stream_lag",
                                   "Entries not yet delivered to the group (-1: unknown).");
-    a->ready = metrics_gauge("exectime_ready", "1 when Redis, PostgreSQL and the schema are ready.");
+    a->ready =
+        metrics_gauge("exectime_ready", "1 when Redis, PostgreSQL and the schema are ready.");
     a->cache_hits = metrics_counter("exectime_api_cache_hits_total",
                                     "Summary answers whose whole days came from the cache.");
     a->cache_misses = metrics_counter("exectime_api_cache_misses_total",
@@ -301,14 +299,13 @@ static void register_metrics(agent_t *a)
         "exectime_api_cache_dropped_total",
         "Cached day ranges dropped: changed by a writer, evicted, or the listener reconnected.");
     static const char *const http_labels[] = {"handler", "code"};
-    a->http_requests = metrics_counter_vec("exectime_http_requests_total",
-                                           "HTTP responses by handler (route) and status code.",
-                                           2, http_labels);
+    a->http_requests =
+        metrics_counter_vec("exectime_http_requests_total",
+                            "HTTP responses by handler (route) and status code.", 2, http_labels);
     a->http_seconds = metrics_histogram_vec("exectime_http_request_seconds",
                                             "Time from a request's first byte to its response, "
                                             "by handler (route).",
-                                            1, http_labels, http_bounds,
-                                            ET_ARRAY_LEN(http_bounds));
+                                            1, http_labels, http_bounds, ET_ARRAY_LEN(http_bounds));
     for (size_t h = 0; h < router_handler_label_count; h++) {
         metrics_vec_touch(a->http_seconds, &router_handler_labels[h]);
         for (size_t s = 0; s < router_status_count; s++) {
@@ -339,8 +336,7 @@ static void on_maintained(pg_conn_t *conn, pg_query_event_t event, PGresult *res
 static void run_maintenance(agent_t *a)
 {
     char sql[256];
-    snprintf(sql, sizeof sql,
-             "SET ROLE exectime_writer; SELECT exectime.maintain(%d, %d, %d)",
+    snprintf(sql, sizeof sql, "SET ROLE exectime_writer; SELECT exectime.maintain(%d, %d, %d)",
              a->cfg->raw_retention_days, a->cfg->minute_retention_days,
              a->cfg->hour_retention_days);
     int rc = pg_conn_query(&a->maintenance, sql, on_maintained, a);
@@ -509,9 +505,12 @@ int agent_run(const config_t *cfg)
     register_metrics(a);
     signal(SIGPIPE, SIG_IGN);
 
-    writer_callbacks_t wcb = {.on_committed = on_committed, .on_room = on_room,
-                              .on_fatal = on_fatal, .on_batch = on_batch,
-                              .on_rejected = on_rejected, .arg = a};
+    writer_callbacks_t wcb = {.on_committed = on_committed,
+                              .on_room = on_room,
+                              .on_fatal = on_fatal,
+                              .on_batch = on_batch,
+                              .on_rejected = on_rejected,
+                              .arg = a};
     router_ops_t ops = {readiness, refresh_metrics, assets, statistics, a};
     router_ops_t ops_only = {readiness, refresh_metrics, NULL, NULL, a};
     static_assets_load(&a->assets, cfg->ui_dir);
@@ -561,8 +560,7 @@ int agent_run(const config_t *cfg)
         close_everything(a);
     } else {
         log_write(LOG_INFO, "exectime-agent started", "version", EXECTIME_VERSION, "listen",
-                  cfg->listen, "ops_listen",
-                  a->ops_enabled ? cfg->ops_listen : "off", "stream",
+                  cfg->listen, "ops_listen", a->ops_enabled ? cfg->ops_listen : "off", "stream",
                   cfg->stream, "group", cfg->group, "consumer", cfg->consumer, NULL);
         writer_start(&a->writer);
         pg_conn_start(&a->maintenance);

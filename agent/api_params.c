@@ -157,8 +157,7 @@ static decode_result_t percent_decode(const char *s, size_t n, char *out, size_t
         if (c == '%') {
             int hi, lo;
 
-            if (n - i < 3 || (hi = et_hex_value(s[i + 1])) < 0 ||
-                (lo = et_hex_value(s[i + 2])) < 0)
+            if (n - i < 3 || (hi = et_hex_value(s[i + 1])) < 0 || (lo = et_hex_value(s[i + 2])) < 0)
                 return DECODE_BAD_ESCAPE;
             c = (unsigned char)(hi * 16 + lo);
             i += 2;
@@ -183,14 +182,10 @@ static const char *decode_problem(decode_result_t r)
     switch (r) {
     case DECODE_BAD_ESCAPE:
         return "has a bad percent escape: '%' must be followed by two hex digits";
-    case DECODE_NUL:
-        return "must not contain a NUL byte (%00)";
-    case DECODE_TOO_LONG:
-        return "is longer than 1024 bytes";
-    case DECODE_BAD_UTF8:
-        return "is not valid UTF-8";
-    case DECODE_OK:
-        break;
+    case DECODE_NUL: return "must not contain a NUL byte (%00)";
+    case DECODE_TOO_LONG: return "is longer than 1024 bytes";
+    case DECODE_BAD_UTF8: return "is not valid UTF-8";
+    case DECODE_OK: break;
     }
     assert(0 && "no problem to describe");
     return "is invalid";
@@ -267,8 +262,7 @@ static int parse_start(parse_state_t *st, const char *name, const char *v, size_
     return parse_instant(st, name, v, n, &st->start_us, &date_only, err);
 }
 
-static int parse_end(parse_state_t *st, const char *name, const char *v, size_t n,
-                     api_error_t *err)
+static int parse_end(parse_state_t *st, const char *name, const char *v, size_t n, api_error_t *err)
 {
     st->has_end = true;
     return parse_instant(st, name, v, n, &st->end_us, &st->end_date_only, err);
@@ -412,8 +406,7 @@ static int parse_percentiles(parse_state_t *st, const char *name, const char *v,
             return fail(err, name, "must list at most %d percentiles", API_PERCENTILES_MAX);
         echo_sanitized(item, len, ECHO_MAX, echo, sizeof(echo));
         switch (parse_percentile(item, len, &m)) {
-        case PCT_OK:
-            break;
+        case PCT_OK: break;
         case PCT_SYNTAX:
             return fail(err, name,
                         "has \"%s\", which is not a plain number like 50 or 99.9 (digits, "
@@ -528,11 +521,16 @@ static const struct param_def {
     const char *name;
     param_parse_fn parse;
 } param_defs[] = {
-    {"workflow_id", parse_workflow}, {"tenant_id", parse_tenant},
-    {"start_date", parse_start},     {"end_date", parse_end},
-    {"status", parse_status},        {"percentiles", parse_percentiles},
-    {"interval", parse_interval},    {"group_by", parse_group_by},
-    {"sort", parse_sort},            {"limit", parse_limit},
+    {"workflow_id", parse_workflow},
+    {"tenant_id", parse_tenant},
+    {"start_date", parse_start},
+    {"end_date", parse_end},
+    {"status", parse_status},
+    {"percentiles", parse_percentiles},
+    {"interval", parse_interval},
+    {"group_by", parse_group_by},
+    {"sort", parse_sort},
+    {"limit", parse_limit},
     {"include", parse_include},
 };
 

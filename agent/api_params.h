@@ -23,17 +23,17 @@
 #include "event_codec.h"
 
 #define API_PERCENTILES_MAX 20
-#define API_QUERY_MAX 8192        /* raw query bytes */
-#define API_VALUE_MAX 1024        /* decoded bytes of one name or value */
+#define API_QUERY_MAX 8192 /* raw query bytes */
+#define API_VALUE_MAX 1024 /* decoded bytes of one name or value */
 #define API_LIMIT_DEFAULT 50
 #define API_LIMIT_MAX 1000
 
 typedef enum api_interval {
-    API_INTERVAL_NONE,   /* no series */
+    API_INTERVAL_NONE, /* no series */
     API_INTERVAL_MINUTE,
     API_INTERVAL_HOUR,
     API_INTERVAL_DAY,
-    API_INTERVAL_AUTO,   /* the caller picks a resolution for <= ~240 points */
+    API_INTERVAL_AUTO, /* the caller picks a resolution for <= ~240 points */
 } api_interval_t;
 
 typedef enum api_sort {
@@ -63,10 +63,10 @@ typedef struct api_params {
     int percentile_count;     /* 1..API_PERCENTILES_MAX, in the order given */
     double percentiles[API_PERCENTILES_MAX];       /* as q in (0, 1]: value / 100 */
     char percentile_keys[API_PERCENTILES_MAX][24]; /* "p" + the number as given: "p99.9" */
-    api_interval_t interval;  /* API_INTERVAL_AUTO resolved by the caller */
+    api_interval_t interval;                       /* API_INTERVAL_AUTO resolved by the caller */
     bool group_by_workflow;
-    api_sort_t sort;          /* default API_SORT_P95; accepted without group_by too */
-    int limit;                /* 1..API_LIMIT_MAX, default API_LIMIT_DEFAULT */
+    api_sort_t sort; /* default API_SORT_P95; accepted without group_by too */
+    int limit;       /* 1..API_LIMIT_MAX, default API_LIMIT_DEFAULT */
     bool include_histogram;
 } api_params_t;
 

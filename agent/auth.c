@@ -32,12 +32,9 @@
 const char *auth_alg_name(auth_alg_t alg)
 {
     switch (alg) {
-    case AUTH_HS256:
-        return "HS256";
-    case AUTH_RS256:
-        return "RS256";
-    case AUTH_ES256:
-        return "ES256";
+    case AUTH_HS256: return "HS256";
+    case AUTH_RS256: return "RS256";
+    case AUTH_ES256: return "ES256";
     }
     return "?";
 }
@@ -45,12 +42,9 @@ const char *auth_alg_name(auth_alg_t alg)
 static jwt_alg_t to_jwt_alg(auth_alg_t alg)
 {
     switch (alg) {
-    case AUTH_HS256:
-        return JWT_ALG_HS256;
-    case AUTH_RS256:
-        return JWT_ALG_RS256;
-    case AUTH_ES256:
-        return JWT_ALG_ES256;
+    case AUTH_HS256: return JWT_ALG_HS256;
+    case AUTH_RS256: return JWT_ALG_RS256;
+    case AUTH_ES256: return JWT_ALG_ES256;
     }
     return JWT_ALG_INVAL;
 }
@@ -61,8 +55,7 @@ static bool is_set(const char *s)
 }
 
 /* Reads at most KEY_FILE_MAX bytes of path into a NUL-terminated malloc'd buffer. */
-static int read_key_file(const char *path, char **out, size_t *out_len, char *err,
-                         size_t err_cap)
+static int read_key_file(const char *path, char **out, size_t *out_len, char *err, size_t err_cap)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -80,14 +73,13 @@ static int read_key_file(const char *path, char **out, size_t *out_len, char *er
     int saved_errno = errno;
     fclose(f);
     if (read_failed) {
-        snprintf(err, err_cap, KEY_FILE_VAR ": cannot read %s: %s", path,
-                 strerror(saved_errno));
+        snprintf(err, err_cap, KEY_FILE_VAR ": cannot read %s: %s", path, strerror(saved_errno));
         free(buf);
         return -EINVAL;
     }
     if (n > KEY_FILE_MAX) {
-        snprintf(err, err_cap, KEY_FILE_VAR ": %s is larger than %d bytes, not a public key",
-                 path, KEY_FILE_MAX);
+        snprintf(err, err_cap, KEY_FILE_VAR ": %s is larger than %d bytes, not a public key", path,
+                 KEY_FILE_MAX);
         free(buf);
         return -EINVAL;
     }
@@ -113,15 +105,14 @@ static int load_public_key(auth_t *a, const char *path, char *err, size_t err_ca
     /* A private key would decode too (it holds the public one); the verifier has no
      * business holding it, so say so rather than accept it silently. */
     if (strstr(pem, "PRIVATE KEY-----") != NULL) {
-        snprintf(err, err_cap, KEY_FILE_VAR ": %s holds a private key; give the public key",
-                 path);
+        snprintf(err, err_cap, KEY_FILE_VAR ": %s holds a private key; give the public key", path);
         free(pem);
         return -EINVAL;
     }
 
     EVP_PKEY *pkey = NULL;
-    OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL,
-                                                           EVP_PKEY_PUBLIC_KEY, NULL, NULL);
+    OSSL_DECODER_CTX *dctx =
+        OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL, EVP_PKEY_PUBLIC_KEY, NULL, NULL);
     const unsigned char *p = (const unsigned char *)pem;
     size_t left = pem_len;
     int ok = dctx != NULL && OSSL_DECODER_from_data(dctx, &p, &left) == 1 && pkey != NULL;
@@ -136,8 +127,8 @@ static int load_public_key(auth_t *a, const char *path, char *err, size_t err_ca
     if (EVP_PKEY_is_a(pkey, "RSA")) {
         int bits = EVP_PKEY_get_bits(pkey);
         if (bits < AUTH_MIN_RSA_BITS) {
-            snprintf(err, err_cap, KEY_FILE_VAR ": %s: RSA key of %d bits, want at least %d",
-                     path, bits, AUTH_MIN_RSA_BITS);
+            snprintf(err, err_cap, KEY_FILE_VAR ": %s: RSA key of %d bits, want at least %d", path,
+                     bits, AUTH_MIN_RSA_BITS);
             rc = -EINVAL;
             goto out;
         }
@@ -154,8 +145,8 @@ static int load_public_key(auth_t *a, const char *path, char *err, size_t err_ca
         }
         a->alg = AUTH_ES256;
     } else {
-        snprintf(err, err_cap, KEY_FILE_VAR ": %s: unsupported %s key, want RSA or EC P-256",
-                 path, EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "");
+        snprintf(err, err_cap, KEY_FILE_VAR ": %s: unsupported %s key, want RSA or EC P-256", path,
+                 EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "");
         rc = -EINVAL;
         goto out;
     }
@@ -182,8 +173,7 @@ out:
     return rc;
 }
 
-int auth_init(auth_t *a, const char *secret, const char *public_key_file, char *err,
-              size_t err_cap)
+int auth_init(auth_t *a, const char *secret, const char *public_key_file, char *err, size_t err_cap)
 {
     memset(a, 0, sizeof *a);
     if (err_cap > 0)
@@ -201,8 +191,8 @@ int auth_init(auth_t *a, const char *secret, const char *public_key_file, char *
     }
     size_t len = strlen(secret);
     if (len < AUTH_MIN_SECRET_LEN) {
-        snprintf(err, err_cap, SECRET_VAR " is %zu bytes; an HS256 secret needs at least %d",
-                 len, AUTH_MIN_SECRET_LEN);
+        snprintf(err, err_cap, SECRET_VAR " is %zu bytes; an HS256 secret needs at least %d", len,
+                 AUTH_MIN_SECRET_LEN);
         return -EINVAL;
     }
     a->key = malloc(len + 1);
@@ -311,8 +301,8 @@ static json_t *decode_json_segment(const char *seg, size_t len)
  * Splits "Bearer <token>" (scheme case-insensitive, one or more spaces, trailing
  * whitespace ignored). Returns 0 with the token's span, or -EACCES.
  */
-static int bearer_token(const char *authorization, const char **tok, size_t *tok_len,
-                        char *why, size_t why_cap)
+static int bearer_token(const char *authorization, const char **tok, size_t *tok_len, char *why,
+                        size_t why_cap)
 {
     static const char scheme[] = "Bearer";
     const size_t scheme_len = sizeof scheme - 1;
@@ -425,7 +415,8 @@ static bool collect_tenants(json_t *set, const json_t *obj)
             return false;
         size_t i;
         const json_t *v;
-        json_array_foreach(many, i, v) {
+        json_array_foreach(many, i, v)
+        {
             if (!add_tenant(set, v))
                 return false;
         }
@@ -440,8 +431,7 @@ static int read_claims(const json_t *claims, auth_claims_t *out, char *why, size
     if (set == NULL)
         return -ENOMEM;
     const json_t *app = json_object_get(claims, "app_metadata");
-    bool ok = collect_tenants(set, claims) &&
-              (!json_is_object(app) || collect_tenants(set, app));
+    bool ok = collect_tenants(set, claims) && (!json_is_object(app) || collect_tenants(set, app));
     if (!ok) {
         json_decref(set);
         return refuse(why, why_cap, "invalid tenant claim");

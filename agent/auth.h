@@ -31,12 +31,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_MAX_TOKEN_LEN 8192   /* bytes of the token itself, without "Bearer " */
-#define AUTH_MIN_SECRET_LEN 16    /* bytes; HS256 wants 32, Supabase's legacy secret has 40 */
-#define AUTH_CLOCK_SKEW_S 30      /* seconds tolerated on exp and nbf */
-#define AUTH_MAX_TENANT_LEN 64    /* bytes, as for tenant_id in events */
-#define AUTH_MAX_SUBJECT_LEN 128  /* bytes of sub kept for logs */
-#define AUTH_MIN_RSA_BITS 2048    /* smaller RSA keys are refused at start-up */
+#define AUTH_MAX_TOKEN_LEN 8192  /* bytes of the token itself, without "Bearer " */
+#define AUTH_MIN_SECRET_LEN 16   /* bytes; HS256 wants 32, Supabase's legacy secret has 40 */
+#define AUTH_CLOCK_SKEW_S 30     /* seconds tolerated on exp and nbf */
+#define AUTH_MAX_TENANT_LEN 64   /* bytes, as for tenant_id in events */
+#define AUTH_MAX_SUBJECT_LEN 128 /* bytes of sub kept for logs */
+#define AUTH_MIN_RSA_BITS 2048   /* smaller RSA keys are refused at start-up */
 
 typedef enum auth_alg { AUTH_HS256, AUTH_RS256, AUTH_ES256 } auth_alg_t;
 
@@ -47,11 +47,11 @@ typedef struct auth {
 } auth_t;
 
 typedef struct auth_claims {
-    char *claims_json;  /* the payload as compact JSON (malloc'd, NUL-terminated) */
+    char *claims_json; /* the payload as compact JSON (malloc'd, NUL-terminated) */
     char tenant[AUTH_MAX_TENANT_LEN + 1]; /* the one tenant when tenant_count == 1, else "" */
-    int tenant_count;   /* distinct tenants named by tenant_id / tenant_ids, top-level or
+    int tenant_count; /* distinct tenants named by tenant_id / tenant_ids, top-level or
                            under app_metadata (0 for none) */
-    bool all_tenants;   /* role == "service_role" */
+    bool all_tenants; /* role == "service_role" */
     char subject[AUTH_MAX_SUBJECT_LEN + 1]; /* sub for logs; control bytes replaced by '?';
                                                "" if absent, not a string or too long */
 } auth_claims_t;
@@ -81,8 +81,8 @@ const char *auth_alg_name(auth_alg_t alg);
  *         "token issued in the future", "invalid tenant claim", ...), or -ENOMEM
  */
 __attribute__((warn_unused_result)) int auth_verify(const auth_t *a, const char *authorization,
-                                                    int64_t now_s, auth_claims_t *out,
-                                                    char *why, size_t why_cap);
+                                                    int64_t now_s, auth_claims_t *out, char *why,
+                                                    size_t why_cap);
 void auth_claims_free(auth_claims_t *c);
 
 #endif

@@ -33,6 +33,7 @@
 
 /* After "SET statement_timeout = <ms>;", so that a statement stuck on a lock or a slow disk
  * fails (57014, retried) instead of holding the batch for ever. */
+/* clang-format off */
 static const char setup_sql_tail[] =
     "SET client_min_messages = warning;"
     "SET ROLE exectime_writer;"
@@ -57,13 +58,16 @@ static const char setup_sql_tail[] =
     ") ON COMMIT DELETE ROWS;"
     "SELECT relative_accuracy, encoding FROM exectime.sketch_constants;"
     "SELECT coalesce(max(version), 0) FROM exectime.schema_migrations";
+/* clang-format on */
 
 #define STAGE_SQL "BEGIN;COPY exectime_staging FROM STDIN;"
+/* clang-format off */
 #define INSERT_HEAD                                                                            \
     "INSERT INTO exectime.execution_time_statistics"                                           \
     " (tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us)"          \
     " SELECT tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us"     \
     " FROM exectime_staging"
+/* clang-format on */
 
 /* Round trip 1, usually: a plain INSERT, about half the cost of the careful one (no
  * speculative insertion, no sort, nothing sent back). A stored run fails it with 23505. */
@@ -72,21 +76,26 @@ static const char insert_sql[] = STAGE_SQL INSERT_HEAD;
 /* Round trip 1 after a duplicate. The ORDER BY makes two agents that meet the same keys
  * lock them in the same order. RETURNING names only what the rollups need, from the
  * inserted rows alone. */
+/* clang-format off */
 static const char insert_careful_sql[] =
     STAGE_SQL INSERT_HEAD " ORDER BY tenant_id, run_id, finished_at ON CONFLICT DO NOTHING"
     " RETURNING tenant_id, workflow_id, status,"
     " (extract(epoch FROM finished_at) * 1000000)::bigint, duration_us";
+/* clang-format on */
 
 /* The lock class of the writers' per-tenant rollup locks ("ET" 01). */
 #define ROLLUP_LOCK_CLASS "1163132929"
 
+/* clang-format off */
 #define READ_SQL(table, res)                                                                   \
     "SELECT k.n, r.runs, r.sum_us, r.min_us, r.max_us, r.hist FROM exectime_rollup_keys k"     \
     " JOIN exectime." table " r USING (tenant_id, workflow_id, bucket, status)"                \
     " WHERE k.resolution = " res
+/* clang-format on */
 
 /* Round trip 2. The staging table has no statistics: the joins must probe the primary
  * keys, never hash a whole rollup table. The tenant locks are taken in hash order. */
+/* clang-format off */
 static const char read_sql[] =
     "COPY exectime_rollup_keys FROM STDIN;"
     "SET LOCAL enable_hashjoin = off;"
@@ -97,7 +106,9 @@ static const char read_sql[] =
     " (SELECT DISTINCT hashtext(tenant_id) AS h FROM exectime_rollup_keys ORDER BY h) t;"
     READ_SQL("rollup_minute", "0") " UNION ALL " READ_SQL("rollup_hour", "1")
     " UNION ALL " READ_SQL("rollup_day", "2");
+/* clang-format on */
 
+/* clang-format off */
 #define WRITE_SQL(table, res)                                                                  \
     "UPDATE exectime." table " r SET runs = s.runs, sum_us = s.sum_us, min_us = s.min_us,"     \
     " max_us = s.max_us, hist = s.hist FROM exectime_rollup_staging s"                         \
@@ -107,6 +118,7 @@ static const char read_sql[] =
     " (tenant_id, workflow_id, bucket, status, runs, sum_us, min_us, max_us, hist)"            \
     " SELECT tenant_id, workflow_id, bucket, status, runs, sum_us, min_us, max_us, hist"       \
     " FROM exectime_rollup_staging WHERE resolution = " res " AND NOT stored;"
+/* clang-format on */
 
 /* Round trip 3: the merged rows replace what round trip 2 read, and the keys it did not
  * find are inserted: the tenant locks kept every other writer out since, so a plain INSERT
@@ -114,6 +126,7 @@ static const char read_sql[] =
  * anyway (a hand-made insert), 23505 fails the batch, which is retried and reads it. The
  * notification, one per tenant with the days it changed, reaches every agent's statistics
  * cache (day_cache.h) at COMMIT. */
+/* clang-format off */
 static const char write_sql[] =
     "COPY exectime_rollup_staging FROM STDIN;"
     WRITE_SQL("rollup_minute", "0")
@@ -124,13 +137,19 @@ static const char write_sql[] =
     " (extract(epoch FROM max(bucket)) * 1000000)::bigint || ' ' || tenant_id)"
     " FROM exectime_rollup_staging WHERE resolution = 2 GROUP BY tenant_id;"
     "COMMIT";
+/* clang-format on */
 
 static const char *const state_names[] = {
-    [WRITER_DOWN] = "down",           [WRITER_SETUP] = "setup",
-    [WRITER_NOT_MIGRATED] = "not_migrated", [WRITER_IDLE] = "idle",
-    [WRITER_INSERTING] = "inserting", [WRITER_ADMITTING] = "admitting",
-    [WRITER_READING] = "reading", [WRITER_UPSERTING] = "upserting",
-    [WRITER_ROLLING_BACK] = "rolling_back", [WRITER_RETRY_WAIT] = "retry_wait",
+    [WRITER_DOWN] = "down",
+    [WRITER_SETUP] = "setup",
+    [WRITER_NOT_MIGRATED] = "not_migrated",
+    [WRITER_IDLE] = "idle",
+    [WRITER_INSERTING] = "inserting",
+    [WRITER_ADMITTING] = "admitting",
+    [WRITER_READING] = "reading",
+    [WRITER_UPSERTING] = "upserting",
+    [WRITER_ROLLING_BACK] = "rolling_back",
+    [WRITER_RETRY_WAIT] = "retry_wait",
     [WRITER_CLOSING] = "closing",
 };
 
@@ -303,8 +322,8 @@ static void record_error(batch_writer_t *w, const PGresult *res)
     const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
     snprintf(w->sqlstate, sizeof w->sqlstate, "%s", state ? state : "");
     snprintf(w->reason, sizeof w->reason, "%.300s%s%.150s (SQLSTATE %.5s)",
-             primary ? primary : w->error,
-             detail ? ": " : "", detail ? detail : "", state ? state : "none");
+             primary ? primary : w->error, detail ? ": " : "", detail ? detail : "",
+             state ? state : "none");
 }
 
 /*
@@ -429,7 +448,8 @@ static void fail_batch(batch_writer_t *w)
     b->failed = true;
     if (data)
         b->data_failures++;
-    log_fields(LOG_WARN, data ? "batch refused by the database" : "batch failed; it will be retried",
+    log_fields(LOG_WARN,
+               data ? "batch refused by the database" : "batch failed; it will be retried",
                log_str("error", w->error), log_str("sqlstate", w->sqlstate),
                log_uint("entries", b->slice_len), log_uint("attempt", b->attempts));
     set_state(w, WRITER_ROLLING_BACK);
@@ -475,8 +495,8 @@ static void reject_entry(batch_writer_t *w)
     writer_batch_t *b = w->inflight;
     const writer_ack_t *ack = &b->acks[b->slice_from];
     w->stats.entries_rejected++;
-    log_write(LOG_WARN, "the database refuses an entry; it goes to the dead letters",
-              "stream", w->cfg->streams[ack->stream], "id", ack->id, "error", w->reason, NULL);
+    log_write(LOG_WARN, "the database refuses an entry; it goes to the dead letters", "stream",
+              w->cfg->streams[ack->stream], "id", ack->id, "error", w->reason, NULL);
     bool finished = advance(w, 1, true);
     if (w->cb.on_rejected)
         w->cb.on_rejected(w, ack, w->reason, w->cb.arg);
@@ -582,8 +602,7 @@ static void send_insert(batch_writer_t *w)
             w->careful_left--;
     }
     set_state(w, WRITER_INSERTING);
-    if (pg_conn_query(&w->pg, w->careful_round ? insert_careful_sql : insert_sql, on_insert,
-                      w) < 0)
+    if (pg_conn_query(&w->pg, w->careful_round ? insert_careful_sql : insert_sql, on_insert, w) < 0)
         set_state(w, WRITER_DOWN);
 }
 
@@ -600,24 +619,27 @@ typedef struct writer_held_row {
 static int ask(batch_writer_t *w, const char *tenant, const char *workflow)
 {
     char key[WLIMIT_PAIR_MAX];
-    int rc = wlimit_set_add(&w->asked, key, wlimit_pair(key, tenant, workflow ? workflow : ""),
-                            NULL);
+    int rc =
+        wlimit_set_add(&w->asked, key, wlimit_pair(key, tenant, workflow ? workflow : ""), NULL);
     if (rc <= 0)
         return rc;
     size_t mark = w->admit_rows.len;
     rc = copy_buf_text(&w->admit_rows, tenant, 1);
-    if (rc == 0) rc = workflow ? copy_buf_text(&w->admit_rows, workflow, 0)
-                               : copy_buf_null(&w->admit_rows, 0);
-    if (rc == 0) rc = copy_buf_text(&w->admit_rows, workflow ? "f" : "t", 0);
-    if (rc == 0) rc = copy_buf_end_row(&w->admit_rows);
+    if (rc == 0)
+        rc = workflow ? copy_buf_text(&w->admit_rows, workflow, 0)
+                      : copy_buf_null(&w->admit_rows, 0);
+    if (rc == 0)
+        rc = copy_buf_text(&w->admit_rows, workflow ? "f" : "t", 0);
+    if (rc == 0)
+        rc = copy_buf_end_row(&w->admit_rows);
     if (rc < 0)
         copy_buf_truncate(&w->admit_rows, mark);
     return rc;
 }
 
 /* Keeps a row for the admission round trip, and asks about its workflow. */
-static int hold_row(batch_writer_t *w, const char *tenant, const char *workflow,
-                    et_status_t status, int64_t finished, int64_t duration, bool load)
+static int hold_row(batch_writer_t *w, const char *tenant, const char *workflow, et_status_t status,
+                    int64_t finished, int64_t duration, bool load)
 {
     if (w->held_len == w->held_cap) {
         size_t cap = w->held_cap ? 2 * w->held_cap : 256;
@@ -646,19 +668,14 @@ static int hold_row(batch_writer_t *w, const char *tenant, const char *workflow,
  * overflow id when the cache knows the tenant is full, or held for the admission round
  * trip when only the database can tell.
  */
-static int fold_run(batch_writer_t *w, const char *tenant, const char *workflow,
-                    et_status_t status, int64_t finished, int64_t duration)
+static int fold_run(batch_writer_t *w, const char *tenant, const char *workflow, et_status_t status,
+                    int64_t finished, int64_t duration)
 {
     switch (wlimit_check(&w->wlimit, tenant, workflow)) {
-    case WLIMIT_OWN:
-        break;
-    case WLIMIT_OVERFLOW:
-        workflow = WLIMIT_OVERFLOW_ID;
-        break;
-    case WLIMIT_ASK:
-        return hold_row(w, tenant, workflow, status, finished, duration, false);
-    case WLIMIT_ASK_LOAD:
-        return hold_row(w, tenant, workflow, status, finished, duration, true);
+    case WLIMIT_OWN: break;
+    case WLIMIT_OVERFLOW: workflow = WLIMIT_OVERFLOW_ID; break;
+    case WLIMIT_ASK: return hold_row(w, tenant, workflow, status, finished, duration, false);
+    case WLIMIT_ASK_LOAD: return hold_row(w, tenant, workflow, status, finished, duration, true);
     }
     return rollup_set_add(&w->deltas, tenant, workflow, status, finished, duration);
 }
@@ -709,9 +726,7 @@ static void on_admit(pg_conn_t *conn, pg_query_event_t event, PGresult *res, voi
     batch_writer_t *w = arg;
     if (event == PG_QUERY_RESULT) {
         switch (PQresultStatus(res)) {
-        case PGRES_COPY_IN:
-            send_copy(w, conn, w->admit_rows.data, w->admit_rows.len);
-            break;
+        case PGRES_COPY_IN: send_copy(w, conn, w->admit_rows.data, w->admit_rows.len); break;
         case PGRES_TUPLES_OK:
             for (int i = 0; i < PQntuples(res) && !w->error[0]; i++) {
                 char key[WLIMIT_PAIR_MAX];
@@ -725,11 +740,8 @@ static void on_admit(pg_conn_t *conn, pg_query_event_t event, PGresult *res, voi
                 k->value = strtoll(PQgetvalue(res, i, 3), NULL, 10);
             }
             break;
-        case PGRES_COMMAND_OK:
-            break;
-        default:
-            record_error(w, res);
-            break;
+        case PGRES_COMMAND_OK: break;
+        default: record_error(w, res); break;
         }
         return;
     }
@@ -765,8 +777,7 @@ static void after_commit_limits(batch_writer_t *w)
         if (k->data == NULL)
             continue;
         const char *workflow = k->data + strlen(k->data) + 1;
-        if (wlimit_learn(&w->wlimit, k->data, *workflow ? workflow : NULL, k->flag,
-                         k->value) < 0)
+        if (wlimit_learn(&w->wlimit, k->data, *workflow ? workflow : NULL, k->flag, k->value) < 0)
             break; /* out of memory: the cache knows less, later batches ask again */
     }
     /* Sorted deltas: one tenant's overflow keys of one resolution are contiguous. */
@@ -819,9 +830,7 @@ static void on_insert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
             if (!w->careful_round && strncmp(PQcmdStatus(res), "INSERT", 6) == 0)
                 w->inserted_rows = strtoull(PQcmdTuples(res), NULL, 10);
             break;
-        default:
-            record_error(w, res);
-            break;
+        default: record_error(w, res); break;
         }
         return;
     }
@@ -862,12 +871,18 @@ static int key_copy_row(copy_buf_t *out, size_t n, const rollup_delta_t *d)
 {
     size_t mark = out->len;
     int rc = copy_buf_int(out, (int64_t)n, 1);
-    if (rc == 0) rc = copy_buf_int(out, d->resolution, 0);
-    if (rc == 0) rc = copy_buf_text(out, d->tenant_id, 0);
-    if (rc == 0) rc = copy_buf_text(out, d->workflow_id, 0);
-    if (rc == 0) rc = copy_buf_time(out, d->bucket_us, 0);
-    if (rc == 0) rc = copy_buf_int(out, d->status, 0);
-    if (rc == 0) rc = copy_buf_end_row(out);
+    if (rc == 0)
+        rc = copy_buf_int(out, d->resolution, 0);
+    if (rc == 0)
+        rc = copy_buf_text(out, d->tenant_id, 0);
+    if (rc == 0)
+        rc = copy_buf_text(out, d->workflow_id, 0);
+    if (rc == 0)
+        rc = copy_buf_time(out, d->bucket_us, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, d->status, 0);
+    if (rc == 0)
+        rc = copy_buf_end_row(out);
     if (rc < 0)
         copy_buf_truncate(out, mark);
     return rc;
@@ -970,9 +985,7 @@ static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void
     batch_writer_t *w = arg;
     if (event == PG_QUERY_RESULT) {
         switch (PQresultStatus(res)) {
-        case PGRES_COPY_IN:
-            send_copy(w, conn, w->rollup_keys.data, w->rollup_keys.len);
-            break;
+        case PGRES_COPY_IN: send_copy(w, conn, w->rollup_keys.data, w->rollup_keys.len); break;
         case PGRES_TUPLES_OK:
             if (PQnfields(res) != 6) /* the tenant locks */
                 break;
@@ -988,11 +1001,8 @@ static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void
                 }
             }
             break;
-        case PGRES_COMMAND_OK:
-            break;
-        default:
-            record_error(w, res);
-            break;
+        case PGRES_COMMAND_OK: break;
+        default: record_error(w, res); break;
         }
         return;
     }
@@ -1031,19 +1041,14 @@ static void on_upsert(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
     batch_writer_t *w = arg;
     if (event == PG_QUERY_RESULT) {
         switch (PQresultStatus(res)) {
-        case PGRES_COPY_IN:
-            send_copy(w, conn, w->rollup_rows.data, w->rollup_rows.len);
-            break;
-        case PGRES_TUPLES_OK: /* the notifications */
-            break;
+        case PGRES_COPY_IN: send_copy(w, conn, w->rollup_rows.data, w->rollup_rows.len); break;
+        case PGRES_TUPLES_OK: /* the notifications */ break;
         case PGRES_COMMAND_OK:
             /* COMMIT of an aborted transaction answers ROLLBACK. */
             if (strcmp(PQcmdStatus(res), "ROLLBACK") == 0 && !w->error[0])
                 snprintf(w->error, sizeof w->error, "transaction rolled back at COMMIT");
             break;
-        default:
-            record_error(w, res);
-            break;
+        default: record_error(w, res); break;
         }
         return;
     }
@@ -1098,10 +1103,9 @@ static void maybe_flush(batch_writer_t *w)
         return;
     }
     writer_batch_t *f = w->filling;
-    bool due = f->ack_len > 0 &&
-               (w->draining || f->events >= (size_t)w->cfg->batch_max ||
-                f->keys >= (size_t)w->cfg->batch_max_keys ||
-                uv_now(w->loop) - f->opened_ms >= (uint64_t)w->cfg->flush_ms);
+    bool due = f->ack_len > 0 && (w->draining || f->events >= (size_t)w->cfg->batch_max ||
+                                  f->keys >= (size_t)w->cfg->batch_max_keys ||
+                                  uv_now(w->loop) - f->opened_ms >= (uint64_t)w->cfg->flush_ms);
     if (!due) {
         report_drained_if_empty(w);
         return;
@@ -1174,7 +1178,8 @@ int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
     snprintf(w->admit_sql, sizeof w->admit_sql,
              "COPY exectime_admit FROM STDIN;"
              "SELECT tenant_id, workflow_id, admitted, workflows"
-             " FROM exectime.admit_workflows(%d)", cfg->max_workflows_per_tenant);
+             " FROM exectime.admit_workflows(%d)",
+             cfg->max_workflows_per_tenant);
     int wrc = wlimit_init(&w->wlimit, cfg->max_workflows_per_tenant);
     if (wrc < 0)
         return wrc;
@@ -1265,14 +1270,20 @@ static int add_row(copy_buf_t *rows, const et_event_t *e)
 {
     size_t mark = rows->len;
     int rc = copy_buf_text(rows, e->tenant_id, 1);
-    if (rc == 0) rc = copy_buf_text(rows, e->workflow_id, 0);
-    if (rc == 0) rc = copy_buf_text(rows, e->run_id, 0);
-    if (rc == 0) rc = copy_buf_text(rows, et_status_name(e->status), 0);
-    if (rc == 0) rc = e->has_started ? copy_buf_time(rows, e->started_us, 0)
-                                     : copy_buf_null(rows, 0);
-    if (rc == 0) rc = copy_buf_time(rows, e->finished_us, 0);
-    if (rc == 0) rc = copy_buf_int(rows, e->duration_us, 0);
-    if (rc == 0) rc = copy_buf_end_row(rows);
+    if (rc == 0)
+        rc = copy_buf_text(rows, e->workflow_id, 0);
+    if (rc == 0)
+        rc = copy_buf_text(rows, e->run_id, 0);
+    if (rc == 0)
+        rc = copy_buf_text(rows, et_status_name(e->status), 0);
+    if (rc == 0)
+        rc = e->has_started ? copy_buf_time(rows, e->started_us, 0) : copy_buf_null(rows, 0);
+    if (rc == 0)
+        rc = copy_buf_time(rows, e->finished_us, 0);
+    if (rc == 0)
+        rc = copy_buf_int(rows, e->duration_us, 0);
+    if (rc == 0)
+        rc = copy_buf_end_row(rows);
     if (rc < 0)
         copy_buf_truncate(rows, mark);
     return rc;

@@ -67,68 +67,68 @@
 #define WRITER_STALL_MS 10000
 
 typedef struct writer_ack {
-    uint8_t stream;                /* index into config_t.streams */
-    char id[WRITER_ENTRY_ID_MAX];  /* stream entry id */
-    size_t rows_end;               /* end of this entry's rows in the batch's COPY text */
-    size_t events_end;             /* events of the batch up to and including this entry */
+    uint8_t stream;               /* index into config_t.streams */
+    char id[WRITER_ENTRY_ID_MAX]; /* stream entry id */
+    size_t rows_end;              /* end of this entry's rows in the batch's COPY text */
+    size_t events_end;            /* events of the batch up to and including this entry */
 } writer_ack_t;
 
 typedef enum writer_state {
-    WRITER_DOWN = 0,      /* no PostgreSQL session */
-    WRITER_SETUP,         /* session set-up and schema check running */
-    WRITER_NOT_MIGRATED,  /* schema missing or old: re-checked on a timer */
-    WRITER_IDLE,          /* ready, nothing in flight */
-    WRITER_INSERTING,     /* round trip 1: staging + raw insert */
-    WRITER_ADMITTING,     /* between 1 and 2, when needed: admission of new workflows */
-    WRITER_READING,       /* round trip 2: tenant locks, the rollup rows the batch touches */
-    WRITER_UPSERTING,     /* round trip 3: merged rollups + COMMIT */
+    WRITER_DOWN = 0,     /* no PostgreSQL session */
+    WRITER_SETUP,        /* session set-up and schema check running */
+    WRITER_NOT_MIGRATED, /* schema missing or old: re-checked on a timer */
+    WRITER_IDLE,         /* ready, nothing in flight */
+    WRITER_INSERTING,    /* round trip 1: staging + raw insert */
+    WRITER_ADMITTING,    /* between 1 and 2, when needed: admission of new workflows */
+    WRITER_READING,      /* round trip 2: tenant locks, the rollup rows the batch touches */
+    WRITER_UPSERTING,    /* round trip 3: merged rollups + COMMIT */
     WRITER_ROLLING_BACK,
-    WRITER_RETRY_WAIT,    /* a batch failed: wait, then retry it */
+    WRITER_RETRY_WAIT, /* a batch failed: wait, then retry it */
     WRITER_CLOSING,
 } writer_state_t;
 
 /* One event of a batch, as the rollups need it; its ids are in the batch's names. */
 typedef struct writer_event {
-    uint32_t names_at;  /* tenant id, NUL, workflow id, NUL */
-    uint8_t status;     /* et_status_t */
+    uint32_t names_at; /* tenant id, NUL, workflow id, NUL */
+    uint8_t status;    /* et_status_t */
     int64_t finished_us;
     int64_t duration_us;
 } writer_event_t;
 
 typedef struct writer_batch {
-    copy_buf_t rows;    /* staging rows in COPY text format */
+    copy_buf_t rows; /* staging rows in COPY text format */
     size_t events;
     writer_event_t *event_list; /* [0, events): folded when the plain INSERT succeeds */
     size_t event_cap;
-    copy_buf_t names;   /* the events' ids, NUL-terminated */
+    copy_buf_t names; /* the events' ids, NUL-terminated */
     writer_ack_t *acks;
     size_t ack_len;
     size_t ack_cap;
-    uint32_t *index;    /* open addressing over acks: writer_holds without a scan */
-    size_t index_cap;   /* a power of two, at least twice ack_len */
-    uint32_t *key_hashes; /* set of its (tenant, workflow, minute, status) key hashes */
-    size_t key_cap;       /* a power of two */
-    size_t keys;          /* distinct rollup keys so far: bounded by batch_max_keys */
-    uint64_t opened_ms; /* loop time of the first event */
-    unsigned attempts;  /* of the slice being written */
-    size_t slice_from;  /* first ack not yet committed or rejected */
-    size_t slice_len;   /* acks written in one transaction: all that is left, unless split */
+    uint32_t *index;        /* open addressing over acks: writer_holds without a scan */
+    size_t index_cap;       /* a power of two, at least twice ack_len */
+    uint32_t *key_hashes;   /* set of its (tenant, workflow, minute, status) key hashes */
+    size_t key_cap;         /* a power of two */
+    size_t keys;            /* distinct rollup keys so far: bounded by batch_max_keys */
+    uint64_t opened_ms;     /* loop time of the first event */
+    unsigned attempts;      /* of the slice being written */
+    size_t slice_from;      /* first ack not yet committed or rejected */
+    size_t slice_len;       /* acks written in one transaction: all that is left, unless split */
     unsigned data_failures; /* of the current slice, with a data error */
-    bool split;         /* being bisected: a failing slice is halved at once */
-    bool careful;       /* met a stored run: INSERT ON CONFLICT DO NOTHING from now on */
-    bool failed;        /* the current slice's last attempt failed */
+    bool split;             /* being bisected: a failing slice is halved at once */
+    bool careful;           /* met a stored run: INSERT ON CONFLICT DO NOTHING from now on */
+    bool failed;            /* the current slice's last attempt failed */
 } writer_batch_t;
 
 typedef struct writer_stats {
-    uint64_t events_received; /* events added to batches */
-    uint64_t events_inserted; /* raw rows really inserted */
-    uint64_t events_duplicate;/* rows the primary key turned away */
+    uint64_t events_received;  /* events added to batches */
+    uint64_t events_inserted;  /* raw rows really inserted */
+    uint64_t events_duplicate; /* rows the primary key turned away */
     uint64_t batches_committed;
     uint64_t batches_failed;
-    uint64_t batches_split;   /* refused batches or slices halved */
-    uint64_t entries_rejected;/* entries the database refused, given to on_rejected */
+    uint64_t batches_split;     /* refused batches or slices halved */
+    uint64_t entries_rejected;  /* entries the database refused, given to on_rejected */
     uint64_t events_overflowed; /* inserted rows rolled up under WLIMIT_OVERFLOW_ID */
-    uint64_t batches_careful; /* slices written with ON CONFLICT DO NOTHING RETURNING */
+    uint64_t batches_careful;   /* slices written with ON CONFLICT DO NOTHING RETURNING */
 } writer_stats_t;
 
 typedef struct batch_writer batch_writer_t;
@@ -138,15 +138,15 @@ typedef void (*writer_room_fn)(batch_writer_t *w, void *arg);
 typedef void (*writer_fatal_fn)(batch_writer_t *w, const char *reason, void *arg);
 typedef void (*writer_batch_fn)(batch_writer_t *w, size_t events, size_t inserted,
                                 uint64_t commit_ms, void *arg);
-typedef void (*writer_rejected_fn)(batch_writer_t *w, const writer_ack_t *ack,
-                                   const char *reason, void *arg);
+typedef void (*writer_rejected_fn)(batch_writer_t *w, const writer_ack_t *ack, const char *reason,
+                                   void *arg);
 typedef void (*writer_closed_fn)(batch_writer_t *w);
 
 typedef struct writer_callbacks {
     writer_committed_fn on_committed;
     writer_room_fn on_room;
-    writer_fatal_fn on_fatal;   /* the database is unusable for this agent: exit */
-    writer_batch_fn on_batch;   /* after each commit, for metrics */
+    writer_fatal_fn on_fatal; /* the database is unusable for this agent: exit */
+    writer_batch_fn on_batch; /* after each commit, for metrics */
     /* The database refuses this entry's rows (reason: its message and SQLSTATE). The owner
      * dead-letters and acknowledges it; without this callback it stays pending. */
     writer_rejected_fn on_rejected;
@@ -161,23 +161,23 @@ struct batch_writer {
     writer_callbacks_t cb;
     writer_batch_t batches[2];
     writer_batch_t *filling;
-    writer_batch_t *inflight;   /* NULL when nothing is being written */
+    writer_batch_t *inflight; /* NULL when nothing is being written */
     rollup_set_t deltas;
-    copy_buf_t rollup_keys;     /* the keys the deltas touch (round trip 2) */
-    copy_buf_t rollup_rows;     /* the merged rows, built as round trip 2 reads (3) */
-    uint8_t *row_built;         /* per delta: its merged row is in rollup_rows */
+    copy_buf_t rollup_keys; /* the keys the deltas touch (round trip 2) */
+    copy_buf_t rollup_rows; /* the merged rows, built as round trip 2 reads (3) */
+    uint8_t *row_built;     /* per delta: its merged row is in rollup_rows */
     size_t row_built_cap;
-    et_hist_t stored_bins;      /* one stored row's bins, while merging it */
-    size_t inserted_rows;       /* raw rows the in-flight slice really inserted */
-    bool careful_round;         /* the in-flight slice's insert is the careful one */
-    unsigned careful_left;      /* batches still to start careful after a duplicate */
-    wlimit_t wlimit;            /* admitted workflows per tenant, as far as known */
+    et_hist_t stored_bins;        /* one stored row's bins, while merging it */
+    size_t inserted_rows;         /* raw rows the in-flight slice really inserted */
+    bool careful_round;           /* the in-flight slice's insert is the careful one */
+    unsigned careful_left;        /* batches still to start careful after a duplicate */
+    wlimit_t wlimit;              /* admitted workflows per tenant, as far as known */
     struct writer_held_row *held; /* inserted rows waiting for the admission's answer */
     size_t held_len;
     size_t held_cap;
-    wlimit_set_t asked;         /* (tenant, workflow) pairs and (tenant, "") loads asked */
-    wlimit_set_t answers;       /* the admission's: flag admitted, value the tenant's count */
-    copy_buf_t admit_rows;      /* COPY text for exectime_admit */
+    wlimit_set_t asked;    /* (tenant, workflow) pairs and (tenant, "") loads asked */
+    wlimit_set_t answers;  /* the admission's: flag admitted, value the tenant's count */
+    copy_buf_t admit_rows; /* COPY text for exectime_admit */
     char admit_sql[160];
     char error[512];            /* first error of the in-flight round trip */
     char sqlstate[6];           /* its SQLSTATE; "" when it did not come from the server */
@@ -185,15 +185,15 @@ struct batch_writer {
     char setup_sql[2048];       /* session set-up, with statement_timeout */
     char constants_differ[256]; /* why the sketch constants refuse this agent, or "" */
     bool schema_ok;
-    bool draining;              /* flush everything, then call on_drained */
+    bool draining; /* flush everything, then call on_drained */
     void (*on_drained)(batch_writer_t *w);
-    uv_timer_t flush_timer;     /* age of the filling batch */
-    uv_timer_t retry_timer;     /* failed batch and schema re-check */
+    uv_timer_t flush_timer; /* age of the filling batch */
+    uv_timer_t retry_timer; /* failed batch and schema re-check */
     uint64_t retry_ms;
     uint64_t round_started_ms;
     uint64_t rollups_started_ms; /* end of round trip 1 (and admission) */
-    uint64_t step_started_ms;   /* start of the round trip in flight (stall check) */
-    int schema_version;         /* seen in the database */
+    uint64_t step_started_ms;    /* start of the round trip in flight (stall check) */
+    int schema_version;          /* seen in the database */
     int closing_handles;
     writer_closed_fn on_closed;
     writer_stats_t stats;

@@ -21,25 +21,26 @@ enum {
 
 typedef struct command_info {
     const char *name;
-    const char *usage;   /* its arguments */
-    const char *summary; /* one line, for the command list */
-    const char *text;    /* what it does, for its own help */
+    const char *usage;           /* its arguments */
+    const char *summary;         /* one line, for the command list */
+    const char *text;            /* what it does, for its own help */
     const char *const *settings; /* the settings it reads; NULL: all */
-    bool range_flags;    /* takes --tenant, --from, --to */
-    bool listed;         /* shown in the general help */
+    bool range_flags;            /* takes --tenant, --from, --to */
+    bool listed;                 /* shown in the general help */
 } command_info_t;
 
 static const char *const database_settings[] = {"database-url", "database-url-file", "log-level",
                                                 "log-format", NULL};
-static const char *const verify_settings[] = {"database-url", "database-url-file",
-                                              "raw-retention-days", "log-level", "log-format",
-                                              NULL};
+static const char *const verify_settings[] = {
+    "database-url", "database-url-file", "raw-retention-days", "log-level", "log-format", NULL};
 static const char *const no_settings[] = {NULL};
 
+/* clang-format off */
 static const char range_text[] =
     "  --tenant T    only this tenant (default: every tenant)\n"
     "  --from TIME   start, RFC 3339 or a date (default: the start of the raw retention)\n"
     "  --to TIME     end, exclusive; a date covers that whole day (default: an hour from now)\n";
+/* clang-format on */
 
 /* Indexed by cli_command_t. */
 static const command_info_t commands[] = {
@@ -61,7 +62,8 @@ static const command_info_t commands[] = {
                     "Recomputes the rollups of the range from the raw rows and prints every\n"
                     "difference; exits 0 when there is none, 1 when there is any.",
                     verify_settings, true, true},
-    [CLI_ROLLUP_REBUILD] = {"rollup-rebuild", "rollup-rebuild [--tenant T] [--from TIME] [--to TIME]",
+    [CLI_ROLLUP_REBUILD] = {"rollup-rebuild",
+                            "rollup-rebuild [--tenant T] [--from TIME] [--to TIME]",
                             "replace the rollups of a range by a recomputation from raw rows",
                             "Replaces the rollups of the range by a recomputation from the raw\n"
                             "rows (run it as the schema owner); writers wait for it.",
@@ -156,24 +158,12 @@ int cli_parse(int argc, char **argv, config_t *cfg, cli_t *out, char *err, size_
         case 1: /* "-" in optstring: a positional argument, in order */
             rc = positional(out, optarg, err, err_cap);
             break;
-        case OPT_HELP:
-            out->help = true;
-            break;
-        case OPT_VERSION:
-            out->version = true;
-            break;
-        case OPT_TENANT:
-            out->tenant = optarg;
-            break;
-        case OPT_FROM:
-            out->from = optarg;
-            break;
-        case OPT_TO:
-            out->to = optarg;
-            break;
-        case ':':
-            snprintf(err, err_cap, "%s: needs a value", argv[optind - 1]);
-            return -EINVAL;
+        case OPT_HELP: out->help = true; break;
+        case OPT_VERSION: out->version = true; break;
+        case OPT_TENANT: out->tenant = optarg; break;
+        case OPT_FROM: out->from = optarg; break;
+        case OPT_TO: out->to = optarg; break;
+        case ':': snprintf(err, err_cap, "%s: needs a value", argv[optind - 1]); return -EINVAL;
         case '?':
             snprintf(err, err_cap, "%s: unknown flag (see " PROG " --help)", argv[optind - 1]);
             return -EINVAL;
@@ -185,8 +175,10 @@ int cli_parse(int argc, char **argv, config_t *cfg, cli_t *out, char *err, size_
             return rc;
     }
     if ((out->tenant || out->from || out->to) && !commands[out->command].range_flags) {
-        snprintf(err, err_cap, "%s: --tenant, --from and --to are flags of verify and "
-                 "rollup-rebuild", commands[out->command].name);
+        snprintf(err, err_cap,
+                 "%s: --tenant, --from and --to are flags of verify and "
+                 "rollup-rebuild",
+                 commands[out->command].name);
         return -EINVAL;
     }
     return 0;

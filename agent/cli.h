@@ -30,8 +30,8 @@ typedef enum cli_command {
 typedef struct cli {
     cli_command_t command; /* CLI_RUN when none is given */
     bool command_given;
-    bool help;    /* -h/--help: print the command's help and do nothing else */
-    bool version; /* --version */
+    bool help;                /* -h/--help: print the command's help and do nothing else */
+    bool version;             /* --version */
     cli_command_t help_topic; /* help COMMAND */
     bool help_topic_given;
     const char *tenant; /* verify, rollup-rebuild: NULL = every tenant */
@@ -40,8 +40,8 @@ typedef struct cli {
 } cli_t;
 
 /* Reads argv[1..argc) into out and the settings into cfg (over what cfg holds already). */
-__attribute__((warn_unused_result)) int cli_parse(int argc, char **argv, config_t *cfg,
-                                                  cli_t *out, char *err, size_t err_cap);
+__attribute__((warn_unused_result)) int cli_parse(int argc, char **argv, config_t *cfg, cli_t *out,
+                                                  char *err, size_t err_cap);
 
 /* The help of one command (its usage, what it does, its flags and settings), or with
  * general = true the list of commands and every setting. */

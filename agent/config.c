@@ -33,10 +33,10 @@ typedef struct setting {
     const char *name; /* flag without the leading "--" */
     const char *env;
     setting_type_t type;
-    size_t offset;   /* of the field in config_t (SETTING_FILE: the field it fills) */
-    size_t size;     /* of a string field */
+    size_t offset; /* of the field in config_t (SETTING_FILE: the field it fills) */
+    size_t size;   /* of a string field */
     const char *default_value;
-    long min, max;   /* for SETTING_INT */
+    long min, max; /* for SETTING_INT */
     setting_check_fn check;
     const char *help;
 } setting_t;
@@ -108,8 +108,8 @@ static const setting_t settings[] = {
     {"ops-listen", "EXECTIME_OPS_LISTEN", STR(ops_listen), "", 0, 0, check_listen_or_empty,
      "second HTTP address serving only /healthz, /readyz and /metrics, apart from the API's "
      "connection limits (empty: off)"},
-    {"http-max-connections", "EXECTIME_HTTP_MAX_CONNECTIONS", INT(http_max_connections), "1024",
-     1, 65536, NULL,
+    {"http-max-connections", "EXECTIME_HTTP_MAX_CONNECTIONS", INT(http_max_connections), "1024", 1,
+     65536, NULL,
      "connections open at once on EXECTIME_LISTEN; beyond, the longest-idle keep-alive one is "
      "closed, or the newcomer gets 503"},
     {"http-max-connections-per-client", "EXECTIME_HTTP_MAX_CONNECTIONS_PER_CLIENT",
@@ -124,8 +124,7 @@ static const setting_t settings[] = {
     {"batch-max", "EXECTIME_BATCH_MAX", INT(batch_max), "50000", 1, 50000, NULL,
      "most events written in one transaction (a batch is written when full, or when "
      "EXECTIME_FLUSH_MS old and the writer is free)"},
-    {"batch-max-keys", "EXECTIME_BATCH_MAX_KEYS", INT(batch_max_keys), "10000", 100, 100000,
-     NULL,
+    {"batch-max-keys", "EXECTIME_BATCH_MAX_KEYS", INT(batch_max_keys), "10000", 100, 100000, NULL,
      "a batch is written once it holds this many distinct (tenant, workflow, minute, "
      "status) rollup keys: bounds the rollup work and memory of one transaction"},
     {"flush-ms", "EXECTIME_FLUSH_MS", INT(flush_ms), "200", 1, 60000, NULL,
@@ -136,36 +135,36 @@ static const setting_t settings[] = {
      "an entry delivered more often is dead-lettered"},
     {"dead-letter-maxlen", "EXECTIME_DEAD_LETTER_MAXLEN", INT(dead_letter_maxlen), "10000", 100,
      10000000, NULL, "the dead-letter stream <stream>:dead keeps about this many entries"},
-    {"dead-letter-max-bytes", "EXECTIME_DEAD_LETTER_MAX_BYTES", INT(dead_letter_max_bytes),
-     "65536", 0, 1048576, NULL,
+    {"dead-letter-max-bytes", "EXECTIME_DEAD_LETTER_MAX_BYTES", INT(dead_letter_max_bytes), "65536",
+     0, 1048576, NULL,
      "a dead letter keeps at most this many bytes of its event (field truncated: full size)"},
-    {"consumer-expire-ms", "EXECTIME_CONSUMER_EXPIRE_MS", INT(consumer_expire_ms), "3600000",
-     10000, 2147483647, NULL,
+    {"consumer-expire-ms", "EXECTIME_CONSUMER_EXPIRE_MS", INT(consumer_expire_ms), "3600000", 10000,
+     2147483647, NULL,
      "a consumer of the group with nothing pending, idle this long, is removed (ms)"},
     {"statement-timeout-ms", "EXECTIME_STATEMENT_TIMEOUT_MS", INT(statement_timeout_ms), "60000",
      1000, 3600000, NULL,
      "statement_timeout of the writer's session (ms); a round trip unanswered 10 s longer "
      "resets the session"},
-    {"shutdown-timeout-ms", "EXECTIME_SHUTDOWN_TIMEOUT_MS", INT(shutdown_timeout_ms), "30000",
-     100, 3600000, NULL,
+    {"shutdown-timeout-ms", "EXECTIME_SHUTDOWN_TIMEOUT_MS", INT(shutdown_timeout_ms), "30000", 100,
+     3600000, NULL,
      "on SIGTERM, most time to commit what is in flight before exiting with status 3 (ms)"},
     {"raw-retention-days", "EXECTIME_RAW_RETENTION_DAYS", INT(raw_retention_days), "30", 1, 3650,
      NULL, "days of raw rows kept; older events are refused"},
-    {"minute-retention-days", "EXECTIME_MINUTE_RETENTION_DAYS", INT(minute_retention_days), "14",
-     1, 3650, NULL, "days of minute rollups kept"},
+    {"minute-retention-days", "EXECTIME_MINUTE_RETENTION_DAYS", INT(minute_retention_days), "14", 1,
+     3650, NULL, "days of minute rollups kept"},
     {"hour-retention-days", "EXECTIME_HOUR_RETENTION_DAYS", INT(hour_retention_days), "400", 1,
      36500, NULL, "days of hour rollups kept"},
-    {"max-workflows-per-tenant", "EXECTIME_MAX_WORKFLOWS_PER_TENANT",
-     INT(max_workflows_per_tenant), "10000", 1, 1000000, NULL,
+    {"max-workflows-per-tenant", "EXECTIME_MAX_WORKFLOWS_PER_TENANT", INT(max_workflows_per_tenant),
+     "10000", 1, 1000000, NULL,
      "distinct workflows a tenant may have in the per-workflow rollups; runs of further "
      "workflows are stored and counted tenant-wide, and rolled up per workflow under "
      "\"(overflow)\" (use one value for every agent of a database)"},
-    {"api-statement-timeout-ms", "EXECTIME_API_STATEMENT_TIMEOUT_MS",
-     INT(api_statement_timeout_ms), "5000", 1, 20000, NULL,
+    {"api-statement-timeout-ms", "EXECTIME_API_STATEMENT_TIMEOUT_MS", INT(api_statement_timeout_ms),
+     "5000", 1, 20000, NULL,
      "an API query running longer is cancelled and answered 503 (ms; under the 30 s "
      "request timeout)"},
-    {"api-cache-entries", "EXECTIME_API_CACHE_ENTRIES", INT(api_cache_entries), "1024", 0,
-     65536, NULL,
+    {"api-cache-entries", "EXECTIME_API_CACHE_ENTRIES", INT(api_cache_entries), "1024", 0, 65536,
+     NULL,
      "summary answers whose whole days the API keeps merged in memory (each up to 19 KiB, "
      "typically 2-4 KiB), dropped by the writers' notifications; 0: off"},
     {"api-max-response-bytes", "EXECTIME_API_MAX_RESPONSE_BYTES", INT(api_max_response_bytes),
@@ -188,8 +187,8 @@ static const setting_t settings[] = {
 
 /* Reads a secret's file into the string field of s: one line, a trailing newline dropped
  * (what `echo` and Kubernetes secret volumes write). */
-static int setting_read_file(config_t *cfg, const setting_t *s, const char *path,
-                             const char *who, char *err, size_t err_cap)
+static int setting_read_file(config_t *cfg, const setting_t *s, const char *path, const char *who,
+                             char *err, size_t err_cap)
 {
     char *field = (char *)cfg + s->offset;
     FILE *f = fopen(path, "rb");
@@ -283,8 +282,8 @@ void config_defaults(config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     char err[64];
     for (size_t i = 0; i < SETTING_COUNT; i++) {
-        int rc = setting_apply(cfg, &settings[i], settings[i].default_value, "default", err,
-                               sizeof err);
+        int rc =
+            setting_apply(cfg, &settings[i], settings[i].default_value, "default", err, sizeof err);
         (void)rc; /* defaults are valid by construction; the config test checks them */
     }
     char host[64] = "agent";

@@ -77,10 +77,22 @@ int copy_buf_text(copy_buf_t *b, const char *s, int first)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         switch (c) {
-        case '\\': b->data[b->len++] = '\\'; b->data[b->len++] = '\\'; break;
-        case '\t': b->data[b->len++] = '\\'; b->data[b->len++] = 't'; break;
-        case '\n': b->data[b->len++] = '\\'; b->data[b->len++] = 'n'; break;
-        case '\r': b->data[b->len++] = '\\'; b->data[b->len++] = 'r'; break;
+        case '\\':
+            b->data[b->len++] = '\\';
+            b->data[b->len++] = '\\';
+            break;
+        case '\t':
+            b->data[b->len++] = '\\';
+            b->data[b->len++] = 't';
+            break;
+        case '\n':
+            b->data[b->len++] = '\\';
+            b->data[b->len++] = 'n';
+            break;
+        case '\r':
+            b->data[b->len++] = '\\';
+            b->data[b->len++] = 'r';
+            break;
         default: b->data[b->len++] = c; break;
         }
     }

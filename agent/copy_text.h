@@ -33,11 +33,10 @@ __attribute__((warn_unused_result)) int copy_buf_null(copy_buf_t *b, int first);
 __attribute__((warn_unused_result)) int copy_buf_time(copy_buf_t *b, int64_t t_us, int first);
 /* A bytea field in hex form: \\x and two lowercase hex digits a byte (the backslash
  * doubled, as COPY text wants it). */
-__attribute__((warn_unused_result)) int copy_buf_bytea(copy_buf_t *b, const uint8_t *v,
-                                                       size_t n, int first);
+__attribute__((warn_unused_result)) int copy_buf_bytea(copy_buf_t *b, const uint8_t *v, size_t n,
+                                                       int first);
 __attribute__((warn_unused_result)) int copy_buf_end_row(copy_buf_t *b);
 /* Appends bytes as they are, unescaped (the buffer used as a bounded arena). */
-__attribute__((warn_unused_result)) int copy_buf_raw(copy_buf_t *b, const void *data,
-                                                     size_t len);
+__attribute__((warn_unused_result)) int copy_buf_raw(copy_buf_t *b, const void *data, size_t len);
 
 #endif

@@ -71,9 +71,8 @@ static uint32_t key_hash(const day_cache_key_t *k)
 
 static bool key_equal(const day_cache_key_t *a, const day_cache_key_t *b)
 {
-    return a->status_mask == b->status_mask && a->from_us == b->from_us &&
-           a->to_us == b->to_us && strcmp(a->tenant, b->tenant) == 0 &&
-           strcmp(a->workflow, b->workflow) == 0;
+    return a->status_mask == b->status_mask && a->from_us == b->from_us && a->to_us == b->to_us &&
+           strcmp(a->tenant, b->tenant) == 0 && strcmp(a->workflow, b->workflow) == 0;
 }
 
 /* A linear scan: a few thousand entries at most, against a request's milliseconds. */

@@ -50,7 +50,7 @@ typedef struct day_cache_value {
     int64_t sum_us;
     int64_t min_us;
     int64_t max_us;
-    uint8_t *bins;    /* et_hist_encode */
+    uint8_t *bins; /* et_hist_encode */
     size_t bins_len;
 } day_cache_value_t;
 
@@ -66,13 +66,13 @@ typedef struct day_cache_stats {
     uint64_t hits;
     uint64_t misses;
     uint64_t stores;
-    uint64_t dropped;   /* entries dropped by notifications or a listener change */
+    uint64_t dropped; /* entries dropped by notifications or a listener change */
 } day_cache_stats_t;
 
 typedef struct day_cache {
     day_cache_entry_t *entries; /* [0, max_entries) */
     size_t max_entries;
-    uint64_t generation;        /* notifications handled and listener changes */
+    uint64_t generation; /* notifications handled and listener changes */
     uint64_t tick;
     bool listening;
     day_cache_stats_t stats;

@@ -16,16 +16,16 @@
 #include "listen_addr.h"
 #include "log.h"
 
-#define HTTP_INBUF_SIZE (16 * 1024)      /* per connection; holds unparsed pipelined input */
-#define HTTP_LINGER_MS 2000              /* drain input this long after the last response */
-#define HTTP_LINGER_MAX_BYTES (1 << 20)  /* ... or until this much was discarded */
-#define HTTP_SHED_MAX 64                 /* over-limit connections answered 503 at once */
-#define HTTP_EXTRA_HEADERS_MAX 4096      /* handler-added response header bytes */
-#define HTTP_REQUEST_LINE_OVERHEAD 16    /* method, spaces, version, CRLF: approximated */
+#define HTTP_INBUF_SIZE (16 * 1024)     /* per connection; holds unparsed pipelined input */
+#define HTTP_LINGER_MS 2000             /* drain input this long after the last response */
+#define HTTP_LINGER_MAX_BYTES (1 << 20) /* ... or until this much was discarded */
+#define HTTP_SHED_MAX 64                /* over-limit connections answered 503 at once */
+#define HTTP_EXTRA_HEADERS_MAX 4096     /* handler-added response header bytes */
+#define HTTP_REQUEST_LINE_OVERHEAD 16   /* method, spaces, version, CRLF: approximated */
 #define HTTP_LISTEN_BACKLOG 511
 
 #ifndef container_of
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 /* One enum of states per connection; conn_set_state is the only place that changes it. */
@@ -39,9 +39,11 @@ typedef enum conn_state {
     CONN_CLOSING,      /* uv_close called; freed in conn_on_close */
 } conn_state_t;
 
+/* clang-format off */
 static const char *const conn_state_names[] = {
     "idle", "reading_head", "reading_body", "handling", "writing", "lingering", "closing",
 };
+/* clang-format on */
 
 typedef enum conn_event {
     EV_DATA,     /* bytes were appended to the input buffer */
@@ -52,9 +54,11 @@ typedef enum conn_event {
     EV_SHUTDOWN, /* the server is closing */
 } conn_event_t;
 
+/* clang-format off */
 static const char *const conn_event_names[] = {
     "data", "eof", "io_error", "written", "timeout", "shutdown",
 };
+/* clang-format on */
 
 typedef struct header_ref {
     uint32_t name;  /* arena offset of the NUL-terminated name */
@@ -87,7 +91,7 @@ struct http_response {
     void *abandon_arg;
     char peer[INET6_ADDRSTRLEN];
     char request_id[HTTP_REQUEST_ID_MAX + 1]; /* set when the request starts */
-    bool skip_budget;       /* sent even when the response budget is spent */
+    bool skip_budget;                         /* sent even when the response budget is spent */
 };
 
 typedef struct http_conn {
@@ -98,25 +102,25 @@ typedef struct http_conn {
     struct http_conn *prev;
     struct http_conn *next;
     conn_state_t state;
-    uint64_t deadline;         /* uv_now() at which the current state times out; 0 none */
-    uint64_t idle_since;       /* uv_now() when it last entered CONN_IDLE */
-    uint64_t req_start_ns;     /* uv_hrtime() when the current request began */
-    http_response_t *current;  /* request being read or handled; NULL otherwise */
-    size_t in_off;             /* in[in_off, in_len) is input not yet parsed */
+    uint64_t deadline;        /* uv_now() at which the current state times out; 0 none */
+    uint64_t idle_since;      /* uv_now() when it last entered CONN_IDLE */
+    uint64_t req_start_ns;    /* uv_hrtime() when the current request began */
+    http_response_t *current; /* request being read or handled; NULL otherwise */
+    size_t in_off;            /* in[in_off, in_len) is input not yet parsed */
     size_t in_len;
-    size_t discarded;          /* bytes dropped while lingering */
-    unsigned requests;         /* requests dispatched on this connection */
-    int fail_status;           /* set by a parser callback that refuses the request */
+    size_t discarded;  /* bytes dropped while lingering */
+    unsigned requests; /* requests dispatched on this connection */
+    int fail_status;   /* set by a parser callback that refuses the request */
     const char *fail_code;
     const char *fail_message;
-    bool keep_alive;           /* keep the connection after the response in flight */
-    bool http10;               /* the current request is HTTP/1.0 */
-    bool head_method;          /* the current request is HEAD: send no body */
-    bool reading;              /* uv_read_start is in effect */
-    bool input_full;           /* buffer filled up: read again only once it is drained */
-    bool peer_eof;             /* the peer finished sending */
-    bool counted;              /* counted in server->nconns */
-    bool shed;                 /* over the limit: counted in server->nshed */
+    bool keep_alive;  /* keep the connection after the response in flight */
+    bool http10;      /* the current request is HTTP/1.0 */
+    bool head_method; /* the current request is HEAD: send no body */
+    bool reading;     /* uv_read_start is in effect */
+    bool input_full;  /* buffer filled up: read again only once it is drained */
+    bool peer_eof;    /* the peer finished sending */
+    bool counted;     /* counted in server->nconns */
+    bool shed;        /* over the limit: counted in server->nshed */
     char peer[INET6_ADDRSTRLEN];
     char in[HTTP_INBUF_SIZE];
 } http_conn_t;
@@ -272,8 +276,8 @@ static void exchange_notify_abandoned(http_response_t *res)
  * callback. Bodies are dropped for HEAD and for statuses that never carry one.
  */
 static conn_write_t *response_build(const http_conn_t *c, int status, const char *ctype,
-                                    const char *request_id, const char *extra,
-                                    size_t extra_len, const void *body, size_t body_len)
+                                    const char *request_id, const char *extra, size_t extra_len,
+                                    const void *body, size_t body_len)
 {
     bool no_body_status = (status >= 100 && status < 200) || status == 204 || status == 304;
     bool send_body = !no_body_status && !c->head_method;
@@ -285,8 +289,10 @@ static conn_write_t *response_build(const http_conn_t *c, int status, const char
     const char *conn_line = !c->keep_alive ? "Connection: close\r\n"
                             : c->http10    ? "Connection: keep-alive\r\n"
                                            : "";
+    /* clang-format off */
     const char *fmt =
         "HTTP/1.1 %d %s\r\nServer: exectime\r\nX-Request-Id: %s\r\n%s%s%s%s%.*s%s\r\n";
+    /* clang-format on */
     int head = snprintf(NULL, 0, fmt, status, status_reason(status), request_id,
                         ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "",
                         length_line, (int)extra_len, extra ? extra : "", conn_line);
@@ -391,15 +397,9 @@ static void conn_set_state(http_conn_t *c, conn_state_t next)
         break;
     case CONN_READING_BODY:
     case CONN_HANDLING:
-    case CONN_WRITING:
-        c->deadline = now + l->request_timeout_ms;
-        break;
-    case CONN_LINGERING:
-        c->deadline = now + HTTP_LINGER_MS;
-        break;
-    case CONN_CLOSING:
-        c->deadline = 0;
-        break;
+    case CONN_WRITING: c->deadline = now + l->request_timeout_ms; break;
+    case CONN_LINGERING: c->deadline = now + HTTP_LINGER_MS; break;
+    case CONN_CLOSING: c->deadline = 0; break;
     }
     c->state = next;
     conn_sync_reading(c);
@@ -459,8 +459,8 @@ static void conn_fail(http_conn_t *c, int status, const char *code, const char *
     http_response_t *abandoned = detach_current(c);
     if (log_enabled(LOG_DEBUG))
         log_fields(LOG_DEBUG, "http request refused", log_str("peer", c->peer),
-                   log_int("status", status), log_str("code", code),
-                   log_str("message", message), log_str("request_id", request_id));
+                   log_int("status", status), log_str("code", code), log_str("message", message),
+                   log_str("request_id", request_id));
     c->keep_alive = false;
     char body[JSON_ERROR_BODY_MAX];
     size_t body_len = json_error_body(body, sizeof body, code, message, NULL);
@@ -520,8 +520,8 @@ static void conn_after_response(http_conn_t *c)
 
 static void conn_unexpected(http_conn_t *c, conn_event_t ev)
 {
-    log_write(LOG_ERROR, "http connection: impossible event", "state",
-              conn_state_names[c->state], "event", conn_event_names[ev], NULL);
+    log_write(LOG_ERROR, "http connection: impossible event", "state", conn_state_names[c->state],
+              "event", conn_event_names[ev], NULL);
     abort();
 }
 
@@ -533,18 +533,11 @@ static void conn_dispatch(http_conn_t *c, conn_event_t ev)
         switch (c->state) {
         case CONN_IDLE:
         case CONN_READING_HEAD:
-        case CONN_READING_BODY:
-            conn_parse(c);
-            break;
+        case CONN_READING_BODY: conn_parse(c); break;
         case CONN_HANDLING:
-        case CONN_WRITING:
-            break; /* pipelined input waits until the response is written */
-        case CONN_LINGERING:
-            conn_discard(c);
-            break;
-        case CONN_CLOSING:
-            c->in_off = c->in_len = 0;
-            break;
+        case CONN_WRITING: break; /* pipelined input waits until the response is written */
+        case CONN_LINGERING: conn_discard(c); break;
+        case CONN_CLOSING: c->in_off = c->in_len = 0; break;
         }
         break;
     case EV_EOF:
@@ -552,17 +545,13 @@ static void conn_dispatch(http_conn_t *c, conn_event_t ev)
         case CONN_IDLE:
         case CONN_READING_HEAD:
         case CONN_READING_BODY:
-        case CONN_LINGERING:
-            conn_close(c);
-            break;
+        case CONN_LINGERING: conn_close(c); break;
         case CONN_HANDLING:
             /* A half-close (shutdown(SHUT_WR) after the request) looks the same as a peer
              * that left: answer anyway, as curl expects and nginx does. A peer that left
              * shows up as a failed write; the handler timeout bounds the wait. */
-        case CONN_WRITING:
-            break; /* finish; conn_after_response and conn_parse see peer_eof */
-        case CONN_CLOSING:
-            break;
+        case CONN_WRITING: break; /* finish; conn_after_response and conn_parse see peer_eof */
+        case CONN_CLOSING: break;
         }
         break;
     case EV_IO_ERROR:
@@ -571,18 +560,13 @@ static void conn_dispatch(http_conn_t *c, conn_event_t ev)
         break;
     case EV_WRITTEN:
         switch (c->state) {
-        case CONN_WRITING:
-            conn_after_response(c);
-            break;
-        default:
-            conn_unexpected(c, ev);
+        case CONN_WRITING: conn_after_response(c); break;
+        default: conn_unexpected(c, ev);
         }
         break;
     case EV_TIMEOUT:
         switch (c->state) {
-        case CONN_IDLE:
-            conn_close(c);
-            break;
+        case CONN_IDLE: conn_close(c); break;
         case CONN_READING_HEAD:
             conn_fail(c, 408, "request_timeout", "request headers not received in time", NULL);
             break;
@@ -593,16 +577,11 @@ static void conn_dispatch(http_conn_t *c, conn_event_t ev)
             conn_fail(c, 503, "unavailable", "the request took too long", "Retry-After: 1\r\n");
             break;
         case CONN_WRITING:
-        case CONN_LINGERING:
-            conn_close(c);
-            break;
-        case CONN_CLOSING:
-            break;
+        case CONN_LINGERING: conn_close(c); break;
+        case CONN_CLOSING: break;
         }
         break;
-    case EV_SHUTDOWN:
-        conn_close(c);
-        break;
+    case EV_SHUTDOWN: conn_close(c); break;
     }
 }
 
@@ -785,8 +764,7 @@ static int exchange_finalize(http_response_t *res, bool is_connect)
         rc = arena_nul(res);
     size_t query_pos = res->arena_len;
     if (rc == 0 && (u.field_set & (1 << UF_QUERY)))
-        rc = arena_append(res, res->arena + u.field_data[UF_QUERY].off,
-                          u.field_data[UF_QUERY].len);
+        rc = arena_append(res, res->arena + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
     if (rc == 0)
         rc = arena_nul(res);
     if (rc < 0)
@@ -884,8 +862,8 @@ static void conn_parse(http_conn_t *c)
         c->in_off = c->in_len = 0;
         c->input_full = false;
     }
-    bool wants_input = c->state == CONN_IDLE || c->state == CONN_READING_HEAD ||
-                       c->state == CONN_READING_BODY;
+    bool wants_input =
+        c->state == CONN_IDLE || c->state == CONN_READING_HEAD || c->state == CONN_READING_BODY;
     if (wants_input && c->peer_eof)
         conn_close(c); /* no more input will come to complete a request */
     else if (c->state != CONN_CLOSING)
@@ -1091,8 +1069,7 @@ int http_server_init(http_server_t *s, uv_loop_t *loop, const http_server_limits
     const http_server_limits_t *l = &s->limits;
     if (l->max_header_bytes == 0 || l->max_url_bytes == 0 || l->max_url_bytes > UINT16_MAX ||
         l->max_headers == 0 || l->max_connections == 0 || l->max_connections_per_client == 0 ||
-        l->header_timeout_ms == 0 ||
-        l->idle_timeout_ms == 0 || l->request_timeout_ms == 0 ||
+        l->header_timeout_ms == 0 || l->idle_timeout_ms == 0 || l->request_timeout_ms == 0 ||
         l->response_budget_bytes < HTTP_BUDGET_EXEMPT_BYTES ||
         l->max_body_bytes > (size_t)UINT32_MAX || l->max_header_bytes > (size_t)UINT32_MAX)
         return -EINVAL;
@@ -1213,8 +1190,8 @@ const char *http_request_header(const http_request_t *req, const char *name)
 
 static bool header_name_ok(const char *name)
 {
-    static const char *const reserved[] = {"content-length", "connection", "transfer-encoding",
-                                           "server", "content-type", "x-request-id"};
+    static const char *const reserved[] = {"content-length", "connection",   "transfer-encoding",
+                                           "server",         "content-type", "x-request-id"};
     if (name[0] == '\0' || strpbrk(name, "\r\n: \t") != NULL)
         return false;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
@@ -1292,8 +1269,8 @@ void http_respond(http_response_t *res, int status, const char *content_type, co
         extra = "Retry-After: 1\r\n";
         extra_len = strlen(extra);
     }
-    conn_write_t *w = response_build(c, status, content_type, res->request_id, extra, extra_len,
-                                     body, body_len);
+    conn_write_t *w =
+        response_build(c, status, content_type, res->request_id, extra, extra_len, body, body_len);
     conn_observe(c, &res->req, res->request_id, status);
     c->current = NULL;
     exchange_free(res);

@@ -58,21 +58,21 @@
 
 /* Limits; http_server_limits_default fills the defaults shown. */
 typedef struct http_server_limits {
-    size_t max_header_bytes;     /* request line + headers; beyond: 431 (8 KiB) */
-    size_t max_url_bytes;        /* request target; beyond: 414 (4 KiB, at most 65535) */
-    size_t max_body_bytes;       /* beyond: 413, also for GET (64 KiB) */
-    unsigned max_headers;        /* header lines; beyond: 431 (100) */
-    unsigned max_connections;    /* open at once (1024); a new connection beyond it
+    size_t max_header_bytes;             /* request line + headers; beyond: 431 (8 KiB) */
+    size_t max_url_bytes;                /* request target; beyond: 414 (4 KiB, at most 65535) */
+    size_t max_body_bytes;               /* beyond: 413, also for GET (64 KiB) */
+    unsigned max_headers;                /* header lines; beyond: 431 (100) */
+    unsigned max_connections;            /* open at once (1024); a new connection beyond it
                                     first closes the longest-idle keep-alive connection,
                                     and is answered 503 and closed only if none is idle */
     unsigned max_connections_per_client; /* open at once from one remote IP address (128);
                                     beyond: the same, among that address's connections */
-    uint64_t header_timeout_ms;  /* a new connection's first request, or a started
+    uint64_t header_timeout_ms;          /* a new connection's first request, or a started
                                     request's headers, must arrive within: 408 (10 s) */
-    uint64_t idle_timeout_ms;    /* keep-alive wait for the next request: close (60 s) */
-    uint64_t request_timeout_ms; /* body, handler and response write each: body 408,
+    uint64_t idle_timeout_ms;            /* keep-alive wait for the next request: close (60 s) */
+    uint64_t request_timeout_ms;         /* body, handler and response write each: body 408,
                                     handler 503, write close (30 s) */
-    size_t response_budget_bytes; /* response bytes queued and not yet written, over all
+    size_t response_budget_bytes;        /* response bytes queued and not yet written, over all
                                     connections (64 MiB): an answer larger than
                                     HTTP_BUDGET_EXEMPT_BYTES that would pass it is
                                     replaced by 503 with Retry-After */
@@ -121,16 +121,16 @@ struct http_server {
     void *handler_arg;
     http_observer_fn observer;
     void *observer_arg;
-    struct http_conn *conns; /* every connection not yet freed, closing ones included */
-    unsigned nconns;         /* connections counted against max_connections */
-    unsigned nshed;          /* connections over the limit being answered 503 */
-    uint64_t idle_evictions; /* idle connections closed to make room for new ones */
+    struct http_conn *conns;    /* every connection not yet freed, closing ones included */
+    unsigned nconns;            /* connections counted against max_connections */
+    unsigned nshed;             /* connections over the limit being answered 503 */
+    uint64_t idle_evictions;    /* idle connections closed to make room for new ones */
     size_t response_bytes_held; /* queued response bytes whose write has not completed */
     uint64_t budget_refusals;   /* answers replaced by 503 for the response budget */
     uint64_t sweep_ms;
     uint64_t request_id_state; /* made-up request ids: splitmix64, seeded per server */
-    bool listener_open; /* listener initialized and not yet closed */
-    bool sweep_open;    /* sweep timer not yet closed */
+    bool listener_open;        /* listener initialized and not yet closed */
+    bool sweep_open;           /* sweep timer not yet closed */
     bool closing;
     void (*on_closed)(http_server_t *s);
 };
@@ -158,8 +158,8 @@ void http_server_set_observer(http_server_t *s, http_observer_fn observer, void 
  * @return 0 or a negative errno code, with one line in err
  */
 __attribute__((warn_unused_result)) int http_server_listen(http_server_t *s,
-                                                           const char *listen_addr,
-                                                           char *err, size_t err_cap);
+                                                           const char *listen_addr, char *err,
+                                                           size_t err_cap);
 
 /** The bound port, or a negative errno code when not listening. */
 int http_server_port(const http_server_t *s);
@@ -188,8 +188,7 @@ const char *http_request_header(const http_request_t *req, const char *name);
  * @return 0, -EINVAL (empty or reserved name, CR/LF in name or value), or -ENOSPC
  *         (extra headers beyond 4 KiB in all); on failure nothing is added
  */
-__attribute__((warn_unused_result)) int http_response_header(http_response_t *res,
-                                                             const char *name,
+__attribute__((warn_unused_result)) int http_response_header(http_response_t *res, const char *name,
                                                              const char *value);
 
 /**
@@ -222,7 +221,6 @@ void http_respond(http_response_t *res, int status, const char *content_type, co
                   size_t body_len);
 
 /** http_respond with {"error":{"code":code,"message":message}} (JSON-escaped). */
-void http_respond_error(http_response_t *res, int status, const char *code,
-                        const char *message);
+void http_respond_error(http_response_t *res, int status, const char *code, const char *message);
 
 #endif

@@ -103,10 +103,22 @@ static void close_(json_out_t *j, const char *c)
     put(j, c, 1);
 }
 
-void jout_obj_begin(json_out_t *j) { open_(j, "{"); }
-void jout_obj_end(json_out_t *j) { close_(j, "}"); }
-void jout_arr_begin(json_out_t *j) { open_(j, "["); }
-void jout_arr_end(json_out_t *j) { close_(j, "]"); }
+void jout_obj_begin(json_out_t *j)
+{
+    open_(j, "{");
+}
+void jout_obj_end(json_out_t *j)
+{
+    close_(j, "}");
+}
+void jout_arr_begin(json_out_t *j)
+{
+    open_(j, "[");
+}
+void jout_arr_end(json_out_t *j)
+{
+    close_(j, "]");
+}
 
 /* One character as JSON string text: itself, or its escape (quote, backslash, controls
  * and DEL). Returns the bytes written to out. */

@@ -22,8 +22,8 @@ typedef struct json_out {
     size_t len;
     size_t cap;
     bool failed;
-    bool too_large;  /* failed because the text would pass limit */
-    size_t limit;    /* most bytes of text; 0: no limit */
+    bool too_large; /* failed because the text would pass limit */
+    size_t limit;   /* most bytes of text; 0: no limit */
     int depth;
     bool need_comma[JSON_OUT_DEPTH];
 } json_out_t;

@@ -37,15 +37,14 @@ int listen_addr_parse(const char *addr, struct sockaddr_storage *ss, char *err, 
             return -EINVAL;
         }
         if (memchr(addr, ':', (size_t)(host_end - addr)) != NULL) {
-            snprintf(err, err_cap,
-                     "put IPv6 addresses in brackets, e.g. [::1]:8080");
+            snprintf(err, err_cap, "put IPv6 addresses in brackets, e.g. [::1]:8080");
             return -EINVAL;
         }
         port_str = host_end + 1;
     }
     size_t digits = strspn(port_str, "0123456789");
-    long port = digits > 0 && digits <= 5 && port_str[digits] == '\0' ? strtol(port_str, NULL, 10)
-                                                                       : -1;
+    long port =
+        digits > 0 && digits <= 5 && port_str[digits] == '\0' ? strtol(port_str, NULL, 10) : -1;
     if (port < 0 || port > 65535) {
         snprintf(err, err_cap, "the port must be a number from 0 to 65535");
         return -EINVAL;
@@ -62,8 +61,8 @@ int listen_addr_parse(const char *addr, struct sockaddr_storage *ss, char *err, 
     int rc = v6 ? uv_ip6_addr(hostbuf, (int)port, (struct sockaddr_in6 *)ss)
                 : uv_ip4_addr(hostbuf, (int)port, (struct sockaddr_in *)ss);
     if (rc != 0) {
-        snprintf(err, err_cap, "\"%s\" is not a numeric %s address (nothing is resolved)",
-                 hostbuf, v6 ? "IPv6" : "IPv4");
+        snprintf(err, err_cap, "\"%s\" is not a numeric %s address (nothing is resolved)", hostbuf,
+                 v6 ? "IPv6" : "IPv4");
         return -EINVAL;
     }
     return 0;

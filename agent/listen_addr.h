@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 
 __attribute__((warn_unused_result)) int listen_addr_parse(const char *addr,
-                                                          struct sockaddr_storage *ss,
-                                                          char *err, size_t err_cap);
+                                                          struct sockaddr_storage *ss, char *err,
+                                                          size_t err_cap);
 
 #endif

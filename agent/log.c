@@ -123,23 +123,12 @@ static size_t escape_char(const unsigned char *p, bool json, char *out, size_t *
     unsigned char c = *p;
     const char *shortcut = NULL;
     switch (c) {
-    case '"':
-        shortcut = "\\\"";
-        break;
-    case '\\':
-        shortcut = "\\\\";
-        break;
-    case '\n':
-        shortcut = "\\n";
-        break;
-    case '\r':
-        shortcut = "\\r";
-        break;
-    case '\t':
-        shortcut = "\\t";
-        break;
-    default:
-        break;
+    case '"': shortcut = "\\\""; break;
+    case '\\': shortcut = "\\\\"; break;
+    case '\n': shortcut = "\\n"; break;
+    case '\r': shortcut = "\\r"; break;
+    case '\t': shortcut = "\\t"; break;
+    default: break;
     }
     if (shortcut != NULL) {
         *out_len = strlen(shortcut);
@@ -147,8 +136,8 @@ static size_t escape_char(const unsigned char *p, bool json, char *out, size_t *
         return 1;
     }
     if (c < 0x20 || c == 0x7f) {
-        *out_len = (size_t)snprintf(out, 8, json ? "\\u00%c%c" : "\\x%c%c", hex[c >> 4],
-                                    hex[c & 15]);
+        *out_len =
+            (size_t)snprintf(out, 8, json ? "\\u00%c%c" : "\\x%c%c", hex[c >> 4], hex[c & 15]);
         return 1;
     }
     size_t n = utf8_valid_len(p);
@@ -239,23 +228,12 @@ static bool put_value(line_t *l, const log_field_t *f, bool json)
 {
     char num[40];
     switch (f->type) {
-    case LOG_FIELD_STR:
-        return json ? put_json_string(l, f->v.s) : put_text_value(l, f->v.s);
-    case LOG_FIELD_INT:
-        snprintf(num, sizeof num, "%" PRId64, f->v.i);
-        break;
-    case LOG_FIELD_UINT:
-        snprintf(num, sizeof num, "%" PRIu64, f->v.u);
-        break;
-    case LOG_FIELD_DOUBLE:
-        format_double(num, sizeof num, f->v.d, json);
-        break;
-    case LOG_FIELD_BOOL:
-        snprintf(num, sizeof num, "%s", f->v.b ? "true" : "false");
-        break;
-    default:
-        snprintf(num, sizeof num, "%s", json ? "null" : "?");
-        break;
+    case LOG_FIELD_STR: return json ? put_json_string(l, f->v.s) : put_text_value(l, f->v.s);
+    case LOG_FIELD_INT: snprintf(num, sizeof num, "%" PRId64, f->v.i); break;
+    case LOG_FIELD_UINT: snprintf(num, sizeof num, "%" PRIu64, f->v.u); break;
+    case LOG_FIELD_DOUBLE: format_double(num, sizeof num, f->v.d, json); break;
+    case LOG_FIELD_BOOL: snprintf(num, sizeof num, "%s", f->v.b ? "true" : "false"); break;
+    default: snprintf(num, sizeof num, "%s", json ? "null" : "?"); break;
     }
     return line_puts(l, num);
 }
@@ -285,8 +263,8 @@ size_t log_format_line(char *buf, size_t cap, bool json, log_level_t level, cons
                        const char *msg, const log_field_t *fields, size_t n)
 {
     line_t l = {.buf = buf, .len = 0, .limit = cap - LINE_TRAILER_ROOM, .truncated = false};
-    const char *level_name = level >= LOG_DEBUG && level <= LOG_ERROR ? level_names[level]
-                                                                      : "error";
+    const char *level_name =
+        level >= LOG_DEBUG && level <= LOG_ERROR ? level_names[level] : "error";
     if (json) {
         line_puts(&l, "{\"ts\":");
         put_json_string(&l, ts);

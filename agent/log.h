@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LOG_LINE_MAX 4096     /* bytes of one line, newline included */
-#define LOG_FIELDS_MAX 32     /* fields of one log_write call; more are ignored */
+#define LOG_LINE_MAX 4096 /* bytes of one line, newline included */
+#define LOG_FIELDS_MAX 32 /* fields of one log_write call; more are ignored */
 
 typedef enum log_level {
     LOG_DEBUG = 0,
@@ -83,8 +83,8 @@ bool log_enabled(log_level_t level);
  *   log_fields(LOG_INFO, "batch committed", log_uint("events", n), log_str("stream", s));
  * At least one field; use log_write(level, msg, NULL) for none.
  */
-#define log_fields(level, msg, ...)                                                           \
-    log_write_fields((level), (msg), (const log_field_t[]){__VA_ARGS__},                     \
+#define log_fields(level, msg, ...)                                                                \
+    log_write_fields((level), (msg), (const log_field_t[]){__VA_ARGS__},                           \
                      sizeof((const log_field_t[]){__VA_ARGS__}) / sizeof(log_field_t))
 
 /* The function behind log_fields: n fields from fields. */

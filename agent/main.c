@@ -54,8 +54,8 @@ static int run_migrate(const config_t *cfg)
         fprintf(stderr, "exectime-agent migrate: %s\n", err);
         return 1;
     }
-    printf("schema at version %d (%d migration%s applied now)\n", migrate_latest_version(),
-           applied, applied == 1 ? "" : "s");
+    printf("schema at version %d (%d migration%s applied now)\n", migrate_latest_version(), applied,
+           applied == 1 ? "" : "s");
     return 0;
 }
 
@@ -117,16 +117,10 @@ int main(int argc, char **argv)
     log_configure(level, strcmp(cfg->log_format, "json") == 0);
 
     switch (cli.command) {
-    case CLI_RUN:
-        code = agent_run(cfg);
-        break;
-    case CLI_MIGRATE:
-        code = run_migrate(cfg);
-        break;
+    case CLI_RUN: code = agent_run(cfg); break;
+    case CLI_MIGRATE: code = run_migrate(cfg); break;
     case CLI_VERIFY:
-    case CLI_ROLLUP_REBUILD:
-        code = run_verify(cfg, &cli);
-        break;
+    case CLI_ROLLUP_REBUILD: code = run_verify(cfg, &cli); break;
     case CLI_VERSION:
     case CLI_HELP:
     case CLI_CONFIG_MARKDOWN:

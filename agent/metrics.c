@@ -50,7 +50,7 @@ struct metric_histogram {
 
 typedef struct family_series {
     char values[METRICS_MAX_LABELS][METRICS_MAX_LABEL_VALUE_LEN]; /* one per label name */
-    double v;          /* counter total or gauge value */
+    double v;                                                     /* counter total or gauge value */
     double sum;        /* histogram families: sum of observations */
     uint64_t count;    /* histogram families: number of observations */
     uint64_t *buckets; /* histogram families: nbounds + 1 per-bucket counts (last +Inf),
@@ -61,9 +61,9 @@ struct metric_family {
     metric_head_t head;
     size_t nlabels;
     char *label_names[METRICS_MAX_LABELS];
-    size_t nbounds;                      /* histogram families only */
+    size_t nbounds; /* histogram families only */
     double bounds[METRICS_MAX_BUCKETS];
-    uint64_t *bucket_block;              /* every series' buckets, allocated at registration */
+    uint64_t *bucket_block; /* every series' buckets, allocated at registration */
     size_t nseries;
     family_series_t series[METRICS_MAX_LABEL_VALUES]; /* in order of first sight */
 };
@@ -127,8 +127,7 @@ static metric_head_t *registry_find(const char *name)
 }
 
 /* Links a freshly allocated metric at the end so rendering follows registration order. */
-static void registry_add(metric_head_t *m, metric_kind_t kind, const char *name,
-                         const char *help)
+static void registry_add(metric_head_t *m, metric_kind_t kind, const char *name, const char *help)
 {
     m->kind = kind;
     m->name = xstrdup(name);
@@ -276,14 +275,12 @@ metric_family_t *metrics_histogram_vec(const char *name, const char *help, size_
                            nbounds);
 }
 
-metric_family_t *metrics_counter_labels(const char *name, const char *help,
-                                        const char *label_name)
+metric_family_t *metrics_counter_labels(const char *name, const char *help, const char *label_name)
 {
     return metrics_counter_vec(name, help, 1, &label_name);
 }
 
-metric_family_t *metrics_gauge_labels(const char *name, const char *help,
-                                      const char *label_name)
+metric_family_t *metrics_gauge_labels(const char *name, const char *help, const char *label_name)
 {
     return metrics_gauge_vec(name, help, 1, &label_name);
 }
@@ -327,8 +324,7 @@ static family_series_t *family_series(metric_family_t *f, const char *const *val
     bool storable = true, is_other = true;
     for (size_t i = 0; i < f->nlabels; i++) {
         others[i] = other;
-        storable = storable && values[i] != NULL &&
-                   strlen(values[i]) < METRICS_MAX_LABEL_VALUE_LEN;
+        storable = storable && values[i] != NULL && strlen(values[i]) < METRICS_MAX_LABEL_VALUE_LEN;
         is_other = is_other && values[i] != NULL && strcmp(values[i], other) == 0;
     }
     if (storable) {

@@ -28,10 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_MAX_LABEL_VALUES 128  /* series per family, "other" included */
-#define METRICS_MAX_LABELS 4          /* label names per family */
+#define METRICS_MAX_LABEL_VALUES 128   /* series per family, "other" included */
+#define METRICS_MAX_LABELS 4           /* label names per family */
 #define METRICS_MAX_LABEL_VALUE_LEN 64 /* longer label values count as "other" */
-#define METRICS_MAX_BUCKETS 32        /* finite histogram bounds; +Inf is implicit */
+#define METRICS_MAX_BUCKETS 32         /* finite histogram bounds; +Inf is implicit */
 #define METRICS_RENDER_MAX (1024 * 1024)
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -84,11 +84,9 @@ double metrics_vec_value(const metric_family_t *f, const char *const *values);
  * Registers (or finds) a counter family with one label, e.g.
  * metrics_counter_labels("exectime_dead_lettered_total", "...", "reason").
  */
-metric_family_t *metrics_counter_labels(const char *name, const char *help,
-                                        const char *label_name);
+metric_family_t *metrics_counter_labels(const char *name, const char *help, const char *label_name);
 /** Registers (or finds) a gauge family with one label (e.g. lag per stream). */
-metric_family_t *metrics_gauge_labels(const char *name, const char *help,
-                                      const char *label_name);
+metric_family_t *metrics_gauge_labels(const char *name, const char *help, const char *label_name);
 /** Adds n to the series label_value of a counter family. */
 void metrics_family_inc(metric_family_t *f, const char *label_value, uint64_t n);
 /** Sets the series label_value of a gauge family. */

@@ -41,8 +41,8 @@ static int exec_ok(PGconn *pg, const char *sql, const char *what, char *err, siz
 static bool version_applied(PGconn *pg, int version)
 {
     char sql[160];
-    snprintf(sql, sizeof sql,
-             "SELECT 1 FROM exectime.schema_migrations WHERE version = %d", version);
+    snprintf(sql, sizeof sql, "SELECT 1 FROM exectime.schema_migrations WHERE version = %d",
+             version);
     PGresult *res = PQexec(pg, sql);
     bool applied = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
     PQclear(res);

@@ -20,7 +20,7 @@
  * the session is idle (keepalives) or has data unacknowledged (tcp_user_timeout), instead
  * of the kernel's default of hours. Ignored by libpq on Unix sockets. */
 static const char *const tcp_defaults[][2] = {
-    {"keepalives", "1"},       {"keepalives_idle", "10"},       {"keepalives_interval", "5"},
+    {"keepalives", "1"},       {"keepalives_idle", "10"},     {"keepalives_interval", "5"},
     {"keepalives_count", "3"}, {"tcp_user_timeout", "15000"},
 };
 
@@ -33,10 +33,13 @@ struct pg_poll {
 static void on_socket(uv_poll_t *handle, int status, int events);
 
 static const char *const state_names[] = {
-    [PG_CONN_IDLE_DOWN] = "down",   [PG_CONN_RESOLVING] = "resolving",
+    [PG_CONN_IDLE_DOWN] = "down",
+    [PG_CONN_RESOLVING] = "resolving",
     [PG_CONN_CONNECTING] = "connecting",
-    [PG_CONN_READY] = "ready",      [PG_CONN_BUSY] = "busy",
-    [PG_CONN_BACKOFF] = "backoff",  [PG_CONN_CLOSING] = "closing",
+    [PG_CONN_READY] = "ready",
+    [PG_CONN_BUSY] = "busy",
+    [PG_CONN_BACKOFF] = "backoff",
+    [PG_CONN_CLOSING] = "closing",
     [PG_CONN_CLOSED] = "closed",
 };
 
@@ -291,8 +294,7 @@ static void connect_with(pg_conn_t *c, char *const *keywords, char *const *value
         lose_session(c, "cannot watch the socket");
 }
 
-static void on_resolved(int status, const char *error, char **keywords, char **values,
-                        void *arg)
+static void on_resolved(int status, const char *error, char **keywords, char **values, void *arg)
 {
     pg_conn_t *c = arg;
     c->resolve = NULL;
@@ -353,9 +355,7 @@ static void advance_connect(pg_conn_t *c)
         if (watch(c, UV_WRITABLE) < 0)
             lose_session(c, "cannot watch the socket");
         return;
-    case PGRES_POLLING_FAILED:
-        lose_session(c, pg_reason(c, reason, sizeof reason));
-        return;
+    case PGRES_POLLING_FAILED: lose_session(c, pg_reason(c, reason, sizeof reason)); return;
     case PGRES_POLLING_OK:
         uv_timer_stop(&c->timer);
         c->backoff_ms = ET_RECONNECT_MIN_MS;
@@ -364,14 +364,12 @@ static void advance_connect(pg_conn_t *c)
             lose_session(c, "cannot watch the socket");
             return;
         }
-        log_fields(c->quiet ? LOG_DEBUG : LOG_INFO, "postgres connected",
-                   log_str("conn", c->name),
+        log_fields(c->quiet ? LOG_DEBUG : LOG_INFO, "postgres connected", log_str("conn", c->name),
                    log_uint("failed_attempts", et_retry_succeeded(&c->retry)));
         if (c->on_up)
             c->on_up(c, c->arg);
         return;
-    default:
-        return;
+    default: return;
     }
 }
 
@@ -480,9 +478,7 @@ static void on_socket(uv_poll_t *handle, int status, int events)
         return;
     }
     switch (c->state) {
-    case PG_CONN_CONNECTING:
-        advance_connect(c);
-        return;
+    case PG_CONN_CONNECTING: advance_connect(c); return;
     case PG_CONN_READY:
     case PG_CONN_BUSY:
         if ((events & UV_WRITABLE) && flush_output(c) < 0) {
@@ -503,8 +499,7 @@ static void on_socket(uv_poll_t *handle, int status, int events)
     case PG_CONN_RESOLVING: /* no socket yet */
     case PG_CONN_BACKOFF:
     case PG_CONN_CLOSING:
-    case PG_CONN_CLOSED:
-        return;
+    case PG_CONN_CLOSED: return;
     }
 }
 
@@ -590,12 +585,11 @@ int pg_conn_query_params(pg_conn_t *c, const char *sql, int nparams, const char 
         return -EBUSY;
     if (c->state != PG_CONN_READY)
         return -ENOTCONN;
-    return begin_query(c, PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0),
-                       cb, arg);
+    return begin_query(c, PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0), cb,
+                       arg);
 }
 
-int pg_conn_pipeline(pg_conn_t *c, const pg_step_t *steps, int nsteps, pg_query_fn cb,
-                     void *arg)
+int pg_conn_pipeline(pg_conn_t *c, const pg_step_t *steps, int nsteps, pg_query_fn cb, void *arg)
 {
     if (c->state == PG_CONN_BUSY)
         return -EBUSY;
@@ -604,10 +598,10 @@ int pg_conn_pipeline(pg_conn_t *c, const pg_step_t *steps, int nsteps, pg_query_
     int sent = PQenterPipelineMode(c->pg);
     for (int i = 0; sent && i < nsteps; i++) {
         const pg_step_t *s = &steps[i];
-        sent = s->sql ? PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->values, NULL,
-                                          NULL, s->binary_result)
-                      : PQsendQueryPrepared(c->pg, s->prepared, s->nparams, s->values, NULL,
-                                            NULL, s->binary_result);
+        sent = s->sql ? PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->values, NULL, NULL,
+                                          s->binary_result)
+                      : PQsendQueryPrepared(c->pg, s->prepared, s->nparams, s->values, NULL, NULL,
+                                            s->binary_result);
     }
     if (sent)
         sent = PQpipelineSync(c->pg);

@@ -46,10 +46,10 @@
 
 typedef enum pg_conn_state {
     PG_CONN_IDLE_DOWN = 0, /* not started */
-    PG_CONN_RESOLVING, /* host names looked up off the loop (pg_resolve) */
+    PG_CONN_RESOLVING,     /* host names looked up off the loop (pg_resolve) */
     PG_CONN_CONNECTING,
-    PG_CONN_READY,  /* session up, no query running */
-    PG_CONN_BUSY,   /* a query is running */
+    PG_CONN_READY,   /* session up, no query running */
+    PG_CONN_BUSY,    /* a query is running */
     PG_CONN_BACKOFF, /* waiting before the next attempt */
     PG_CONN_CLOSING,
     PG_CONN_CLOSED,
@@ -75,29 +75,29 @@ struct pg_resolve;
 
 struct pg_conn {
     uv_loop_t *loop;
-    const char *name;       /* for logs: "writer", "maintenance" */
-    char *conninfo;         /* owned copy */
+    const char *name; /* for logs: "writer", "maintenance" */
+    char *conninfo;   /* owned copy */
     pg_conn_state_t state;
     PGconn *pg;
     struct pg_poll *poll;
     struct pg_resolve *resolve; /* the host name lookup in flight, while RESOLVING */
     int polled_fd;
-    char **keywords;        /* owned: conninfo parsed, with our TCP defaults; NULL-ended */
-    char **values;          /* NULL when the conninfo did not parse: libpq says why */
-    uv_timer_t timer;       /* backoff, connect timeout, query watchdog */
+    char **keywords;  /* owned: conninfo parsed, with our TCP defaults; NULL-ended */
+    char **values;    /* NULL when the conninfo did not parse: libpq says why */
+    uv_timer_t timer; /* backoff, connect timeout, query watchdog */
     uint64_t backoff_ms;
     uint64_t query_timeout_ms; /* watchdog of a running query; 0: none */
-    bool flushing;          /* libpq still holds output: watch for writable */
-    bool pipelined;         /* the running query is a pipeline: it ends at its sync */
+    bool flushing;             /* libpq still holds output: watch for writable */
+    bool pipelined;            /* the running query is a pipeline: it ends at its sync */
     pg_conn_up_fn on_up;
     pg_conn_down_fn on_down;
     void *arg;
-    pg_query_fn query_cb;   /* the running query's callback */
+    pg_query_fn query_cb; /* the running query's callback */
     void *query_arg;
     pg_conn_closed_fn on_closed;
     pg_conn_notify_fn on_notify; /* NULL: notifications are dropped */
-    et_retry_log_t retry;   /* failed attempts in a row, for the log */
-    bool quiet;             /* connection lines at debug level */
+    et_retry_log_t retry;        /* failed attempts in a row, for the log */
+    bool quiet;                  /* connection lines at debug level */
 };
 
 __attribute__((warn_unused_result)) int pg_conn_init(pg_conn_t *conn, uv_loop_t *loop,
@@ -112,9 +112,9 @@ __attribute__((warn_unused_result)) int pg_conn_init(pg_conn_t *conn, uv_loop_t 
  * are malloc'd; free them with pg_conninfo_free. Returns 0, -EINVAL with libpq's reason in
  * err, or -ENOMEM.
  */
-__attribute__((warn_unused_result)) int pg_conninfo_params(const char *conninfo,
-                                                           char ***keywords, char ***values,
-                                                           char *err, size_t err_cap);
+__attribute__((warn_unused_result)) int pg_conninfo_params(const char *conninfo, char ***keywords,
+                                                           char ***values, char *err,
+                                                           size_t err_cap);
 void pg_conninfo_free(char **keywords, char **values);
 
 /* Hands every notification this session receives to on_notify (with the owner's arg). */
@@ -135,17 +135,16 @@ __attribute__((warn_unused_result)) int pg_conn_query(pg_conn_t *conn, const cha
 
 /* Sends a parameterized single-statement query (text parameters, text results). */
 __attribute__((warn_unused_result)) int pg_conn_query_params(pg_conn_t *conn, const char *sql,
-                                                             int nparams,
-                                                             const char *const *values,
+                                                             int nparams, const char *const *values,
                                                              pg_query_fn cb, void *arg);
 
 /* One statement of a pipeline: a prepared statement's name or SQL text, text parameters. */
 typedef struct pg_step {
-    const char *sql;      /* SQL text, or NULL to run the prepared statement `prepared` */
+    const char *sql; /* SQL text, or NULL to run the prepared statement `prepared` */
     const char *prepared;
     int nparams;
     const char *const *values;
-    int binary_result;    /* 1: results in binary format */
+    int binary_result; /* 1: results in binary format */
 } pg_step_t;
 
 /*

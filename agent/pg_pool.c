@@ -10,8 +10,10 @@
 static void dispatch(pg_pool_t *pool);
 
 static const char *const session_state_names[] = {
-    [PG_SESSION_DOWN] = "down",         [PG_SESSION_SETTING_UP] = "setting_up",
-    [PG_SESSION_FREE] = "free",         [PG_SESSION_LENT] = "lent",
+    [PG_SESSION_DOWN] = "down",
+    [PG_SESSION_SETTING_UP] = "setting_up",
+    [PG_SESSION_FREE] = "free",
+    [PG_SESSION_LENT] = "lent",
     [PG_SESSION_ROLLING_BACK] = "rolling_back",
 };
 
@@ -93,8 +95,8 @@ static void on_rolled_back(pg_conn_t *conn, pg_query_event_t event, PGresult *re
     dispatch(s->pool);
 }
 
-int pg_pool_init(pg_pool_t *pool, uv_loop_t *loop, const char *conninfo, int size,
-                 int queue_max, const char *setup_sql)
+int pg_pool_init(pg_pool_t *pool, uv_loop_t *loop, const char *conninfo, int size, int queue_max,
+                 const char *setup_sql)
 {
     memset(pool, 0, sizeof *pool);
     if (size < 1 || size > PG_POOL_MAX)
@@ -156,8 +158,8 @@ static void dispatch(pg_pool_t *pool)
     }
 }
 
-int pg_pool_acquire(pg_pool_t *pool, pg_pool_waiter_t *w, pg_pool_run_fn run,
-                    pg_pool_fail_fn fail, void *arg)
+int pg_pool_acquire(pg_pool_t *pool, pg_pool_waiter_t *w, pg_pool_run_fn run, pg_pool_fail_fn fail,
+                    void *arg)
 {
     if (pool->closing)
         return -ENOTCONN;
@@ -213,8 +215,8 @@ void pg_pool_release(pg_pool_t *pool, pg_conn_t *conn)
         session_set_state(s, PG_SESSION_DOWN);
         return;
     }
-    PGTransactionStatusType tx = pg_conn_ready(conn) ? PQtransactionStatus(conn->pg)
-                                                     : PQTRANS_ACTIVE;
+    PGTransactionStatusType tx =
+        pg_conn_ready(conn) ? PQtransactionStatus(conn->pg) : PQTRANS_ACTIVE;
     switch (tx) {
     case PQTRANS_IDLE:
         session_set_state(s, PG_SESSION_FREE);
@@ -230,8 +232,7 @@ void pg_pool_release(pg_pool_t *pool, pg_conn_t *conn)
             pg_conn_reset(conn, "cannot send ROLLBACK");
         return;
     case PQTRANS_ACTIVE:
-    case PQTRANS_UNKNOWN:
-        break;
+    case PQTRANS_UNKNOWN: break;
     }
     /* Down first: the reset ends a running query, whose callback must not find it lent. */
     session_set_state(s, PG_SESSION_DOWN);

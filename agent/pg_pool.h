@@ -61,26 +61,26 @@ typedef struct pg_pool_session {
 
 typedef struct pg_pool {
     uv_loop_t *loop;
-    const char *setup_sql;   /* borrowed; run on every new session */
+    const char *setup_sql; /* borrowed; run on every new session */
     pg_pool_session_t sessions[PG_POOL_MAX];
     int size;
-    pg_pool_waiter_t *head;  /* waiting requests, oldest first */
+    pg_pool_waiter_t *head; /* waiting requests, oldest first */
     pg_pool_waiter_t *tail;
     int queued;
     int queue_max;
-    int closing;             /* sessions not yet closed */
+    int closing; /* sessions not yet closed */
     void (*on_closed)(struct pg_pool *pool);
 } pg_pool_t;
 
 __attribute__((warn_unused_result)) int pg_pool_init(pg_pool_t *pool, uv_loop_t *loop,
-                                                     const char *conninfo, int size,
-                                                     int queue_max, const char *setup_sql);
+                                                     const char *conninfo, int size, int queue_max,
+                                                     const char *setup_sql);
 void pg_pool_start(pg_pool_t *pool);
 
 /* 0 when run will be called later; -ENOTCONN (no session up) or -EBUSY (queue full). */
 __attribute__((warn_unused_result)) int pg_pool_acquire(pg_pool_t *pool, pg_pool_waiter_t *w,
-                                                        pg_pool_run_fn run,
-                                                        pg_pool_fail_fn fail, void *arg);
+                                                        pg_pool_run_fn run, pg_pool_fail_fn fail,
+                                                        void *arg);
 /* Removes a waiter that has not run yet; harmless otherwise. */
 void pg_pool_cancel(pg_pool_t *pool, pg_pool_waiter_t *w);
 /*

@@ -145,8 +145,7 @@ static int rebuild_arrays(char *const *keywords, char *const *values, const char
 }
 
 int pg_resolve_expand(char *const *keywords, char *const *values, size_t n_hosts,
-                      const char *const *const *addresses, char ***out_keywords,
-                      char ***out_values)
+                      const char *const *const *addresses, char ***out_keywords, char ***out_values)
 {
     const char *hosts = host_list(keywords, values);
     const char *ports = find_value(keywords, values, "port");
@@ -228,16 +227,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     size_t i = r->next;
     if (status < 0) {
-        snprintf(r->error, sizeof r->error,
-                 "could not translate host name \"%s\" to address: %s", r->hosts[i],
-                 uv_strerror(status));
+        snprintf(r->error, sizeof r->error, "could not translate host name \"%s\" to address: %s",
+                 r->hosts[i], uv_strerror(status));
     }
     for (struct addrinfo *ai = res; ai && r->n_addresses[i] < PG_RESOLVE_ADDRESSES_MAX;
          ai = ai->ai_next) {
         char text[INET6_ADDRSTRLEN];
-        const void *addr = ai->ai_family == AF_INET
-                               ? (const void *)&((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr
-                               : (const void *)&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr;
+        const void *addr =
+            ai->ai_family == AF_INET
+                ? (const void *)&((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr
+                : (const void *)&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr;
         if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
             inet_ntop(ai->ai_family, addr, text, sizeof text) == NULL)
             continue;

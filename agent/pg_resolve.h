@@ -34,8 +34,7 @@ typedef void (*pg_resolve_fn)(int status, const char *error, char **keywords, ch
 bool pg_resolve_needed(char *const *keywords, char *const *values);
 
 __attribute__((warn_unused_result)) int pg_resolve_start(pg_resolve_t **out, uv_loop_t *loop,
-                                                         char *const *keywords,
-                                                         char *const *values,
+                                                         char *const *keywords, char *const *values,
                                                          pg_resolve_fn cb, void *arg);
 void pg_resolve_abandon(pg_resolve_t *r);
 
@@ -48,7 +47,6 @@ void pg_resolve_abandon(pg_resolve_t *r);
 __attribute__((warn_unused_result)) int pg_resolve_expand(char *const *keywords,
                                                           char *const *values, size_t n_hosts,
                                                           const char *const *const *addresses,
-                                                          char ***out_keywords,
-                                                          char ***out_values);
+                                                          char ***out_keywords, char ***out_values);
 
 #endif

@@ -92,10 +92,10 @@ void process_metrics_register(void)
 
     pm.cpu_seconds = metrics_counter_observed("process_cpu_seconds_total",
                                               "Total user and system CPU time spent in seconds.");
-    pm.resident_bytes = metrics_gauge("process_resident_memory_bytes",
-                                      "Resident memory size in bytes.");
-    pm.virtual_bytes = metrics_gauge("process_virtual_memory_bytes",
-                                     "Virtual memory size in bytes.");
+    pm.resident_bytes =
+        metrics_gauge("process_resident_memory_bytes", "Resident memory size in bytes.");
+    pm.virtual_bytes =
+        metrics_gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.");
     pm.open_fds = metrics_gauge("process_open_fds", "Number of open file descriptors.");
     pm.max_fds = metrics_gauge("process_max_fds", "Maximum number of open file descriptors.");
     pm.start_time = metrics_gauge("process_start_time_seconds",

@@ -18,8 +18,7 @@ static bool res_valid(et_resolution_t res)
     switch (res) {
     case ET_RES_MINUTE:
     case ET_RES_HOUR:
-    case ET_RES_DAY:
-        return true;
+    case ET_RES_DAY: return true;
     }
     return false;
 }

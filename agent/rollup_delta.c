@@ -153,9 +153,8 @@ static size_t find_slot(const rollup_set_t *set, uint32_t h, et_resolution_t res
     size_t slot = h & (set->index_cap - 1);
     while (set->index[slot]) {
         const rollup_delta_t *d = &set->deltas[set->index[slot] - 1];
-        if (d->hash == h && d->resolution == res && d->bucket_us == bucket &&
-            d->status == status && strcmp(d->tenant_id, tenant) == 0 &&
-            strcmp(d->workflow_id, workflow) == 0)
+        if (d->hash == h && d->resolution == res && d->bucket_us == bucket && d->status == status &&
+            strcmp(d->tenant_id, tenant) == 0 && strcmp(d->workflow_id, workflow) == 0)
             return slot;
         slot = (slot + 1) & (set->index_cap - 1);
     }
@@ -173,9 +172,8 @@ rollup_delta_t *rollup_set_find(rollup_set_t *set, et_resolution_t res, const ch
 }
 
 /* Finds or creates the delta of one key. */
-static int lookup(rollup_set_t *set, et_resolution_t res, const char *tenant,
-                  const char *workflow, int64_t bucket, et_status_t status,
-                  rollup_delta_t **out)
+static int lookup(rollup_set_t *set, et_resolution_t res, const char *tenant, const char *workflow,
+                  int64_t bucket, et_status_t status, rollup_delta_t **out)
 {
     if (set->index_cap < 2 * (set->len + 1)) {
         int rc = rebuild_index(set, set->index_cap ? set->index_cap * 2 : 256);
@@ -284,21 +282,31 @@ int rollup_delta_copy_row_with(const rollup_delta_t *d, const et_hist_t *stored,
     uint8_t encoded[ET_HIST_ENCODED_MAX];
     size_t mark = out->len;
     int rc = with_resolution ? copy_buf_int(out, d->resolution, 1) : 0;
-    if (rc == 0) rc = copy_buf_text(out, d->tenant_id, !with_resolution);
-    if (rc == 0) rc = copy_buf_text(out, d->workflow_id, 0);
-    if (rc == 0) rc = copy_buf_time(out, d->bucket_us, 0);
-    if (rc == 0) rc = copy_buf_int(out, d->status, 0);
-    if (rc == 0) rc = copy_buf_int(out, (int64_t)d->runs, 0);
-    if (rc == 0) rc = copy_buf_int(out, d->sum_us, 0);
-    if (rc == 0) rc = copy_buf_int(out, d->min_us, 0);
-    if (rc == 0) rc = copy_buf_int(out, d->max_us, 0);
-    long n = rc == 0 ? et_hist_encode_sum(&d->hist, stored ? stored : &none, encoded,
-                                          sizeof encoded)
-                     : 0;
+    if (rc == 0)
+        rc = copy_buf_text(out, d->tenant_id, !with_resolution);
+    if (rc == 0)
+        rc = copy_buf_text(out, d->workflow_id, 0);
+    if (rc == 0)
+        rc = copy_buf_time(out, d->bucket_us, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, d->status, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, (int64_t)d->runs, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, d->sum_us, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, d->min_us, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, d->max_us, 0);
+    long n = rc == 0
+                 ? et_hist_encode_sum(&d->hist, stored ? stored : &none, encoded, sizeof encoded)
+                 : 0;
     if (n < 0)
         rc = (int)n;
-    if (rc == 0) rc = copy_buf_bytea(out, encoded, (size_t)n, 0);
-    if (rc == 0) rc = copy_buf_end_row(out);
+    if (rc == 0)
+        rc = copy_buf_bytea(out, encoded, (size_t)n, 0);
+    if (rc == 0)
+        rc = copy_buf_end_row(out);
     if (rc < 0)
         copy_buf_truncate(out, mark);
     return rc;

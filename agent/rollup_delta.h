@@ -34,7 +34,7 @@ typedef struct rollup_delta {
     int64_t bucket_us;
     et_status_t status;
     uint64_t runs;
-    uint64_t stored_runs;   /* of runs, those already stored (the writer's merge); 0 */
+    uint64_t stored_runs; /* of runs, those already stored (the writer's merge); 0 */
     int64_t sum_us;
     int64_t min_us;
     int64_t max_us;
@@ -49,12 +49,12 @@ typedef struct rollup_set {
     rollup_delta_t *deltas; /* deltas[0..len) in use */
     size_t len;
     size_t cap;
-    uint32_t *index;        /* open addressing: 1 + position in deltas, 0 empty */
-    size_t index_cap;       /* power of two, at least 2 * len */
-    size_t limit;           /* most keys */
-    rollup_names_block_t *names;  /* the first block; the one being filled is last */
+    uint32_t *index;             /* open addressing: 1 + position in deltas, 0 empty */
+    size_t index_cap;            /* power of two, at least 2 * len */
+    size_t limit;                /* most keys */
+    rollup_names_block_t *names; /* the first block; the one being filled is last */
     rollup_names_block_t *names_tail;
-    const char *last_tenant;      /* the last names added: a run's six keys share them */
+    const char *last_tenant; /* the last names added: a run's six keys share them */
     const char *last_workflow;
     int retain_days[ET_RES_COUNT];       /* 0: every run folded into that resolution */
     int64_t not_before_us[ET_RES_COUNT]; /* runs finished earlier are not folded there */
@@ -77,9 +77,8 @@ void rollup_set_retain(rollup_set_t *set, int minute_days, int hour_days, int64_
 /* Folds one inserted run into its six rollup keys, fewer when it finished before the
  * retention window of a resolution (rollup_set_retain). */
 __attribute__((warn_unused_result)) int rollup_set_add(rollup_set_t *set, const char *tenant_id,
-                                                       const char *workflow_id,
-                                                       et_status_t status, int64_t finished_us,
-                                                       int64_t duration_us);
+                                                       const char *workflow_id, et_status_t status,
+                                                       int64_t finished_us, int64_t duration_us);
 
 /* The delta of one key, or NULL. Only valid before rollup_set_sort. */
 rollup_delta_t *rollup_set_find(rollup_set_t *set, et_resolution_t res, const char *tenant_id,

@@ -79,10 +79,12 @@ static const char statistics_path[] = "/api/v1/statistics/execution-times";
 /* static_assets.c's paths: labelled even while the files are missing (answered 404). */
 static const char *const asset_paths[] = {"/", "/widget/exectime-widget.js"};
 
+/* clang-format off */
 const char *const router_handler_labels[] = {
     "/api/v1/statistics/execution-times", "/healthz", "/readyz", "/metrics", "/",
     "/widget/exectime-widget.js", "other",
 };
+/* clang-format on */
 const size_t router_handler_label_count =
     sizeof router_handler_labels / sizeof router_handler_labels[0];
 

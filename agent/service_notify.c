@@ -52,8 +52,7 @@ void service_status_text(bool ready, const char *readyz_json, char *out, size_t 
         int name_len = (int)(p - start);
         if (start == readyz_json || (name_len == 8 && memcmp(start, "stopping", 8) == 0))
             continue;
-        len += (size_t)snprintf(out + len, cap - len, "%s %.*s", named ? "," : "", name_len,
-                                start);
+        len += (size_t)snprintf(out + len, cap - len, "%s %.*s", named ? "," : "", name_len, start);
         named = true;
     }
     if (!named && len < cap)

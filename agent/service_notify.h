@@ -44,11 +44,11 @@
 typedef bool (*service_readiness_fn)(void *arg, char *buf, size_t cap);
 
 typedef struct service_notify {
-    uv_timer_t tick;                 /* watchdog pings and STATUS= refresh */
+    uv_timer_t tick; /* watchdog pings and STATUS= refresh */
     service_readiness_fn readiness;
     void *arg;
     void (*on_closed)(struct service_notify *n);
-    bool enabled;                    /* NOTIFY_SOCKET set and libsystemd built in */
+    bool enabled; /* NOTIFY_SOCKET set and libsystemd built in */
     bool ready_sent;
     bool stopping_sent;
     bool send_failed;                /* a send failed: warned once already */

@@ -14,8 +14,7 @@
 #include "stats_response.h"
 
 static const static_asset_t templates[STATIC_ASSET_COUNT] = {
-    {"/", "dashboard.html", "text/html; charset=utf-8", "no-cache", true, false, NULL, 0, "",
-     ""},
+    {"/", "dashboard.html", "text/html; charset=utf-8", "no-cache", true, false, NULL, 0, "", ""},
     {"/widget/exectime-widget.js", "exectime-widget.js", "text/javascript; charset=utf-8",
      "public, max-age=300, must-revalidate", false, true, NULL, 0, "", ""},
 };
@@ -27,9 +26,11 @@ static const static_asset_t templates[STATIC_ASSET_COUNT] = {
  * agent's origin (connect-src 'self'); the page's icon is a data: URL.
  */
 #define CSP_BEFORE_SCRIPTS "default-src 'self'; script-src 'self'"
+/* clang-format off */
 #define CSP_AFTER_SCRIPTS                                                                    \
     "; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "        \
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+/* clang-format on */
 
 /* First case-insensitive occurrence of needle in hay[0, n), or NULL. */
 static const char *find_ci(const char *hay, size_t n, const char *needle)
@@ -70,8 +71,8 @@ int static_assets_page_csp(const char *html, size_t len, char *buf, size_t cap)
             continue;
         }
         const char *tag_end = memchr(tag, '>', (size_t)(end - tag));
-        const char *close = tag_end ? find_ci(tag_end + 1, (size_t)(end - tag_end - 1), "</script")
-                                    : NULL;
+        const char *close =
+            tag_end ? find_ci(tag_end + 1, (size_t)(end - tag_end - 1), "</script") : NULL;
         if (close == NULL) {
             rc = -EINVAL;
             break;
@@ -143,8 +144,8 @@ int static_assets_load(static_assets_t *sa, const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, a->file);
         int rc = read_file(path, &a->data, &a->len);
         if (rc < 0) {
-            log_write(LOG_WARN, "dashboard file not loaded", "path", path, "error",
-                      strerror(-rc), NULL);
+            log_write(LOG_WARN, "dashboard file not loaded", "path", path, "error", strerror(-rc),
+                      NULL);
             continue;
         }
         uint64_t h = 1469598103934665603ULL;
@@ -154,8 +155,10 @@ int static_assets_load(static_assets_t *sa, const char *dir)
         if (a->is_page) {
             int csp = static_assets_page_csp(a->data, a->len, a->csp, sizeof a->csp);
             if (csp < 0)
-                log_write(LOG_WARN, "dashboard page: its inline scripts are not allowed by the "
-                          "Content-Security-Policy", "path", path, "error", strerror(-csp), NULL);
+                log_write(LOG_WARN,
+                          "dashboard page: its inline scripts are not allowed by the "
+                          "Content-Security-Policy",
+                          "path", path, "error", strerror(-csp), NULL);
         }
         loaded++;
     }

@@ -28,17 +28,17 @@
 
 #define STATIC_ASSET_MAX_BYTES (4 * 1024 * 1024)
 #define STATIC_ASSET_COUNT 2
-#define STATIC_CSP_MAX 1024          /* bytes of the page's Content-Security-Policy */
-#define STATIC_INLINE_SCRIPTS_MAX 8  /* inline <script> hashes the policy can list */
+#define STATIC_CSP_MAX 1024         /* bytes of the page's Content-Security-Policy */
+#define STATIC_INLINE_SCRIPTS_MAX 8 /* inline <script> hashes the policy can list */
 
 typedef struct static_asset {
-    const char *path;         /* URL path */
-    const char *file;         /* name inside the directory */
+    const char *path; /* URL path */
+    const char *file; /* name inside the directory */
     const char *content_type;
     const char *cache_control;
-    bool is_page;             /* HTML: gets the Content-Security-Policy */
-    bool cross_origin;        /* may be loaded by pages of the CORS origins */
-    char *data;               /* NULL when not loaded */
+    bool is_page;      /* HTML: gets the Content-Security-Policy */
+    bool cross_origin; /* may be loaded by pages of the CORS origins */
+    char *data;        /* NULL when not loaded */
     size_t len;
     char etag[24];
     char csp[STATIC_CSP_MAX]; /* the page's policy; "" for other files */

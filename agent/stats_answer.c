@@ -198,7 +198,8 @@ int stats_answer_add_days(stats_answer_t *ans, const day_cache_value_t *v)
 /* --- the body ---------------------------------------------------------------------------- */
 
 /* Statistics of one aggregate: count, failed, avg, median, min, max, percentiles. */
-static void write_stats(json_out_t *j, const stats_answer_t *ans, const stats_agg_t *a, bool with_median)
+static void write_stats(json_out_t *j, const stats_answer_t *ans, const stats_agg_t *a,
+                        bool with_median)
 {
     jout_key(j, "count");
     jout_int(j, (int64_t)a->runs);
@@ -213,7 +214,8 @@ static void write_stats(json_out_t *j, const stats_answer_t *ans, const stats_ag
         jout_null(j);
     if (with_median) {
         jout_key(j, "median_ms");
-        if (any && et_hist_quantile(&a->hist, 0.5, (uint64_t)a->min_us, (uint64_t)a->max_us, &v) == 0)
+        if (any &&
+            et_hist_quantile(&a->hist, 0.5, (uint64_t)a->min_us, (uint64_t)a->max_us, &v) == 0)
             jout_num(j, v / 1000.0, 6);
         else
             jout_null(j);
@@ -255,12 +257,9 @@ static double sort_key(const stats_answer_t *ans, const stats_agg_t *a)
 {
     double v = 0;
     switch (ans->params->sort) {
-    case API_SORT_COUNT:
-        return (double)a->runs;
-    case API_SORT_AVG:
-        return a->runs ? (double)a->sum_us / (double)a->runs : 0;
-    case API_SORT_MAX:
-        return a->runs ? (double)a->max_us : 0;
+    case API_SORT_COUNT: return (double)a->runs;
+    case API_SORT_AVG: return a->runs ? (double)a->sum_us / (double)a->runs : 0;
+    case API_SORT_MAX: return a->runs ? (double)a->max_us : 0;
     case API_SORT_P95:
         if (a->runs &&
             et_hist_quantile(&a->hist, 0.95, (uint64_t)a->min_us, (uint64_t)a->max_us, &v) == 0)
@@ -278,14 +277,14 @@ static int compare_workflows(const void *pa, const void *pb)
     return strcmp(a->id, b->id);
 }
 
-
-char *stats_answer_render(stats_answer_t *ans, const char *tenant, const plan_t *plan,
-                          size_t limit, size_t *len, bool *too_large)
+char *stats_answer_render(stats_answer_t *ans, const char *tenant, const plan_t *plan, size_t limit,
+                          size_t *len, bool *too_large)
 {
     const api_params_t *p = ans->params;
     *too_large = false;
     for (uint32_t slot = 0; slot <= et_sketch_max_slot(); slot++)
-        if (ans->total_dense[slot] && et_hist_add(&ans->total.hist, slot, ans->total_dense[slot]) < 0)
+        if (ans->total_dense[slot] &&
+            et_hist_add(&ans->total.hist, slot, ans->total_dense[slot]) < 0)
             return NULL;
     json_out_t j;
     json_out_init(&j);

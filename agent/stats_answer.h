@@ -26,7 +26,7 @@
 
 typedef struct stats_agg {
     uint64_t runs;
-    uint64_t failed;   /* runs that ended failed or timed out */
+    uint64_t failed; /* runs that ended failed or timed out */
     int64_t sum_us;
     int64_t min_us;
     int64_t max_us;
@@ -41,9 +41,9 @@ typedef struct stats_workflow_agg {
 
 typedef struct stats_answer {
     const api_params_t *params;
-    stats_agg_t total;             /* its bins accumulate in total_dense until rendered */
-    uint64_t *total_dense;         /* one count per slot: O(1) per bin */
-    et_hist_t row_bins;            /* the bins of the row being folded */
+    stats_agg_t total;     /* its bins accumulate in total_dense until rendered */
+    uint64_t *total_dense; /* one count per slot: O(1) per bin */
+    et_hist_t row_bins;    /* the bins of the row being folded */
     bool has_series;
     et_resolution_t interval;
     int64_t series_start;
@@ -51,9 +51,9 @@ typedef struct stats_answer {
     stats_agg_t *series;
     stats_workflow_agg_t *workflows;
     size_t workflow_len, workflow_cap;
-    uint32_t *workflow_index;      /* open addressing: 1 + position; 0 empty */
+    uint32_t *workflow_index; /* open addressing: 1 + position; 0 empty */
     size_t workflow_index_cap;
-    bool keep_days;                /* merge the day rows into days too */
+    bool keep_days; /* merge the day rows into days too */
     stats_agg_t days;
 } stats_answer_t;
 
@@ -64,14 +64,13 @@ void stats_answer_free(stats_answer_t *a);
 /* A series of count buckets of interval from start_us (aligned). */
 __attribute__((warn_unused_result)) int stats_answer_set_series(stats_answer_t *a,
                                                                 et_resolution_t interval,
-                                                                int64_t start_us,
-                                                                int64_t count);
+                                                                int64_t start_us, int64_t count);
 
 /* One row of the rows query: resolution, workflow, bucket, status, runs, sum_us, min_us,
  * max_us, hist, in binary. A tenant-wide row (workflow "") counts for the total unless
  * group_by reads per-workflow rows, which then count only for their workflow. */
-__attribute__((warn_unused_result)) int stats_answer_add_row(stats_answer_t *a,
-                                                             const PGresult *res, int row);
+__attribute__((warn_unused_result)) int stats_answer_add_row(stats_answer_t *a, const PGresult *res,
+                                                             int row);
 
 /* Whole days from day_cache, added to the total. */
 __attribute__((warn_unused_result)) int stats_answer_add_days(stats_answer_t *a,
@@ -82,7 +81,7 @@ __attribute__((warn_unused_result)) int stats_answer_add_days(stats_answer_t *a,
  * length in *len. NULL with *too_large set when it would pass limit, NULL alone when out
  * of memory.
  */
-char *stats_answer_render(stats_answer_t *a, const char *tenant, const plan_t *plan,
-                          size_t limit, size_t *len, bool *too_large);
+char *stats_answer_render(stats_answer_t *a, const char *tenant, const plan_t *plan, size_t limit,
+                          size_t *len, bool *too_large);
 
 #endif

@@ -22,10 +22,13 @@
 
 /* The rows of one question: up to two ranges of minutes, two of hours, one of days. The
  * text parameters are bound, never spliced. $2 is the workflow ('' = tenant-wide). */
+/* clang-format off */
 #define ROWS_SELECT(res, table, ranges)                                                        \
     "SELECT " res "::int2, workflow_id, bucket, status,"                                        \
     " runs, sum_us, min_us, max_us, hist FROM exectime." table                                 \
     " WHERE tenant_id = $1 AND %s AND status = ANY ($3::int2[]) AND (" ranges ")"
+/* clang-format on */
+/* clang-format off */
 #define ROWS_SQL                                                                               \
     ROWS_SELECT("0", "rollup_minute",                                                          \
                 "(bucket >= $4 AND bucket < $5) OR (bucket >= $6 AND bucket < $7)")            \
@@ -34,9 +37,12 @@
                 "(bucket >= $8 AND bucket < $9) OR (bucket >= $10 AND bucket < $11)")          \
     " UNION ALL "                                                                              \
     ROWS_SELECT("2", "rollup_day", "bucket >= $12 AND bucket < $13")
+/* clang-format on */
+/* clang-format off */
 #define ROWS_PARAMS                                                                            \
     "(text, text, int2[], timestamptz, timestamptz, timestamptz, timestamptz, timestamptz,"    \
     " timestamptz, timestamptz, timestamptz, timestamptz, timestamptz)"
+/* clang-format on */
 #define ROWS_PARAM_COUNT 13
 
 static char setup_sql[4096];
@@ -49,8 +55,7 @@ static char setup_sql[4096];
 static void build_setup_sql(const config_t *cfg)
 {
     char one[1400], all[1400];
-    snprintf(one, sizeof one, ROWS_SQL, "workflow_id = $2", "workflow_id = $2",
-             "workflow_id = $2");
+    snprintf(one, sizeof one, ROWS_SQL, "workflow_id = $2", "workflow_id = $2", "workflow_id = $2");
     snprintf(all, sizeof all, ROWS_SQL, "workflow_id >= $2", "workflow_id >= $2",
              "workflow_id >= $2");
     snprintf(setup_sql, sizeof setup_sql,
@@ -73,24 +78,24 @@ static void build_setup_sql(const config_t *cfg)
 
 typedef struct stats_request {
     stats_api_t *api;
-    http_response_t *res;          /* NULL once answered */
+    http_response_t *res; /* NULL once answered */
     pg_pool_waiter_t waiter;
-    pg_conn_t *conn;               /* the session lent to us, while in use */
+    pg_conn_t *conn; /* the session lent to us, while in use */
     api_params_t params;
     auth_claims_t claims;
     char tenant[ET_TENANT_ID_MAX + 1];
     plan_t plan;
-    uint64_t started_ns;           /* uv_hrtime() at arrival, for debug timings */
+    uint64_t started_ns;                      /* uv_hrtime() at arrival, for debug timings */
     char request_id[HTTP_REQUEST_ID_MAX + 1]; /* the HTTP request's, for its log lines */
     char if_none_match[256];
     char origin[256];
     bool head;
     /* the whole days of a summary question, from or for day_cache */
     day_cache_key_t cache_key;
-    bool cache_store;              /* a miss: store the day rows' merge with the answer */
-    uint64_t cache_generation;     /* day_cache_generation as the request began */
+    bool cache_store;          /* a miss: store the day rows' merge with the answer */
+    uint64_t cache_generation; /* day_cache_generation as the request began */
     /* results */
-    int step;                      /* pipeline step whose results arrive */
+    int step; /* pipeline step whose results arrive */
     bool allowed;
     bool db_error;
     char error[256];
@@ -126,7 +131,8 @@ static void respond_ok(stats_request_t *r)
         char msg[256];
         snprintf(msg, sizeof msg,
                  "the answer would be larger than %zu bytes: narrow the range, use a coarser "
-                 "interval or a smaller limit, or leave out the histogram", limit);
+                 "interval or a smaller limit, or leave out the histogram",
+                 limit);
         respond_error(r, 422, "response_too_large", NULL, msg);
         return;
     }
@@ -155,8 +161,7 @@ static void finish_request(stats_request_t *r)
         if (r->db_error)
             respond_error(r, 503, "unavailable", NULL, "the database could not answer; retry");
         else if (!r->allowed)
-            respond_error(r, 403, "forbidden", "tenant_id",
-                          "this token may not read that tenant");
+            respond_error(r, 403, "forbidden", "tenant_id", "this token may not read that tenant");
         else
             respond_ok(r);
     }
@@ -196,9 +201,7 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
         return;
     }
     switch (r->step) {
-    case STEP_ALLOWED:
-        r->allowed = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
-        break;
+    case STEP_ALLOWED: r->allowed = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't'; break;
     case STEP_ROWS:
         if (log_enabled(LOG_DEBUG)) {
             log_fields(LOG_DEBUG, "statistics rows", log_int("rows", PQntuples(res)),
@@ -215,8 +218,7 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
             }
         }
         break;
-    default:
-        break;
+    default: break;
     }
     r->step++;
 }
@@ -301,9 +303,9 @@ static void on_session(pg_conn_t *conn, void *arg)
         }
     strcat(statuses, "}");
     const char *workflow = r->params.has_workflow ? r->params.workflow_id : "";
-    const char *rows_values[ROWS_PARAM_COUNT] = {
-        r->tenant, workflow, statuses, from[0], to[0], from[1], to[1],
-        from[2],   to[2],    from[3],  to[3],   day_from, day_to};
+    const char *rows_values[ROWS_PARAM_COUNT] = {r->tenant, workflow, statuses, from[0], to[0],
+                                                 from[1],   to[1],    from[2],  to[2],   from[3],
+                                                 to[3],     day_from, day_to};
     const char *claims_values[1] = {r->claims.claims_json};
     const char *allowed_values[1] = {r->tenant};
     bool all_rows = r->params.group_by_workflow && !r->params.has_workflow;
@@ -381,17 +383,10 @@ static bool plan_request(stats_request_t *r, int64_t now)
     et_resolution_t max_res = ET_RES_DAY, interval = ET_RES_DAY;
     bool series = r->params.interval != API_INTERVAL_NONE;
     switch (r->params.interval) {
-    case API_INTERVAL_NONE:
-        break;
-    case API_INTERVAL_MINUTE:
-        interval = ET_RES_MINUTE;
-        break;
-    case API_INTERVAL_HOUR:
-        interval = ET_RES_HOUR;
-        break;
-    case API_INTERVAL_DAY:
-        interval = ET_RES_DAY;
-        break;
+    case API_INTERVAL_NONE: break;
+    case API_INTERVAL_MINUTE: interval = ET_RES_MINUTE; break;
+    case API_INTERVAL_HOUR: interval = ET_RES_HOUR; break;
+    case API_INTERVAL_DAY: interval = ET_RES_DAY; break;
     case API_INTERVAL_AUTO:
         /* auto never picks buckets that retention no longer holds. */
         interval = plan_auto_interval(r->params.start_us, r->params.end_us);
@@ -405,12 +400,13 @@ static bool plan_request(stats_request_t *r, int64_t now)
         max_res = interval;
     /* A series finer than what retention still holds would show empty buckets. */
     if (series && ((interval == ET_RES_MINUTE && r->params.start_us < ret.minute_oldest_us) ||
-                          (interval == ET_RES_HOUR && r->params.start_us < ret.hour_oldest_us))) {
+                   (interval == ET_RES_HOUR && r->params.start_us < ret.hour_oldest_us))) {
         char msg[160];
-        snprintf(msg, sizeof msg, "%s buckets are kept for %d days; use a coarser interval for "
-                 "an older start_date", et_resolution_name(interval),
-                 interval == ET_RES_MINUTE ? cfg->minute_retention_days
-                                              : cfg->hour_retention_days);
+        snprintf(msg, sizeof msg,
+                 "%s buckets are kept for %d days; use a coarser interval for "
+                 "an older start_date",
+                 et_resolution_name(interval),
+                 interval == ET_RES_MINUTE ? cfg->minute_retention_days : cfg->hour_retention_days);
         respond_error(r, 400, "invalid_parameter", "interval", msg);
         return false;
     }
@@ -464,8 +460,8 @@ static bool admit_request(stats_request_t *r, const http_request_t *req)
     }
     char why[256];
     int64_t now = et_now_us();
-    int rc = auth_verify(&api->auth, http_request_header(req, "Authorization"),
-                         now / ET_US_PER_SEC, &r->claims, why, sizeof why);
+    int rc = auth_verify(&api->auth, http_request_header(req, "Authorization"), now / ET_US_PER_SEC,
+                         &r->claims, why, sizeof why);
     if (rc < 0) {
         if (rc == -ENOMEM)
             respond_error(r, 503, "unavailable", NULL, "out of memory");
@@ -519,8 +515,8 @@ static void on_listening(pg_conn_t *conn, pg_query_event_t event, PGresult *res,
     stats_api_t *api = arg;
     if (event == PG_QUERY_RESULT) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            log_write(LOG_WARN, "statistics cache: LISTEN failed; the cache stays off",
-                      "error", PQresultErrorMessage(res), NULL);
+            log_write(LOG_WARN, "statistics cache: LISTEN failed; the cache stays off", "error",
+                      PQresultErrorMessage(res), NULL);
         else
             day_cache_set_listening(&api->cache, true);
     }
@@ -528,8 +524,10 @@ static void on_listening(pg_conn_t *conn, pg_query_event_t event, PGresult *res,
 
 static void on_listener_up(pg_conn_t *conn, void *arg)
 {
-    if (pg_conn_query(conn, "SET application_name = 'exectime-agent api-listener';"
-                            "LISTEN " DAY_CACHE_CHANNEL, on_listening, arg) < 0)
+    if (pg_conn_query(conn,
+                      "SET application_name = 'exectime-agent api-listener';"
+                      "LISTEN " DAY_CACHE_CHANNEL,
+                      on_listening, arg) < 0)
         pg_conn_reset(conn, "cannot send LISTEN");
 }
 
@@ -540,8 +538,7 @@ static void on_listener_down(pg_conn_t *conn, const char *reason, void *arg)
     day_cache_set_listening(&api->cache, false);
 }
 
-static void on_listener_notify(pg_conn_t *conn, const char *channel, const char *payload,
-                               void *arg)
+static void on_listener_notify(pg_conn_t *conn, const char *channel, const char *payload, void *arg)
 {
     stats_api_t *api = arg;
     day_cache_notified(&api->cache, payload);
@@ -573,8 +570,8 @@ int stats_api_init(stats_api_t *api, uv_loop_t *loop, const config_t *cfg, char 
     }
     int rc = day_cache_init(&api->cache, (size_t)cfg->api_cache_entries);
     if (rc == 0)
-        rc = pg_conn_init(&api->listener, loop, "api-listener", cfg->database_url,
-                          on_listener_up, on_listener_down, api);
+        rc = pg_conn_init(&api->listener, loop, "api-listener", cfg->database_url, on_listener_up,
+                          on_listener_down, api);
     if (rc < 0) {
         snprintf(err, err_cap, "cannot set up the statistics cache: %s", strerror(-rc));
         return rc;

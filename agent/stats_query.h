@@ -34,11 +34,11 @@ typedef struct stats_api {
     const config_t *cfg;
     pg_pool_t pool;
     auth_t auth;
-    bool auth_configured;   /* false: every request gets 401 with a reason */
-    char auth_error[256];   /* why auth is not configured */
-    day_cache_t cache;      /* merged whole days of summary answers */
-    pg_conn_t listener;     /* LISTEN exectime_rollups: what drops cache entries */
-    int closing;            /* pool and listener still to close */
+    bool auth_configured; /* false: every request gets 401 with a reason */
+    char auth_error[256]; /* why auth is not configured */
+    day_cache_t cache;    /* merged whole days of summary answers */
+    pg_conn_t listener;   /* LISTEN exectime_rollups: what drops cache entries */
+    int closing;          /* pool and listener still to close */
     void (*on_closed)(struct stats_api *api);
 } stats_api_t;
 

@@ -89,8 +89,8 @@ static bool etag_matches(const char *if_none_match, const char *etag)
     return false;
 }
 
-void stats_respond_body(http_response_t *res, const stats_reply_to_t *to,
-                        const char *if_none_match, const char *body, size_t len)
+void stats_respond_body(http_response_t *res, const stats_reply_to_t *to, const char *if_none_match,
+                        const char *body, size_t len)
 {
     char etag[24];
     snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", et_fnv1a64(body, len));

@@ -39,8 +39,8 @@ void stats_respond_error(http_response_t *res, const stats_reply_to_t *to, int s
                          const char *code, const char *parameter, const char *message);
 
 /* 200 with the JSON body and its ETag, or 304 when if_none_match holds that tag. */
-void stats_respond_body(http_response_t *res, const stats_reply_to_t *to,
-                        const char *if_none_match, const char *body, size_t len);
+void stats_respond_body(http_response_t *res, const stats_reply_to_t *to, const char *if_none_match,
+                        const char *body, size_t len);
 
 /* 204 to an OPTIONS preflight. */
 void stats_respond_preflight(http_response_t *res, const stats_reply_to_t *to);

@@ -22,7 +22,7 @@
  * connection counts as dead (a network cut or a frozen server sends no error). Nothing
  * blocks in Redis (the read scripts poll), so every command answers in milliseconds. */
 #define REPLY_TIMEOUT_MS 5000
-#define READ_COUNT_MAX 128     /* entries per read: bounds a batch's overshoot */
+#define READ_COUNT_MAX 128 /* entries per read: bounds a batch's overshoot */
 /* Bytes of events one read or claim page may bring: what hiredis buffers at once. The
  * script stops at the first entry that reaches it, so a reply holds at most this plus one
  * event of ET_ENTRY_MAX_BYTES. */
@@ -32,13 +32,16 @@
 /* Reads do not block in Redis (a script cannot), so an empty round waits this long before
  * the next; commands never queue behind a blocked read either. */
 #define READ_POLL_MS 20
-#define CLAIM_PAGE 100        /* pending entries examined per XPENDING */
+#define CLAIM_PAGE 100 /* pending entries examined per XPENDING */
 
 static const char *const state_names[] = {
-    [CONSUMER_DOWN] = "down",       [CONSUMER_RESOLVING] = "resolving",
+    [CONSUMER_DOWN] = "down",
+    [CONSUMER_RESOLVING] = "resolving",
     [CONSUMER_CONNECTING] = "connecting",
-    [CONSUMER_SETUP] = "setup",     [CONSUMER_READING] = "reading",
-    [CONSUMER_BACKOFF] = "backoff", [CONSUMER_CLOSING] = "closing",
+    [CONSUMER_SETUP] = "setup",
+    [CONSUMER_READING] = "reading",
+    [CONSUMER_BACKOFF] = "backoff",
+    [CONSUMER_CLOSING] = "closing",
     [CONSUMER_CLOSED] = "closed",
 };
 
@@ -132,8 +135,8 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
         if (loading)
             c->backoff_ms = ET_RECONNECT_MIN_MS;
         if (!c->setup_failed) /* once per attempt, not once per pipelined command */
-            log_write(loading ? LOG_INFO : LOG_ERROR, "redis set-up failed", "error",
-                      reply->str, NULL);
+            log_write(loading ? LOG_INFO : LOG_ERROR, "redis set-up failed", "error", reply->str,
+                      NULL);
         c->setup_failed = true;
         redisAsyncDisconnect(ac);
         return;
@@ -226,8 +229,8 @@ static void send_setup(stream_consumer_t *c)
             c->setup_replies++;
     }
     for (int i = 0; i < c->cfg->stream_count; i++) {
-        const char *argv[6] = {"XGROUP", "CREATE", c->cfg->streams[i], c->cfg->group, "0",
-                               "MKSTREAM"};
+        const char *argv[6] = {"XGROUP",      "CREATE", c->cfg->streams[i],
+                               c->cfg->group, "0",      "MKSTREAM"};
         if (send_argv(c, on_group_create_reply, NULL, 6, argv, NULL) == 0)
             c->setup_replies++;
     }
@@ -487,9 +490,9 @@ static void dead_letter(stream_consumer_t *c, int stream, const char *id, const 
         kept = (size_t)c->cfg->dead_letter_max_bytes;
         snprintf(full_size, sizeof full_size, "%zu", event_len);
     }
-    const char *argv[14] = {"XADD",  key,    "MAXLEN", "~",  maxlen, "*",          "event",
-                            event ? event : "", "reason", reason, "id", id, "truncated",
-                            full_size};
+    const char *argv[14] = {"XADD", key,     "MAXLEN",           "~",      maxlen,
+                            "*",    "event", event ? event : "", "reason", reason,
+                            "id",   id,      "truncated",        full_size};
     size_t lens[14];
     for (int i = 0; i < 14; i++)
         lens[i] = i == 7 ? kept : i < 12 || cut ? strlen(argv[i]) : 0;
@@ -538,18 +541,17 @@ static void on_rejected_entry(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     if (command_answered(c, reply)) {
         if (reply->type == REDIS_REPLY_ERROR) {
-            log_write(LOG_ERROR, "cannot read a refused entry back; it stays pending", "id",
-                      rj->id, "error", reply->str, NULL);
+            log_write(LOG_ERROR, "cannot read a refused entry back; it stays pending", "id", rj->id,
+                      "error", reply->str, NULL);
         } else {
             /* [[id, fields]], or empty when the entry was deleted meanwhile. */
             const redisReply *event = NULL;
             if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
-                reply->element[0]->type == REDIS_REPLY_ARRAY &&
-                reply->element[0]->elements == 2)
+                reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2)
                 event = find_event_field(reply->element[0]->element[1], "event");
             bool bytes = event != NULL && event->type == REDIS_REPLY_STRING;
-            dead_letter(c, rj->stream, rj->id, bytes ? event->str : NULL,
-                        bytes ? event->len : 0, rj->reason, "rejected");
+            dead_letter(c, rj->stream, rj->id, bytes ? event->str : NULL, bytes ? event->len : 0,
+                        rj->reason, "rejected");
         }
         maybe_finish_close(c);
     }
@@ -638,8 +640,7 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
     const redisReply *oversize = find_event_field(fields, STREAM_OVERSIZE_FIELD);
     char reason[256];
     if (deliveries > c->cfg->max_deliveries) {
-        snprintf(reason, sizeof reason, "delivered %lld times without being committed",
-                 deliveries);
+        snprintf(reason, sizeof reason, "delivered %lld times without being committed", deliveries);
         dead_letter(c, stream, id, event ? event->str : NULL, event ? event->len : 0, reason,
                     "deliveries");
         return;
@@ -655,16 +656,16 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
         return;
     }
     if (event->len > ET_ENTRY_MAX_BYTES) {
-        snprintf(reason, sizeof reason, "event is %zu bytes, more than the limit of %d",
-                 event->len, ET_ENTRY_MAX_BYTES);
+        snprintf(reason, sizeof reason, "event is %zu bytes, more than the limit of %d", event->len,
+                 ET_ENTRY_MAX_BYTES);
         dead_letter(c, stream, id, NULL, 0, reason, "too_large");
         return;
     }
     size_t count = 0;
     int64_t now = et_now_us();
     int64_t not_before = et_retention_start(now, c->cfg->raw_retention_days);
-    if (et_event_decode(event->str, event->len, now, not_before, c->scratch,
-                        ET_ENTRY_MAX_EVENTS, &count, reason, sizeof reason) < 0) {
+    if (et_event_decode(event->str, event->len, now, not_before, c->scratch, ET_ENTRY_MAX_EVENTS,
+                        &count, reason, sizeof reason) < 0) {
         dead_letter(c, stream, id, event->str, event->len, reason, "invalid");
         return;
     }
@@ -673,8 +674,8 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
         defer_entry(c, stream, id, deliveries);
     } else if (rc < 0) {
         rescan_own_pending(c, stream);
-        log_write(LOG_WARN, "no room for an entry; it is read again from the pending list",
-                  "id", id, "error", strerror(-rc), NULL);
+        log_write(LOG_WARN, "no room for an entry; it is read again from the pending list", "id",
+                  id, "error", strerror(-rc), NULL);
     }
 }
 
@@ -684,8 +685,9 @@ static void handle_entry(stream_consumer_t *c, int stream, const redisReply *ent
 static size_t read_budget(size_t room)
 {
     size_t budget = room * READ_BYTES_PER_EVENT;
-    return budget < READ_BYTES_MIN ? READ_BYTES_MIN
-           : budget > READ_BYTES_MAX ? READ_BYTES_MAX : budget;
+    return budget < READ_BYTES_MIN   ? READ_BYTES_MIN
+           : budget > READ_BYTES_MAX ? READ_BYTES_MAX
+                                     : budget;
 }
 
 /* A script call failed: a vanished group is created again, anything else reconnects
@@ -741,9 +743,11 @@ static void read_new(stream_consumer_t *c, size_t room)
     snprintf(count, sizeof count, "%zu", room < READ_COUNT_MAX ? room : READ_COUNT_MAX);
     snprintf(budget, sizeof budget, "%zu", read_budget(room));
     snprintf(limit, sizeof limit, "%d", ET_ENTRY_MAX_BYTES);
-    const char *argv[9] = {"EVALSHA", c->script_sha[STREAM_SCRIPT_READ], "1",
-                           c->cfg->streams[stream], c->cfg->group, c->cfg->consumer,
-                           count, budget, limit};
+    const char *argv[9] = {"EVALSHA",     c->script_sha[STREAM_SCRIPT_READ],
+                           "1",           c->cfg->streams[stream],
+                           c->cfg->group, c->cfg->consumer,
+                           count,         budget,
+                           limit};
     if (send_argv(c, on_read, NULL, 9, argv, NULL) == 0) {
         c->read_in_flight = true;
         c->read_stream = stream;
@@ -826,14 +830,14 @@ typedef struct claim {
     stream_consumer_t *c;
     int stream;
     claim_mode_t mode;
-    bool own_scan;                    /* part of the own-pending scan after a (re)connect */
-    bool last_page;                   /* XPENDING returned less than a page */
-    bool deferred;                    /* re-fetching entries the writer had no room for */
+    bool own_scan;                           /* part of the own-pending scan after a (re)connect */
+    bool last_page;                          /* XPENDING returned less than a page */
+    bool deferred;                           /* re-fetching entries the writer had no room for */
     char page_last[WRITER_ENTRY_ID_MAX];     /* the last id XPENDING listed */
     char stopped_after[WRITER_ENTRY_ID_MAX]; /* the claim stopped for its byte budget */
     size_t n;
     char (*ids)[WRITER_ENTRY_ID_MAX];
-    long long *deliveries;            /* as XPENDING reported them, before this claim */
+    long long *deliveries; /* as XPENDING reported them, before this claim */
 } claim_t;
 
 static void claim_free(claim_t *cl)
@@ -905,7 +909,7 @@ static void claim_done(claim_t *cl)
         if (!last_page)
             claim_round(c); /* the next page at once, while the writer has room */
         else
-            read_next(c);   /* new entries again, now that the pass is over */
+            read_next(c); /* new entries again, now that the pass is over */
     }
     maybe_finish_close(c);
 }
@@ -982,12 +986,11 @@ static void claim_send(claim_t *cl)
 {
     stream_consumer_t *c = cl->c;
     const char **argv = cl->n ? calloc(9 + 2 * cl->n, sizeof *argv) : NULL;
-    char (*retry)[24] = cl->n ? calloc(cl->n, sizeof *retry) : NULL;
+    char(*retry)[24] = cl->n ? calloc(cl->n, sizeof *retry) : NULL;
     int rc = -ENOMEM;
     if (argv && retry) {
         char idle[24], budget[24], limit[24];
-        snprintf(idle, sizeof idle, "%d",
-                 cl->mode == CLAIM_TAKE_OVER ? c->cfg->claim_idle_ms : 0);
+        snprintf(idle, sizeof idle, "%d", cl->mode == CLAIM_TAKE_OVER ? c->cfg->claim_idle_ms : 0);
         snprintf(budget, sizeof budget, "%zu", read_budget(writer_room(c->writer)));
         snprintf(limit, sizeof limit, "%d", ET_ENTRY_MAX_BYTES);
         int argc = 0;
@@ -1038,8 +1041,7 @@ static void on_pending(redisAsyncContext *ac, void *r, void *priv)
         if (p->type != REDIS_REPLY_ARRAY || p->elements != 4 ||
             p->element[0]->type != REDIS_REPLY_STRING ||
             p->element[0]->len >= WRITER_ENTRY_ID_MAX ||
-            p->element[1]->type != REDIS_REPLY_STRING ||
-            p->element[3]->type != REDIS_REPLY_INTEGER)
+            p->element[1]->type != REDIS_REPLY_STRING || p->element[3]->type != REDIS_REPLY_INTEGER)
             continue;
         /* The next page starts after the last id seen, taken or not, so entries of our
          * own at the head of the list never hide other consumers' entries behind them. */
@@ -1069,7 +1071,7 @@ static int send_pending_query(stream_consumer_t *c, int stream, bool own)
 {
     /* The first session of the process counts a delivery (the last process may have died
      * of these entries); later ones follow a reconnect and keep the count. */
-    claim_mode_t mode = !own                ? CLAIM_TAKE_OVER
+    claim_mode_t mode = !own                 ? CLAIM_TAKE_OVER
                         : c->setups_done > 1 ? CLAIM_OWN_AGAIN
                                              : CLAIM_OWN_FIRST;
     claim_t *cl = claim_new(c, stream, mode, CLAIM_PAGE);
@@ -1267,8 +1269,7 @@ static void on_timer_closed(uv_handle_t *handle)
 
 static void maybe_finish_close(stream_consumer_t *c)
 {
-    if (c->state != CONSUMER_CLOSING || c->ac != NULL || c->resolving ||
-        c->closing_handles > 0)
+    if (c->state != CONSUMER_CLOSING || c->ac != NULL || c->resolving || c->closing_handles > 0)
         return;
     set_state(c, CONSUMER_CLOSED);
     free(c->scratch);

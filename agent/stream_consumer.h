@@ -47,7 +47,7 @@ typedef enum consumer_state {
     CONSUMER_DOWN = 0,
     CONSUMER_RESOLVING, /* the host name is being resolved, off the loop */
     CONSUMER_CONNECTING,
-    CONSUMER_SETUP,    /* AUTH/SELECT/XGROUP CREATE sent */
+    CONSUMER_SETUP, /* AUTH/SELECT/XGROUP CREATE sent */
     CONSUMER_READING,
     CONSUMER_BACKOFF,
     CONSUMER_CLOSING,
@@ -59,10 +59,10 @@ typedef struct consumer_stats {
     uint64_t entries_acked;
     uint64_t entries_claimed;
     uint64_t dead_lettered;
-    int64_t lag;          /* entries not yet delivered to the group; -1 unknown */
-    uint64_t reconnects;      /* sessions set up again after the first */
-    uint64_t groups_recreated;/* the group was missing after a reconnect or a read */
-    uint64_t stranded;        /* entries idle on other consumers, seen in the last pass */
+    int64_t lag;                /* entries not yet delivered to the group; -1 unknown */
+    uint64_t reconnects;        /* sessions set up again after the first */
+    uint64_t groups_recreated;  /* the group was missing after a reconnect or a read */
+    uint64_t stranded;          /* entries idle on other consumers, seen in the last pass */
     uint64_t consumers_removed; /* idle consumers with nothing pending, deleted */
 } consumer_stats_t;
 
@@ -70,7 +70,7 @@ typedef struct consumer_stats {
 typedef struct consumer_deferred {
     uint8_t stream;
     char id[WRITER_ENTRY_ID_MAX];
-    long long deliveries;        /* its delivery count in Redis now */
+    long long deliveries; /* its delivery count in Redis now */
 } consumer_deferred_t;
 
 /* A read and a claim page at most, with room to spare. */
@@ -92,52 +92,51 @@ struct stream_consumer {
     redisAsyncContext *ac;
     consumer_state_t state;
     uv_timer_t backoff_timer;
-    uv_getaddrinfo_t resolve_req;    /* the host's address, looked up at every attempt */
-    bool resolving;                  /* resolve_req is out: closing waits for it */
-    uv_timer_t maint_timer;          /* claims, trims and lag, every second */
-    uv_timer_t poll_timer;           /* after a round of empty reads */
-    char script_sha[2][41];          /* SHA1 of each stream_script_t, from SCRIPT LOAD */
-    unsigned read_turn;              /* streams take turns in reads */
-    unsigned idle_streams;           /* reads in a row that found nothing */
-    int read_stream;                 /* the stream of the read in flight */
+    uv_getaddrinfo_t resolve_req; /* the host's address, looked up at every attempt */
+    bool resolving;               /* resolve_req is out: closing waits for it */
+    uv_timer_t maint_timer;       /* claims, trims and lag, every second */
+    uv_timer_t poll_timer;        /* after a round of empty reads */
+    char script_sha[2][41];       /* SHA1 of each stream_script_t, from SCRIPT LOAD */
+    unsigned read_turn;           /* streams take turns in reads */
+    unsigned idle_streams;        /* reads in a row that found nothing */
+    int read_stream;              /* the stream of the read in flight */
     uint64_t backoff_ms;
-    et_retry_log_t retry_log;        /* failed connection attempts in a row, for the log */
-    uint64_t connect_started_ms;     /* loop time of the current attempt */
-    uint64_t replies_seen;           /* every reply counts: the watchdog's progress */
+    et_retry_log_t retry_log;    /* failed connection attempts in a row, for the log */
+    uint64_t connect_started_ms; /* loop time of the current attempt */
+    uint64_t replies_seen;       /* every reply counts: the watchdog's progress */
     uint64_t replies_seen_at_check;
-    uint64_t replies_waited_since_ms;/* commands outstanding and no reply since; 0: none */
-    unsigned setups_done;            /* sessions set up; after the first, a group created
+    uint64_t replies_waited_since_ms; /* commands outstanding and no reply since; 0: none */
+    unsigned setups_done;             /* sessions set up; after the first, a group created
                                         anew was lost, and a set-up follows a reconnect */
-    bool reconnecting;               /* this connection's set-up, once done, is a reconnect */
-    bool setup_failed;               /* an error came back during this set-up */
+    bool reconnecting;                /* this connection's set-up, once done, is a reconnect */
+    bool setup_failed;                /* an error came back during this set-up */
     uint64_t next_claim_ms;
     bool read_in_flight;
     bool claim_in_flight;
-    bool stopping;                   /* no new reads: the agent is shutting down */
+    bool stopping; /* no new reads: the agent is shutting down */
     bool pending_done[CONFIG_STREAMS_MAX];
-    char cursor[CONFIG_STREAMS_MAX][WRITER_ENTRY_ID_MAX + 2]; /* own-pending scan: "(<id>" */
+    char cursor[CONFIG_STREAMS_MAX][WRITER_ENTRY_ID_MAX + 2];       /* own-pending scan: "(<id>" */
     char claim_cursor[CONFIG_STREAMS_MAX][WRITER_ENTRY_ID_MAX + 2]; /* take-over pass */
-    uint64_t pass_stranded;          /* others' idle entries found so far in this pass */
+    uint64_t pass_stranded; /* others' idle entries found so far in this pass */
     consumer_deferred_t deferred[CONSUMER_DEFERRED_MAX];
     size_t deferred_len;
-    unsigned setup_replies;          /* set-up commands still unanswered */
-    unsigned commands_in_flight;     /* acks and dead letters still unanswered */
-    stream_upkeep_t upkeep;          /* trims, lag, idle consumers */
-    unsigned claim_rounds;           /* streams take turns in claims and trims */
-    et_event_t *scratch;             /* decode buffer: ET_ENTRY_MAX_EVENTS events */
+    unsigned setup_replies;      /* set-up commands still unanswered */
+    unsigned commands_in_flight; /* acks and dead letters still unanswered */
+    stream_upkeep_t upkeep;      /* trims, lag, idle consumers */
+    unsigned claim_rounds;       /* streams take turns in claims and trims */
+    et_event_t *scratch;         /* decode buffer: ET_ENTRY_MAX_EVENTS events */
     consumer_dead_fn on_dead;
     void *arg;
     consumer_closed_fn on_closed;
-    uv_timer_t waiter_timer;         /* re-checks what the owner waits for, after replies */
+    uv_timer_t waiter_timer;            /* re-checks what the owner waits for, after replies */
     consumer_event_fn on_reads_stopped; /* waiting for no read or claim in flight */
-    consumer_event_fn on_quiet;      /* waiting for nothing to wait for from Redis */
+    consumer_event_fn on_quiet;         /* waiting for nothing to wait for from Redis */
     int closing_handles;
     consumer_stats_t stats;
 };
 
 __attribute__((warn_unused_result)) int consumer_init(stream_consumer_t *c, uv_loop_t *loop,
-                                                      const config_t *cfg,
-                                                      batch_writer_t *writer,
+                                                      const config_t *cfg, batch_writer_t *writer,
                                                       consumer_dead_fn on_dead, void *arg);
 void consumer_start(stream_consumer_t *c);
 
@@ -161,7 +160,6 @@ void consumer_stop_reading(stream_consumer_t *c, consumer_event_fn on_stopped);
 
 /* on_quiet runs once no read, claim or command is waiting for Redis (at once if none is). */
 void consumer_when_quiet(stream_consumer_t *c, consumer_event_fn on_quiet);
-
 
 bool consumer_connected(const stream_consumer_t *c);
 

@@ -8,6 +8,7 @@
 
 /* Keeps an entry's `event` alone, or its size when larger than the limit; returns what the
  * entry costs in the reply. */
+/* clang-format off */
 #define SHRINK_LUA                                                                           \
     "local function shrink(e, limit)\n"                                                      \
     "  local fields, event = e[2], nil\n"                                                    \
@@ -26,7 +27,9 @@
     "  e[2] = {'event', event}\n"                                                            \
     "  return #event + " STR(STREAM_ENTRY_OVERHEAD) "\n"                                     \
     "end\n"
+/* clang-format on */
 
+/* clang-format off */
 static const char read_lua[] =
     SHRINK_LUA
     "local max, budget, limit = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
@@ -51,7 +54,9 @@ static const char read_lua[] =
     "  n = math.max(1, math.min(128, n))\n"
     "end\n"
     "return out\n";
+/* clang-format on */
 
+/* clang-format off */
 static const char claim_lua[] =
     SHRINK_LUA
     "local budget, limit = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
@@ -74,6 +79,7 @@ static const char claim_lua[] =
     "  end\n"
     "end\n"
     "return {out, stopped}\n";
+/* clang-format on */
 
 static const char *const texts[STREAM_SCRIPT_COUNT] = {
     [STREAM_SCRIPT_READ] = read_lua,

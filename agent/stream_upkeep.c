@@ -53,9 +53,9 @@ static int id_cmp(stream_id_t a, stream_id_t b)
 typedef struct trim {
     stream_upkeep_t *u;
     int stream;
-    unsigned waiting;     /* XPENDING summaries still unanswered */
-    bool unknown;         /* some group's position could not be read: do not trim */
-    stream_id_t safe;     /* entries below this are acknowledged by every group */
+    unsigned waiting; /* XPENDING summaries still unanswered */
+    bool unknown;     /* some group's position could not be read: do not trim */
+    stream_id_t safe; /* entries below this are acknowledged by every group */
 } trim_t;
 
 static void on_trimmed(redisAsyncContext *ac, void *r, void *priv)
@@ -248,10 +248,12 @@ static void trim_round(stream_upkeep_t *u, redisAsyncContext *ac)
 
 /* --- idle consumers ----------------------------------------------------------------- */
 
+/* clang-format off */
 static const char delete_idle_consumer_lua[] =
     "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then "
     "return -1 end "
     "return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])";
+/* clang-format on */
 
 typedef struct consumer_removal {
     stream_upkeep_t *u;
@@ -272,23 +274,22 @@ static void on_consumer_removed(redisAsyncContext *ac, void *r, void *priv)
             log_write(LOG_INFO, "removed an idle consumer with nothing pending", "consumer",
                       rm->name, NULL);
         } else if (reply->type == REDIS_REPLY_ERROR) {
-            log_write(LOG_WARN, "cannot remove an idle consumer", "consumer", rm->name,
-                      "error", reply->str, NULL);
+            log_write(LOG_WARN, "cannot remove an idle consumer", "consumer", rm->name, "error",
+                      reply->str, NULL);
         }
     }
     free(rm);
 }
 
-static void remove_consumer(stream_upkeep_t *u, redisAsyncContext *ac, int stream,
-                            const char *name)
+static void remove_consumer(stream_upkeep_t *u, redisAsyncContext *ac, int stream, const char *name)
 {
     consumer_removal_t *rm = calloc(1, sizeof *rm);
     if (rm == NULL)
         return;
     rm->u = u;
     snprintf(rm->name, sizeof rm->name, "%s", name);
-    const char *argv[6] = {"EVAL", delete_idle_consumer_lua, "1", u->cfg->streams[stream],
-                           u->cfg->group, rm->name};
+    const char *argv[6] = {
+        "EVAL", delete_idle_consumer_lua, "1", u->cfg->streams[stream], u->cfg->group, rm->name};
     if (send_argv(ac, on_consumer_removed, rm, 6, argv) < 0) {
         free(rm);
         return;
@@ -337,8 +338,8 @@ static void expire_round(stream_upkeep_t *u, redisAsyncContext *ac)
 
 /* --- the interface ---------------------------------------------------------------------- */
 
-void upkeep_init(stream_upkeep_t *u, const config_t *cfg, void (*on_reply)(void *arg),
-                 void *arg, uint64_t now_ms)
+void upkeep_init(stream_upkeep_t *u, const config_t *cfg, void (*on_reply)(void *arg), void *arg,
+                 uint64_t now_ms)
 {
     memset(u, 0, sizeof *u);
     u->cfg = cfg;

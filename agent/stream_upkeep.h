@@ -33,25 +33,25 @@
 
 typedef struct stream_upkeep {
     const config_t *cfg;
-    void (*on_reply)(void *arg);   /* every reply, for the consumer's watchdog */
+    void (*on_reply)(void *arg); /* every reply, for the consumer's watchdog */
     void *arg;
-    bool trim_in_flight;           /* XINFO GROUPS and its XPENDING summaries out */
-    bool expire_in_flight;         /* XINFO CONSUMERS out */
-    unsigned commands_in_flight;   /* XTRIM and consumer removals out */
-    unsigned trim_rounds;          /* streams take turns */
+    bool trim_in_flight;         /* XINFO GROUPS and its XPENDING summaries out */
+    bool expire_in_flight;       /* XINFO CONSUMERS out */
+    unsigned commands_in_flight; /* XTRIM and consumer removals out */
+    unsigned trim_rounds;        /* streams take turns */
     unsigned expire_rounds;
     uint64_t next_trim_ms;
     uint64_t next_expire_ms;
-    int64_t lag;                   /* entries not yet delivered to our group; -1 unknown */
-    int64_t pending[CONFIG_STREAMS_MAX];      /* our group's pending entries; -1 unknown */
+    int64_t lag;                         /* entries not yet delivered to our group; -1 unknown */
+    int64_t pending[CONFIG_STREAMS_MAX]; /* our group's pending entries; -1 unknown */
     int64_t dead_letters[CONFIG_STREAMS_MAX]; /* XLEN <stream>:dead; -1 unknown */
     metric_gauge_t *pending_gauge;
     metric_gauge_t *dead_letters_gauge;
     uint64_t consumers_removed;
 } stream_upkeep_t;
 
-void upkeep_init(stream_upkeep_t *u, const config_t *cfg, void (*on_reply)(void *arg),
-                 void *arg, uint64_t now_ms);
+void upkeep_init(stream_upkeep_t *u, const config_t *cfg, void (*on_reply)(void *arg), void *arg,
+                 uint64_t now_ms);
 
 /* Starts the rounds that are due; ac is the consumer's connected context. */
 void upkeep_tick(stream_upkeep_t *u, redisAsyncContext *ac, uint64_t now_ms);

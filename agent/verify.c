@@ -53,6 +53,7 @@ static void print_pg_error(const char *what, PGconn *pg, const PGresult *res)
 static int load_expected(PGconn *pg, const char *from, const char *to, const char *tenant,
                          rollup_set_t *expected)
 {
+    /* clang-format off */
     const char *sql =
         "SELECT e.tenant_id, CASE WHEN w.workflow_id IS NULL THEN $4 ELSE e.workflow_id END,"
         " e.status, (extract(epoch FROM e.finished_at) * 1000000)::bigint, e.duration_us"
@@ -61,6 +62,7 @@ static int load_expected(PGconn *pg, const char *from, const char *to, const cha
         "  ON w.tenant_id = e.tenant_id AND w.workflow_id = e.workflow_id"
         " WHERE e.finished_at >= $1 AND e.finished_at < $2"
         " AND ($3::text IS NULL OR e.tenant_id = $3)";
+    /* clang-format on */
     const char *params[4] = {from, to, tenant, ET_OVERFLOW_WORKFLOW_ID};
     if (!PQsendQueryParams(pg, sql, 4, NULL, params, NULL, NULL, 0) || !PQsetSingleRowMode(pg)) {
         print_pg_error("reading raw rows", pg, NULL);
@@ -152,7 +154,8 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
                            "histogram bins differ from the raw rows'");
                 }
             }
-        } else if (PQresultStatus(r) != PGRES_SINGLE_TUPLE && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        } else if (PQresultStatus(r) != PGRES_SINGLE_TUPLE &&
+                   PQresultStatus(r) != PGRES_TUPLES_OK) {
             print_pg_error("reading rollups", pg, r);
             rc = -EIO;
         }
@@ -167,8 +170,8 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
  * where each resolution's window starts. These are the windows of the writer
  * (et_retention_start): inside them every inserted run was folded, while the day before
  * each belongs to maintenance, which may have deleted it or may yet by its own clock. */
-static void window(const config_t *cfg, const verify_options_t *opts, int64_t now,
-                   int64_t *from, int64_t *to, int64_t oldest[ET_RES_COUNT])
+static void window(const config_t *cfg, const verify_options_t *opts, int64_t now, int64_t *from,
+                   int64_t *to, int64_t oldest[ET_RES_COUNT])
 {
     *from = et_time_floor(opts->from_us, ET_RES_DAY);
     *to = et_time_floor(opts->to_us + ET_US_PER_DAY - 1, ET_RES_DAY);
@@ -223,8 +226,8 @@ int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
         char res_from_text[40];
         if (res_from >= to || et_time_format(res_from, res_from_text, sizeof res_from_text) < 0)
             continue;
-        rc = compare_resolution(pg, (et_resolution_t)res, res_from_text, to_text,
-                                opts->tenant_id, &expected, seen, &st);
+        rc = compare_resolution(pg, (et_resolution_t)res, res_from_text, to_text, opts->tenant_id,
+                                &expected, seen, &st);
         for (size_t i = 0; rc == 0 && i < expected.len; i++) {
             const rollup_delta_t *d = &expected.deltas[i];
             if (d->resolution == (et_resolution_t)res && !seen[i] && d->bucket_us >= res_from)
@@ -240,7 +243,8 @@ int verify_run(const config_t *cfg, const verify_options_t *opts, FILE *out)
             fprintf(stderr, "exectime-agent verify: %s\n", strerror(-rc));
         return 2;
     }
-    fprintf(out, "verify: %" PRIu64 " rollup rows checked from %s to %s, %" PRIu64 " difference%s\n",
+    fprintf(out,
+            "verify: %" PRIu64 " rollup rows checked from %s to %s, %" PRIu64 " difference%s\n",
             st.checked, from_text, to_text, st.differences, st.differences == 1 ? "" : "s");
     return st.differences ? 1 : 0;
 }
@@ -267,7 +271,8 @@ static int copy_rows(PGconn *pg, const rollup_set_t *set, et_resolution_t res, i
     char sql[160];
     snprintf(sql, sizeof sql,
              "COPY exectime.%s (tenant_id, workflow_id, bucket, status, runs, sum_us, min_us,"
-             " max_us, hist) FROM STDIN", rollup_tables[res]);
+             " max_us, hist) FROM STDIN",
+             rollup_tables[res]);
     PGresult *r = PQexec(pg, sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         print_pg_error("COPY", pg, r);
@@ -342,11 +347,13 @@ int verify_rebuild(const config_t *cfg, const verify_options_t *opts, FILE *out)
     rollup_set_sort(&expected);
     for (int res = 0; rc == 0 && res < ET_RES_COUNT; res++) {
         char res_from_text[40], sql[200];
-        if (oldest[res] >= to || et_time_format(oldest[res], res_from_text, sizeof res_from_text) < 0)
+        if (oldest[res] >= to ||
+            et_time_format(oldest[res], res_from_text, sizeof res_from_text) < 0)
             continue;
         snprintf(sql, sizeof sql,
                  "DELETE FROM exectime.%s WHERE bucket >= $1 AND bucket < $2"
-                 " AND ($3::text IS NULL OR tenant_id = $3)", rollup_tables[res]);
+                 " AND ($3::text IS NULL OR tenant_id = $3)",
+                 rollup_tables[res]);
         const char *params[3] = {res_from_text, to_text, opts->tenant_id};
         rc = exec_step(pg, "DELETE (run rollup-rebuild as the schema owner)", sql, 3, params,
                        &removed);
@@ -365,7 +372,9 @@ int verify_rebuild(const config_t *cfg, const verify_options_t *opts, FILE *out)
             fprintf(stderr, "exectime-agent rollup-rebuild: %s\n", strerror(-rc));
         return 2;
     }
-    fprintf(out, "rollup-rebuild: %ld rollup rows replaced by %ld recomputed from raw rows, "
-                 "from %s to %s\n", removed, written, from_text, to_text);
+    fprintf(out,
+            "rollup-rebuild: %ld rollup rows replaced by %ld recomputed from raw rows, "
+            "from %s to %s\n",
+            removed, written, from_text, to_text);
     return 0;
 }

@@ -41,7 +41,7 @@
 
 /* A set of byte strings (open addressing), each with a value and a flag. */
 typedef struct wlimit_key {
-    char *data;    /* malloc'd, len bytes plus a NUL; NULL: empty slot */
+    char *data; /* malloc'd, len bytes plus a NUL; NULL: empty slot */
     uint32_t len;
     uint32_t hash;
     int64_t value; /* the caller's */
@@ -75,22 +75,22 @@ typedef enum wlimit_verdict {
 
 typedef struct wlimit_tenant {
     char tenant_id[ET_TENANT_ID_MAX + 1];
-    wlimit_set_t ids;     /* admitted workflow ids known here */
-    int64_t db_count;     /* the tenant's admitted workflows in the database, when last told */
-    uint64_t used;        /* tick of the last use, for eviction */
-    uint64_t overflowed;  /* events past the limit not yet in a log line */
-    uint64_t logged_ms;   /* loop time of the last log line; 0: none yet */
+    wlimit_set_t ids;    /* admitted workflow ids known here */
+    int64_t db_count;    /* the tenant's admitted workflows in the database, when last told */
+    uint64_t used;       /* tick of the last use, for eviction */
+    uint64_t overflowed; /* events past the limit not yet in a log line */
+    uint64_t logged_ms;  /* loop time of the last log line; 0: none yet */
     bool in_use;
 } wlimit_tenant_t;
 
 typedef struct wlimit {
     int64_t limit;
-    size_t max_ids;           /* ids cached in all */
+    size_t max_ids; /* ids cached in all */
     size_t ids_total;
     wlimit_tenant_t *tenants; /* WLIMIT_MAX_TENANTS slots */
     size_t count;             /* slots in use */
     uint64_t tick;
-    wlimit_tenant_t *last;    /* the tenant found last: runs of one tenant skip the scan */
+    wlimit_tenant_t *last; /* the tenant found last: runs of one tenant skip the scan */
 } wlimit_t;
 
 __attribute__((warn_unused_result)) int wlimit_init(wlimit_t *wl, int64_t limit);

@@ -37,12 +37,12 @@
 #define ERR_MAX 512
 
 /* Generator shape, chosen to look like a real fleet of workflows. */
-#define GEN_MEDIAN_MIN_US 50000.0    /* fastest workflow's median: 50 ms */
-#define GEN_MEDIAN_MAX_US 5000000.0  /* slowest workflow's median: 5 s */
-#define GEN_TAIL_PROB 0.01           /* share of runs in the heavy tail */
-#define GEN_TAIL_FACTOR 20.0         /* how much slower a tail run is */
-#define GEN_WORKFLOW_ZIPF_S 1.0      /* skew of workflow popularity */
-#define GEN_TENANT_ZIPF_S 0.5        /* milder skew across tenants */
+#define GEN_MEDIAN_MIN_US 50000.0   /* fastest workflow's median: 50 ms */
+#define GEN_MEDIAN_MAX_US 5000000.0 /* slowest workflow's median: 5 s */
+#define GEN_TAIL_PROB 0.01          /* share of runs in the heavy tail */
+#define GEN_TAIL_FACTOR 20.0        /* how much slower a tail run is */
+#define GEN_WORKFLOW_ZIPF_S 1.0     /* skew of workflow popularity */
+#define GEN_TENANT_ZIPF_S 0.5       /* milder skew across tenants */
 
 enum {
     OPT_REDIS_URL = 256,
@@ -79,17 +79,17 @@ typedef struct emit_opts {
     const char *finished_at;
     /* generator mode */
     bool generator;
-    uint64_t count;            /* 0: until SIGINT/SIGTERM */
-    double rate;               /* events per second; 0: as fast as possible */
+    uint64_t count; /* 0: until SIGINT/SIGTERM */
+    double rate;    /* events per second; 0: as fast as possible */
     uint64_t tenants;
     uint64_t workflows;
     uint64_t batch;
     bool has_seed;
     uint64_t seed;
     double failure_rate;
-    double spread_days;        /* finished_at spread uniformly over this many past days */
-    const char *gen_flag;      /* a generator-only flag seen, for the conflict message */
-    const char *single_flag;   /* a single-event flag seen, likewise */
+    double spread_days;      /* finished_at spread uniformly over this many past days */
+    const char *gen_flag;    /* a generator-only flag seen, for the conflict message */
+    const char *single_flag; /* a single-event flag seen, likewise */
 } emit_opts_t;
 
 static volatile sig_atomic_t stop_requested;
@@ -146,8 +146,7 @@ static void usage(FILE *f)
 }
 
 /* Prints one usage error line naming the flag; the caller exits 2. */
-__attribute__((format(printf, 2, 3))) static int bad_flag(const char *flag, const char *fmt,
-                                                          ...)
+__attribute__((format(printf, 2, 3))) static int bad_flag(const char *flag, const char *fmt, ...)
 {
     va_list ap;
 
@@ -290,32 +289,17 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
             o->gen_flag = flag;
 
         switch (c) {
-        case 'h':
-            usage(stdout);
-            return 1;
-        case OPT_VERSION:
-            printf(PROG " %s\n", EXECTIME_VERSION);
-            return 1;
-        case OPT_REDIS_URL:
-            o->redis_url = optarg;
-            break;
-        case OPT_STREAM:
-            o->stream = optarg;
-            break;
-        case OPT_TENANT:
-            o->tenant = optarg;
-            break;
-        case OPT_WORKFLOW:
-            o->workflow = optarg;
-            break;
-        case OPT_RUN:
-            o->run = optarg;
-            break;
+        case 'h': usage(stdout); return 1;
+        case OPT_VERSION: printf(PROG " %s\n", EXECTIME_VERSION); return 1;
+        case OPT_REDIS_URL: o->redis_url = optarg; break;
+        case OPT_STREAM: o->stream = optarg; break;
+        case OPT_TENANT: o->tenant = optarg; break;
+        case OPT_WORKFLOW: o->workflow = optarg; break;
+        case OPT_RUN: o->run = optarg; break;
         case OPT_STATUS:
             if (et_status_parse(optarg, strlen(optarg), &o->status) < 0)
-                return bad_flag(flagbuf,
-                                "expected success, failed, cancelled or timeout, got \"%s\"",
-                                optarg);
+                return bad_flag(
+                    flagbuf, "expected success, failed, cancelled or timeout, got \"%s\"", optarg);
             break;
         case OPT_DURATION_MS:
             if (set_duration(o, "--duration-ms", optarg, true) < 0)
@@ -325,9 +309,7 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
             if (set_duration(o, "--duration-us", optarg, false) < 0)
                 return -EINVAL;
             break;
-        case OPT_FINISHED_AT:
-            o->finished_at = optarg;
-            break;
+        case OPT_FINISHED_AT: o->finished_at = optarg; break;
         case OPT_COUNT:
             if (parse_u64(flagbuf, optarg, 0, UINT64_MAX, &o->count) < 0)
                 return -EINVAL;
@@ -373,8 +355,7 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, PROG ": %s: unexpected argument (flags only; see --help)\n",
-                argv[optind]);
+        fprintf(stderr, PROG ": %s: unexpected argument (flags only; see --help)\n", argv[optind]);
         return -EINVAL;
     }
     if (o->generator && o->single_flag != NULL) {
@@ -424,8 +405,8 @@ static void random_uuid(char *buf, size_t cap)
 {
     uint64_t hi = random_u64();
     uint64_t lo = random_u64();
-    hi = (hi & ~0xf000ULL) | 0x4000ULL;                         /* version 4 */
-    lo = (lo & ~(0xc000ULL << 48)) | (0x8000ULL << 48);          /* RFC 4122 variant */
+    hi = (hi & ~0xf000ULL) | 0x4000ULL;                 /* version 4 */
+    lo = (lo & ~(0xc000ULL << 48)) | (0x8000ULL << 48); /* RFC 4122 variant */
     snprintf(buf, cap, "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%012" PRIx64,
              hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48, lo & (uint64_t)0xffffffffffff);
 }
@@ -451,8 +432,10 @@ static int report_rejected(const char *reason)
         const char *key;
         const char *flag;
     } map[] = {
-        {"tenant_id: ", "--tenant"},  {"workflow_id: ", "--workflow"},
-        {"run_id: ", "--run"},        {"finished_at: ", "--finished-at"},
+        {"tenant_id: ", "--tenant"},
+        {"workflow_id: ", "--workflow"},
+        {"run_id: ", "--run"},
+        {"finished_at: ", "--finished-at"},
         {"duration_us: ", "--duration-us"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -480,8 +463,8 @@ static int build_single(const emit_opts_t *o, et_event_t *ev)
         return bad_flag("--workflow", "%s", "required");
     if (!o->has_duration)
         return bad_flag("--duration-ms", "%s", "required (or --duration-us)");
-    if (copy_id("--tenant", o->tenant, ev->tenant_id, ET_TENANT_ID_MAX) < 0
-        || copy_id("--workflow", o->workflow, ev->workflow_id, ET_WORKFLOW_ID_MAX) < 0)
+    if (copy_id("--tenant", o->tenant, ev->tenant_id, ET_TENANT_ID_MAX) < 0 ||
+        copy_id("--workflow", o->workflow, ev->workflow_id, ET_WORKFLOW_ID_MAX) < 0)
         return -EINVAL;
     if (o->run != NULL) {
         if (copy_id("--run", o->run, ev->run_id, ET_RUN_ID_MAX) < 0)
@@ -495,8 +478,7 @@ static int build_single(const emit_opts_t *o, et_event_t *ev)
     ev->finished_us = et_now_us();
     if (o->finished_at != NULL) {
         bool date_only = false;
-        if (et_time_parse(o->finished_at, strlen(o->finished_at), &ev->finished_us, &date_only)
-            < 0)
+        if (et_time_parse(o->finished_at, strlen(o->finished_at), &ev->finished_us, &date_only) < 0)
             return bad_flag("--finished-at",
                             "expected an RFC 3339 time like 2026-11-01T12:00:00Z, got \"%s\"",
                             o->finished_at);
@@ -523,13 +505,13 @@ static int build_single(const emit_opts_t *o, et_event_t *ev)
 typedef struct generator {
     uint64_t rng;
     uint64_t seed;
-    uint64_t counter;          /* run ids "<seed>-<counter>" */
-    double *tenant_cdf;        /* cumulative Zipf weights, tenants entries */
-    double *workflow_cdf;      /* likewise for workflows */
+    uint64_t counter;     /* run ids "<seed>-<counter>" */
+    double *tenant_cdf;   /* cumulative Zipf weights, tenants entries */
+    double *workflow_cdf; /* likewise for workflows */
     uint64_t tenants;
     uint64_t workflows;
     double failure_rate;
-    int64_t spread_us;         /* finished_at = now − uniform [0, spread_us) */
+    int64_t spread_us; /* finished_at = now − uniform [0, spread_us) */
 } generator_t;
 
 /* Cumulative, normalised weights 1/k^s for k = 1..n. */
@@ -626,8 +608,7 @@ static void sleep_us(int64_t us)
  * each batch waits for its due time; after falling more than a second behind (slow Redis)
  * the schedule restarts from now instead of bursting to catch up.
  */
-static int run_generator(const emit_opts_t *o, et_emitter_t *em, uint64_t *sent,
-                         uint64_t *entries)
+static int run_generator(const emit_opts_t *o, et_emitter_t *em, uint64_t *sent, uint64_t *entries)
 {
     generator_t g = {0};
     char err[ERR_MAX];
@@ -729,8 +710,8 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 PROG ": sent 1 event (tenant %s, workflow %s, run %s, %s, %" PRId64
                      " us) to %s in %.3f s\n",
-                single.tenant_id, single.workflow_id, single.run_id,
-                et_status_name(single.status), single.duration_us, o.stream, secs);
+                single.tenant_id, single.workflow_id, single.run_id, et_status_name(single.status),
+                single.duration_us, o.stream, secs);
     else
         fprintf(stderr,
                 PROG ": sent %" PRIu64 " events in %" PRIu64 " entries to %s in %.3f s (%.1f "

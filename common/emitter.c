@@ -24,12 +24,12 @@
 #define EMITTER_STREAM_MAX 512
 
 struct et_emitter {
-    redisContext *ctx;          /* NULL until connected or after a failed reconnect */
-    et_redis_url_t url;         /* parsed once; reused by every reconnect */
-    char *streams;              /* owned copy of the list, commas replaced by NULs */
+    redisContext *ctx;                       /* NULL until connected or after a failed reconnect */
+    et_redis_url_t url;                      /* parsed once; reused by every reconnect */
+    char *streams;                           /* owned copy of the list, commas replaced by NULs */
     const char *stream[EMITTER_MAX_STREAMS]; /* pointers into streams */
     size_t nstreams;
-    size_t next;                /* round-robin position */
+    size_t next; /* round-robin position */
 };
 
 /* Where the emitter points, for error messages; never includes the password. */
@@ -70,8 +70,7 @@ static void reply_error(const char *what, const redisReply *r, char *err, size_t
  * Checks (and frees) the reply of a command expected to answer +OK (AUTH, SELECT); label
  * names the command in errors so the password never appears there.
  */
-static int command_ok(et_emitter_t *em, redisReply *r, const char *label, char *err,
-                      size_t err_cap)
+static int command_ok(et_emitter_t *em, redisReply *r, const char *label, char *err, size_t err_cap)
 {
     char where[300];
     int rc = 0;
@@ -85,8 +84,8 @@ static int command_ok(et_emitter_t *em, redisReply *r, const char *label, char *
         char what[340];
         snprintf(what, sizeof(what), "redis %s: %s refused", where, label);
         reply_error(what, r, err, err_cap);
-        rc = strncmp(r->str, "WRONGPASS", 9) == 0 || strncmp(r->str, "NOAUTH", 6) == 0
-                     || strstr(r->str, "password") != NULL
+        rc = strncmp(r->str, "WRONGPASS", 9) == 0 || strncmp(r->str, "NOAUTH", 6) == 0 ||
+                     strstr(r->str, "password") != NULL
                  ? -EACCES
                  : -EPROTO;
     } else if (r->type != REDIS_REPLY_STATUS) {
@@ -132,8 +131,7 @@ static int emitter_connect(et_emitter_t *em, char *err, size_t err_cap)
             rc = command_ok(em, redisCommand(c, "AUTH %s %s", em->url.username, em->url.password),
                             "AUTH", err, err_cap);
         else
-            rc = command_ok(em, redisCommand(c, "AUTH %s", em->url.password), "AUTH", err,
-                            err_cap);
+            rc = command_ok(em, redisCommand(c, "AUTH %s", em->url.password), "AUTH", err, err_cap);
     }
     if (rc == 0 && em->url.db != 0)
         rc = command_ok(em, redisCommand(c, "SELECT %d", em->url.db), "SELECT", err, err_cap);
@@ -207,8 +205,8 @@ int et_emitter_open(const char *redis_url, const char *stream, et_emitter_t **ou
 }
 
 /* One XADD attempt on the current connection. */
-static int xadd_once(et_emitter_t *em, const char *stream, const void *bytes, size_t len,
-                     char *err, size_t err_cap)
+static int xadd_once(et_emitter_t *em, const char *stream, const void *bytes, size_t len, char *err,
+                     size_t err_cap)
 {
     char where[300];
 
@@ -233,8 +231,7 @@ static int xadd_once(et_emitter_t *em, const char *stream, const void *bytes, si
     return rc;
 }
 
-int et_emitter_send_raw(et_emitter_t *em, const void *bytes, size_t len, char *err,
-                        size_t err_cap)
+int et_emitter_send_raw(et_emitter_t *em, const void *bytes, size_t len, char *err, size_t err_cap)
 {
     const char *stream = em->stream[em->next];
     em->next = (em->next + 1) % em->nstreams;
@@ -256,8 +253,7 @@ int et_emitter_send_raw(et_emitter_t *em, const void *bytes, size_t len, char *e
     return rc;
 }
 
-int et_emitter_send(et_emitter_t *em, const et_event_t *events, size_t n, char *err,
-                    size_t err_cap)
+int et_emitter_send(et_emitter_t *em, const et_event_t *events, size_t n, char *err, size_t err_cap)
 {
     char *buf = NULL;
     size_t len = 0;

@@ -24,8 +24,7 @@ __attribute__((warn_unused_result)) int et_emitter_send(et_emitter_t *em, const 
 
 /* XADD of raw bytes as field `event` (tests use it for malformed entries). */
 __attribute__((warn_unused_result)) int et_emitter_send_raw(et_emitter_t *em, const void *bytes,
-                                                            size_t len, char *err,
-                                                            size_t err_cap);
+                                                            size_t len, char *err, size_t err_cap);
 
 void et_emitter_close(et_emitter_t *em);
 

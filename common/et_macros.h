@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 /* The struct that embeds member, from a pointer to that member (libuv handles). */
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define ET_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

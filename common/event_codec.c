@@ -131,8 +131,8 @@ static int scan_value(const uint8_t *p, size_t len, size_t *end, char *why, size
         }
         size_t at = off;
         uint8_t b = p[off++];
-        size_t hdr = 0;       /* length-field bytes after the type byte */
-        uint64_t skip = 0;    /* payload bytes */
+        size_t hdr = 0;    /* length-field bytes after the type byte */
+        uint64_t skip = 0; /* payload bytes */
         uint64_t children = 0;
         bool var_len = false; /* payload length comes from the length field */
         uint64_t per_len = 1; /* children per declared element (2 for maps) */
@@ -150,27 +150,69 @@ static int scan_value(const uint8_t *p, size_t len, size_t *end, char *why, size
             skip = b & 0x1f;
         } else {
             switch (b) {
-            case 0xc4: case 0xd9: hdr = 1; var_len = true; break; /* bin8, str8 */
-            case 0xc5: case 0xda: hdr = 2; var_len = true; break; /* bin16, str16 */
-            case 0xc6: case 0xdb: hdr = 4; var_len = true; break; /* bin32, str32 */
-            case 0xc7: hdr = 1; var_len = true; skip = 1; break;  /* ext8 (+type) */
-            case 0xc8: hdr = 2; var_len = true; skip = 1; break;  /* ext16 */
-            case 0xc9: hdr = 4; var_len = true; skip = 1; break;  /* ext32 */
+            case 0xc4:
+            case 0xd9:
+                hdr = 1;
+                var_len = true;
+                break; /* bin8, str8 */
+            case 0xc5:
+            case 0xda:
+                hdr = 2;
+                var_len = true;
+                break; /* bin16, str16 */
+            case 0xc6:
+            case 0xdb:
+                hdr = 4;
+                var_len = true;
+                break; /* bin32, str32 */
+            case 0xc7:
+                hdr = 1;
+                var_len = true;
+                skip = 1;
+                break; /* ext8 (+type) */
+            case 0xc8:
+                hdr = 2;
+                var_len = true;
+                skip = 1;
+                break; /* ext16 */
+            case 0xc9:
+                hdr = 4;
+                var_len = true;
+                skip = 1;
+                break; /* ext32 */
             case 0xca: skip = 4; break;
             case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xcc:
+            case 0xd0: skip = 1; break;
+            case 0xcd:
+            case 0xd1: skip = 2; break;
+            case 0xce:
+            case 0xd2: skip = 4; break;
+            case 0xcf:
+            case 0xd3: skip = 8; break;
             case 0xd4: skip = 2; break; /* fixext 1: type + data */
             case 0xd5: skip = 3; break;
             case 0xd6: skip = 5; break;
             case 0xd7: skip = 9; break;
             case 0xd8: skip = 17; break;
-            case 0xdc: hdr = 2; container = true; break;
-            case 0xdd: hdr = 4; container = true; break;
-            case 0xde: hdr = 2; container = true; per_len = 2; break;
-            case 0xdf: hdr = 4; container = true; per_len = 2; break;
+            case 0xdc:
+                hdr = 2;
+                container = true;
+                break;
+            case 0xdd:
+                hdr = 4;
+                container = true;
+                break;
+            case 0xde:
+                hdr = 2;
+                container = true;
+                per_len = 2;
+                break;
+            case 0xdf:
+                hdr = 4;
+                container = true;
+                per_len = 2;
+                break;
             default:
                 snprintf(why, cap, "not msgpack: reserved byte 0x%02x at offset %zu", b, at);
                 return -EINVAL;
@@ -343,8 +385,7 @@ static int check_id(const msgpack_object *o, const char *key, size_t max, char *
  * finished_at / started_at: int µs since the epoch, or a msgpack timestamp (ext -1) in its
  * 32-, 64- or 96-bit form. Nanoseconds are floored to µs.
  */
-static int check_time(const msgpack_object *o, const char *key, int64_t *out, char *why,
-                      size_t cap)
+static int check_time(const msgpack_object *o, const char *key, int64_t *out, char *why, size_t cap)
 {
     if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         if (o->via.u64 > (uint64_t)INT64_MAX) {
@@ -414,8 +455,8 @@ static void fmt_time(int64_t t, char *buf, size_t cap)
  * and non-str keys), then checked in table order, so the reason does not depend on the
  * publisher's key order.
  */
-static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor_us,
-                      et_event_t *ev, char *why, size_t cap)
+static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor_us, et_event_t *ev,
+                      char *why, size_t cap)
 {
     const msgpack_object *val[KEY_COUNT] = {0};
 
@@ -460,14 +501,16 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
                  ET_EVENT_VERSION);
         return -EINVAL;
     }
-    if (check_str(val[KEY_TENANT_ID], "tenant_id", ET_TENANT_ID_MAX, ev->tenant_id, why, cap) < 0
-        || check_id(val[KEY_WORKFLOW_ID], "workflow_id", ET_WORKFLOW_ID_MAX, ev->workflow_id, why,
-                    cap) < 0
-        || check_id(val[KEY_RUN_ID], "run_id", ET_RUN_ID_MAX, ev->run_id, why, cap) < 0)
+    if (check_str(val[KEY_TENANT_ID], "tenant_id", ET_TENANT_ID_MAX, ev->tenant_id, why, cap) < 0 ||
+        check_id(val[KEY_WORKFLOW_ID], "workflow_id", ET_WORKFLOW_ID_MAX, ev->workflow_id, why,
+                 cap) < 0 ||
+        check_id(val[KEY_RUN_ID], "run_id", ET_RUN_ID_MAX, ev->run_id, why, cap) < 0)
         return -EINVAL;
     if (strcmp(ev->workflow_id, ET_OVERFLOW_WORKFLOW_ID) == 0) {
-        snprintf(why, cap, "workflow_id: \"%s\" is reserved for runs past the tenant's "
-                 "workflow limit", ET_OVERFLOW_WORKFLOW_ID);
+        snprintf(why, cap,
+                 "workflow_id: \"%s\" is reserved for runs past the tenant's "
+                 "workflow limit",
+                 ET_OVERFLOW_WORKFLOW_ID);
         return -EINVAL;
     }
 
@@ -497,7 +540,8 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
             snprintf(why, cap,
                      "finished_at: before 2000-01-01 (%" PRId64 " looks like %s since the "
                      "epoch: send microseconds, e.g. Date.now() * 1000, or a msgpack "
-                     "timestamp)", fin, unit);
+                     "timestamp)",
+                     fin, unit);
         else
             snprintf(why, cap, "finished_at: before 2000-01-01");
         return -EINVAL;
@@ -535,7 +579,8 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
             if (!(d >= 0) || d > (double)ET_DURATION_MAX_US || d != (double)(int64_t)d) {
                 snprintf(why, cap,
                          "duration_us: %.17g is not a whole number of microseconds up to 30 "
-                         "days (round it, e.g. Math.round)", d);
+                         "days (round it, e.g. Math.round)",
+                         d);
                 return -EINVAL;
             }
             us = (uint64_t)d;
@@ -552,9 +597,8 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
         ev->duration_us = (int64_t)us;
         /* duration_us wins, but a started_at far from it would still land in the database:
          * allow the clock skew either way, nothing wilder. */
-        if (ev->has_started
-            && (ev->started_us > fin + ET_FUTURE_SKEW_US
-                || ev->started_us < fin - ET_DURATION_MAX_US - ET_FUTURE_SKEW_US)) {
+        if (ev->has_started && (ev->started_us > fin + ET_FUTURE_SKEW_US ||
+                                ev->started_us < fin - ET_DURATION_MAX_US - ET_FUTURE_SKEW_US)) {
             snprintf(why, cap, "started_at: not within 30 days before finished_at");
             return -EINVAL;
         }
@@ -653,8 +697,8 @@ int et_event_decode(const void *buf, size_t len, int64_t now_us, int64_t not_bef
         return -EINVAL;
     }
     if (end != len) {
-        snprintf(reason, reason_cap, "not msgpack: %zu trailing byte%s after the value",
-                 len - end, len - end == 1 ? "" : "s");
+        snprintf(reason, reason_cap, "not msgpack: %zu trailing byte%s after the value", len - end,
+                 len - end == 1 ? "" : "s");
         return -EINVAL;
     }
 
@@ -674,8 +718,8 @@ int et_event_decode(const void *buf, size_t len, int64_t now_us, int64_t not_bef
         snprintf(reason, reason_cap, "not msgpack: unpack failed (%d)", (int)ur);
         rc = -EINVAL;
     } else {
-        int64_t floor_us = not_before_us > ET_TIME_MIN_VALID_US ? not_before_us
-                                                                : ET_TIME_MIN_VALID_US;
+        int64_t floor_us =
+            not_before_us > ET_TIME_MIN_VALID_US ? not_before_us : ET_TIME_MIN_VALID_US;
         rc = decode_object(&top, now_us, floor_us, out, cap, count, reason, reason_cap);
     }
     msgpack_zone_destroy(&zone);
@@ -703,9 +747,10 @@ static bool field_ok(const char *s, size_t max)
 
 static int pack_event(msgpack_packer *pk, const et_event_t *ev)
 {
-    if (!field_ok(ev->tenant_id, ET_TENANT_ID_MAX) || !field_ok(ev->workflow_id, ET_WORKFLOW_ID_MAX)
-        || !field_ok(ev->run_id, ET_RUN_ID_MAX) || (unsigned)ev->status >= ET_STATUS_COUNT
-        || ev->duration_us < 0 || ev->duration_us > ET_DURATION_MAX_US)
+    if (!field_ok(ev->tenant_id, ET_TENANT_ID_MAX) ||
+        !field_ok(ev->workflow_id, ET_WORKFLOW_ID_MAX) || !field_ok(ev->run_id, ET_RUN_ID_MAX) ||
+        (unsigned)ev->status >= ET_STATUS_COUNT || ev->duration_us < 0 ||
+        ev->duration_us > ET_DURATION_MAX_US)
         return -EINVAL;
     int rc = msgpack_pack_map(pk, ev->has_started ? 8 : 7) != 0 ? -ENOMEM : 0;
     if (rc == 0)
@@ -744,8 +789,7 @@ static int pack_event(msgpack_packer *pk, const et_event_t *ev)
     return rc;
 }
 
-int et_event_encode(const et_event_t *events, size_t n, bool as_array, char **out,
-                    size_t *out_len)
+int et_event_encode(const et_event_t *events, size_t n, bool as_array, char **out, size_t *out_len)
 {
     if (events == NULL || n == 0 || n > ET_ENTRY_MAX_EVENTS || out == NULL || out_len == NULL)
         return -EINVAL;

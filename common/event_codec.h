@@ -43,10 +43,10 @@ typedef struct et_event {
     char workflow_id[ET_WORKFLOW_ID_MAX + 1];
     char run_id[ET_RUN_ID_MAX + 1];
     et_status_t status;
-    int64_t finished_us;  /* µs since the Unix epoch, UTC */
-    int64_t started_us;   /* valid only when has_started */
+    int64_t finished_us; /* µs since the Unix epoch, UTC */
+    int64_t started_us;  /* valid only when has_started */
     bool has_started;
-    int64_t duration_us;  /* always set after decode: given, or finished − started */
+    int64_t duration_us; /* always set after decode: given, or finished − started */
 } et_event_t;
 
 /* "success", "failed", "cancelled", "timeout". */
@@ -62,10 +62,9 @@ int et_status_parse(const char *s, size_t len, et_status_t *out);
  * Returns 0, or -EINVAL with reason filled (one line, NUL-terminated, truncated to
  * reason_cap); -ENOMEM only if msgpack-c cannot allocate its object tree.
  */
-__attribute__((warn_unused_result)) int et_event_decode(const void *buf, size_t len,
-                                                        int64_t now_us, int64_t not_before_us,
-                                                        et_event_t *out, size_t cap,
-                                                        size_t *count, char *reason,
+__attribute__((warn_unused_result)) int et_event_decode(const void *buf, size_t len, int64_t now_us,
+                                                        int64_t not_before_us, et_event_t *out,
+                                                        size_t cap, size_t *count, char *reason,
                                                         size_t reason_cap);
 
 /*
@@ -74,7 +73,6 @@ __attribute__((warn_unused_result)) int et_event_decode(const void *buf, size_t 
  * Returns 0 or -ENOMEM / -EINVAL.
  */
 __attribute__((warn_unused_result)) int et_event_encode(const et_event_t *events, size_t n,
-                                                        bool as_array, char **out,
-                                                        size_t *out_len);
+                                                        bool as_array, char **out, size_t *out_len);
 
 #endif

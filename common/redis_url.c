@@ -25,8 +25,8 @@ typedef struct span {
     size_t n;
 } span_t;
 
-__attribute__((format(printf, 3, 4))) static int fail(char *reason, size_t cap,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *reason, size_t cap, const char *fmt,
+                                                      ...)
 {
     va_list ap;
 
@@ -60,8 +60,7 @@ static int copy_field(char *dst, size_t cap, span_t src, const char *what, char 
                       size_t rcap)
 {
     if (src.n >= cap)
-        return fail(reason, rcap, "%s is too long (%zu bytes, at most %zu)", what, src.n,
-                    cap - 1);
+        return fail(reason, rcap, "%s is too long (%zu bytes, at most %zu)", what, src.n, cap - 1);
     memcpy(dst, src.p, src.n);
     dst[src.n] = '\0';
     return 0;
@@ -107,14 +106,14 @@ static int parse_userinfo(span_t ui, et_redis_url_t *u, char *reason, size_t rca
 
 static bool is_host_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 static bool is_ipv6_char(char c)
 {
-    return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || (c >= '0' && c <= '9') ||
-           c == ':' || c == '.';
+    return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || (c >= '0' && c <= '9') || c == ':' ||
+           c == '.';
 }
 
 /* host[:port] or [ipv6][:port]; the host is stored without brackets, as hiredis wants. */
@@ -136,8 +135,7 @@ static int parse_hostport(span_t hp, et_redis_url_t *u, char *reason, size_t rca
             return fail(reason, rcap, "bracketed host must be an IPv6 address");
         for (size_t i = 0; i < host.n; i++) {
             if (!is_ipv6_char(host.p[i]))
-                return fail(reason, rcap, "invalid character '%c' in IPv6 address",
-                            host.p[i]);
+                return fail(reason, rcap, "invalid character '%c' in IPv6 address", host.p[i]);
         }
         after = hp.n - (size_t)(close + 1 - hp.p);
         if (after > 0) {
@@ -273,8 +271,7 @@ static int parse_unix(const char *rest, et_redis_url_t *u, char *reason, size_t 
     }
     if (path.n <= 1)
         return fail(reason, rcap, "unix socket path is empty");
-    return copy_field(u->unix_path, sizeof(u->unix_path), path, "unix socket path", reason,
-                      rcap);
+    return copy_field(u->unix_path, sizeof(u->unix_path), path, "unix socket path", reason, rcap);
 }
 
 /* Parses into a local copy so *out is only written on success. */

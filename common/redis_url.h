@@ -8,8 +8,8 @@
 #include <stddef.h>
 
 typedef struct et_redis_url {
-    char host[256];     /* empty when unix_path is set */
-    int port;           /* default 6379 */
+    char host[256]; /* empty when unix_path is set */
+    int port;       /* default 6379 */
     char unix_path[256];
     char username[128]; /* empty: none (AUTH password only) */
     char password[256]; /* empty: no AUTH */

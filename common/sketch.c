@@ -357,8 +357,7 @@ uint64_t et_hist_total(const et_hist_t *h)
  * (rownum = (int64) ceil(percentile * number_of_rows), in double, at least 1), so the
  * bin we pick holds the very row percentile_disc returns and the 1% bound holds.
  */
-int et_hist_quantile(const et_hist_t *h, double q, uint64_t min_us, uint64_t max_us,
-                     double *out_us)
+int et_hist_quantile(const et_hist_t *h, double q, uint64_t min_us, uint64_t max_us, double *out_us)
 {
     uint64_t n = et_hist_total(h);
     uint64_t rownum, seen = 0;
@@ -481,7 +480,7 @@ long et_hist_encode_sum(const et_hist_t *a, const et_hist_t *b, uint8_t *out, si
 }
 
 /* The common one-byte case inline; longer varints through varint_get. */
-#define VARINT_NEXT(p, end, out)                                                             \
+#define VARINT_NEXT(p, end, out)                                                                   \
     ((p) < (end) && *(p) < 0x80 ? ((out) = *(p)++, 0) : varint_get(&(p), (end), &(out)))
 
 int et_hist_decode(et_hist_t *out, const uint8_t *p, size_t len)

@@ -70,8 +70,7 @@ void et_hist_reset(et_hist_t *h); /* keeps the allocation */
 __attribute__((warn_unused_result)) int et_hist_reserve(et_hist_t *h, uint32_t cap);
 
 /* Add count to slot. */
-__attribute__((warn_unused_result)) int et_hist_add(et_hist_t *h, uint32_t slot,
-                                                    uint64_t count);
+__attribute__((warn_unused_result)) int et_hist_add(et_hist_t *h, uint32_t slot, uint64_t count);
 
 /* dst += src. */
 __attribute__((warn_unused_result)) int et_hist_merge(et_hist_t *dst, const et_hist_t *src);
@@ -98,9 +97,8 @@ __attribute__((warn_unused_result)) long et_hist_encode(const et_hist_t *h, uint
 
 /* The encoding of the bin-wise sum of a and b, without building it: what a merge then
  * et_hist_encode would write. -ERANGE when cap is too small or a count would pass 2^64. */
-__attribute__((warn_unused_result)) long et_hist_encode_sum(const et_hist_t *a,
-                                                            const et_hist_t *b, uint8_t *out,
-                                                            size_t cap);
+__attribute__((warn_unused_result)) long et_hist_encode_sum(const et_hist_t *a, const et_hist_t *b,
+                                                            uint8_t *out, size_t cap);
 
 /*
  * Reads a stored encoding into out (reset first). Refuses with -EINVAL what the encoder

@@ -40,12 +40,9 @@ int64_t et_monotonic_us(void)
 int64_t et_resolution_us(et_resolution_t res)
 {
     switch (res) {
-    case ET_RES_MINUTE:
-        return ET_US_PER_MIN;
-    case ET_RES_HOUR:
-        return ET_US_PER_HOUR;
-    case ET_RES_DAY:
-        return ET_US_PER_DAY;
+    case ET_RES_MINUTE: return ET_US_PER_MIN;
+    case ET_RES_HOUR: return ET_US_PER_HOUR;
+    case ET_RES_DAY: return ET_US_PER_DAY;
     }
     assert(0 && "bad resolution");
     return ET_US_PER_MIN;
@@ -54,12 +51,9 @@ int64_t et_resolution_us(et_resolution_t res)
 const char *et_resolution_name(et_resolution_t res)
 {
     switch (res) {
-    case ET_RES_MINUTE:
-        return "minute";
-    case ET_RES_HOUR:
-        return "hour";
-    case ET_RES_DAY:
-        return "day";
+    case ET_RES_MINUTE: return "minute";
+    case ET_RES_HOUR: return "hour";
+    case ET_RES_DAY: return "day";
     }
     assert(0 && "bad resolution");
     return "unknown";
@@ -214,8 +208,8 @@ static bool parse_date(const char *s, int64_t *days)
 {
     unsigned y, m, d;
 
-    if (!parse_digits(s, 4, &y) || s[4] != '-' || !parse_digits(s + 5, 2, &m) ||
-        s[7] != '-' || !parse_digits(s + 8, 2, &d))
+    if (!parse_digits(s, 4, &y) || s[4] != '-' || !parse_digits(s + 5, 2, &m) || s[7] != '-' ||
+        !parse_digits(s + 8, 2, &d))
         return false;
     if (m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
         return false;
@@ -267,8 +261,7 @@ int et_time_parse(const char *s, size_t len, int64_t *out_us, bool *date_only)
             frac *= 10;
     }
 
-    t = days * ET_US_PER_DAY + hh * ET_US_PER_HOUR + mi * ET_US_PER_MIN + ss * ET_US_PER_SEC +
-        frac;
+    t = days * ET_US_PER_DAY + hh * ET_US_PER_HOUR + mi * ET_US_PER_MIN + ss * ET_US_PER_SEC + frac;
 
     if (p == len)
         return -EINVAL;

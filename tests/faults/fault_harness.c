@@ -32,10 +32,10 @@
 #define SERVER_WAIT_MS 60000 /* a server start or stop; crash recovery included */
 
 struct ft_publisher {
-    pid_t pid;            /* 0 once reaped */
+    pid_t pid; /* 0 once reaped */
     char log_path[512];
-    bool lost_ok;         /* its entries may have vanished with Redis */
-    char (*ids)[48];      /* acknowledged invalid and refused entries, from the log */
+    bool lost_ok;    /* its entries may have vanished with Redis */
+    char (*ids)[48]; /* acknowledged invalid and refused entries, from the log */
     char *kinds;
     size_t nids;
 };
@@ -43,18 +43,18 @@ struct ft_publisher {
 /* The test's private servers. */
 static struct {
     char pg_bin[256];
-    char pg_dir[256];     /* owned by the server's OS user; holds data/ and server.log */
+    char pg_dir[256]; /* owned by the server's OS user; holds data/ and server.log */
     char pg_data[300];
     int pg_port;
-    pid_t pg_pid;         /* the postmaster; 0 while stopped */
+    pid_t pg_pid; /* the postmaster; 0 while stopped */
     bool pg_frozen;
-    uid_t pg_uid;         /* the OS user the server runs as (postgres when we are root) */
+    uid_t pg_uid; /* the OS user the server runs as (postgres when we are root) */
     gid_t pg_gid;
     char redis_dir[256];
     int redis_port;
-    pid_t redis_pid;      /* 0 while stopped */
+    pid_t redis_pid; /* 0 while stopped */
     bool redis_frozen;
-    pid_t proxy_pid;      /* the Redis proxy (ft_redis_proxy_start); 0 when none */
+    pid_t proxy_pid; /* the Redis proxy (ft_redis_proxy_start); 0 when none */
     int proxy_port;
     bool redis_aof;
     uint64_t rng;
@@ -95,8 +95,9 @@ static pid_t spawn_as(const char *const *argv, bool as_pg, const char *out_path)
     snprintf(regid, sizeof regid, "--regid=%u", (unsigned)ft.pg_gid);
     /* --pdeathsig keep: changing the user clears the parent-death signal it_spawn set,
      * which left a killed test's PostgreSQL running; setpriv sets it again after. */
-    const char *full[48] = {"/usr/bin/setpriv", reuid, regid, "--clear-groups", "--pdeathsig",
-                            "keep", "--", "/usr/bin/env", "-C", "/"};
+    const char *full[48] = {
+        "/usr/bin/setpriv", reuid, regid, "--clear-groups", "--pdeathsig", "keep", "--",
+        "/usr/bin/env",     "-C",  "/"};
     size_t n = 10;
     for (const char *const *a = argv; *a; a++) {
         cr_assert(n < 47, "too many arguments");
@@ -191,8 +192,7 @@ static void wait_server_up(pid_t *pid, const char *what, const char *log_path,
             print_tail(what, log_path, 30);
             cr_assert_fail("%s exited at start (status 0x%x)", what, status);
         }
-        cr_assert(it_now_ms() < deadline, "%s did not answer within %d ms", what,
-                  SERVER_WAIT_MS);
+        cr_assert(it_now_ms() < deadline, "%s did not answer within %d ms", what, SERVER_WAIT_MS);
         it_sleep_ms(50);
     }
 }
@@ -268,8 +268,16 @@ static void ensure_template(char *template_dir, size_t cap)
         unlink(log_path);
         char initdb[300];
         snprintf(initdb, sizeof initdb, "%s/initdb", ft.pg_bin);
-        const char *argv[] = {initdb, "-D", template_dir, "-U", "postgres", "--auth=trust",
-                              "--encoding=UTF8", "--no-locale", "--no-sync", NULL};
+        const char *argv[] = {initdb,
+                              "-D",
+                              template_dir,
+                              "-U",
+                              "postgres",
+                              "--auth=trust",
+                              "--encoding=UTF8",
+                              "--no-locale",
+                              "--no-sync",
+                              NULL};
         run_ok(argv, true, log_path);
         int fd = open(ready, O_WRONLY | O_CREAT, 0644);
         cr_assert(fd >= 0, "%s: %s", ready, strerror(errno));
@@ -301,9 +309,20 @@ static void pg_spawn(void)
     cr_assert(port_free(ft.pg_port), "port %d was taken while PostgreSQL was down", ft.pg_port);
     /* fsync off: a stopped or killed server loses nothing the OS holds, and the tests
      * never crash the OS. */
-    const char *argv[] = {postgres, "-D", ft.pg_data, "-p", port,
-                          "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-                          "-c", "fsync=off", "-c", "max_connections=60", NULL};
+    const char *argv[] = {postgres,
+                          "-D",
+                          ft.pg_data,
+                          "-p",
+                          port,
+                          "-c",
+                          "listen_addresses=127.0.0.1",
+                          "-c",
+                          "unix_socket_directories=",
+                          "-c",
+                          "fsync=off",
+                          "-c",
+                          "max_connections=60",
+                          NULL};
     ft.pg_pid = spawn_as(argv, true, log_path);
     wait_server_up(&ft.pg_pid, "PostgreSQL", log_path, pg_answers);
 }
@@ -451,10 +470,22 @@ static void redis_spawn(void)
     snprintf(port, sizeof port, "%d", ft.redis_port);
     snprintf(log_path, sizeof log_path, "%s/redis.log", ft.redis_dir);
     cr_assert(port_free(ft.redis_port), "port %d was taken while Redis was down", ft.redis_port);
-    const char *argv[] = {"/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1",
-                          "--dir", ft.redis_dir, "--daemonize", "no", "--save", "",
-                          "--appendonly", ft.redis_aof ? "yes" : "no",
-                          "--appendfsync", "everysec", NULL};
+    const char *argv[] = {"/usr/bin/redis-server",
+                          "--port",
+                          port,
+                          "--bind",
+                          "127.0.0.1",
+                          "--dir",
+                          ft.redis_dir,
+                          "--daemonize",
+                          "no",
+                          "--save",
+                          "",
+                          "--appendonly",
+                          ft.redis_aof ? "yes" : "no",
+                          "--appendfsync",
+                          "everysec",
+                          NULL};
     if (access(argv[0], X_OK) != 0)
         argv[0] = "/usr/local/bin/redis-server";
     ft.redis_pid = spawn_as(argv, false, log_path);
@@ -530,7 +561,9 @@ static void proxy_main(int listen_fd, int redis_port)
     struct sigaction sa = {.sa_handler = proxy_on_signal};
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGUSR2, &sa, NULL);
-    struct { int client, redis; } pairs[PROXY_PAIRS];
+    struct {
+        int client, redis;
+    } pairs[PROXY_PAIRS];
     int npairs = 0;
     int dead[PROXY_PAIRS * 8]; /* client sides of cut connections, held open */
     int ndead = 0;
@@ -1100,8 +1133,8 @@ void ft_check_outcome(ft_publisher_t *const *pubs, int npubs, const char *prefix
             kind = ft_publish_kind(pubs[i], id);
             required = kind && !pubs[i]->lost_ok;
         }
-        cr_assert(kind != 0, "dead letter for entry %s, which is no invalid entry (reason: %s)",
-                  id, reason);
+        cr_assert(kind != 0, "dead letter for entry %s, which is no invalid entry (reason: %s)", id,
+                  reason);
         if (kind == 'r' && reject_reason)
             cr_assert(strstr(reason, reject_reason) != NULL,
                       "entry %s, refused by the database, was dead-lettered with reason \"%s\","
@@ -1142,7 +1175,7 @@ void ft_report(const char *scenario, double seconds, long long events, const cha
         vsnprintf(extra, sizeof extra, extra_fmt, ap);
         va_end(ap);
     }
-    printf("FAULT-RECOVERY scenario=%s seconds=%.1f events=%lld%s%s\n", scenario, seconds,
-           events, extra[0] ? " " : "", extra);
+    printf("FAULT-RECOVERY scenario=%s seconds=%.1f events=%lld%s%s\n", scenario, seconds, events,
+           extra[0] ? " " : "", extra);
     fflush(stdout);
 }

@@ -46,7 +46,8 @@ void ft_teardown(void);
 
 #define FT_TEST_TIMEOUT 1800 /* s; the long variant under ASan takes its time */
 #define FT_TEST_OPTS .init = ft_setup, .fini = ft_teardown, .timeout = FT_TEST_TIMEOUT
-#define FT_TEST_OPTS_VOLATILE .init = ft_setup_volatile, .fini = ft_teardown, .timeout = FT_TEST_TIMEOUT
+#define FT_TEST_OPTS_VOLATILE                                                                      \
+    .init = ft_setup_volatile, .fini = ft_teardown, .timeout = FT_TEST_TIMEOUT
 #define FT_TEST_OPTS_EUC_JP .init = ft_setup_euc_jp, .fini = ft_teardown, .timeout = FT_TEST_TIMEOUT
 
 /* EXECTIME_FAULTS_LONG=1 */
@@ -105,11 +106,11 @@ void ft_redis_proxy_heal(void);
  * max_per_entry events, run ids "<run_prefix><n>". */
 typedef struct ft_publish_opts {
     const char *run_prefix;
-    int events;            /* valid events in all */
+    int events; /* valid events in all */
     int max_per_entry;
-    int invalid_every;     /* every k-th entry is not an event at all (0: none) */
-    int db_reject_every;   /* every k-th entry is one event the database refuses (0: none) */
-    double events_per_s;   /* 0: as fast as Redis takes them */
+    int invalid_every;   /* every k-th entry is not an event at all (0: none) */
+    int db_reject_every; /* every k-th entry is one event the database refuses (0: none) */
+    double events_per_s; /* 0: as fast as Redis takes them */
 } ft_publish_opts_t;
 
 /* What a publisher got into the stream, read from its log (entry ids it was answered). */
@@ -118,7 +119,7 @@ typedef struct ft_published {
     long long entries;         /* all entries Redis acknowledged */
     long long invalid_entries; /* invalid entries Redis acknowledged */
     long long db_reject_entries;
-    bool finished;             /* it published everything (not stopped early) */
+    bool finished; /* it published everything (not stopped early) */
 } ft_published_t;
 
 typedef struct ft_publisher ft_publisher_t;
@@ -173,7 +174,7 @@ void ft_check_outcome(ft_publisher_t *const *pubs, int npubs, const char *prefix
                       long long valid_events, bool allow_duplicates, const char *reject_reason);
 
 /* Prints the scenario's FAULT-RECOVERY line: seconds, events, then "key=value" extras. */
-void ft_report(const char *scenario, double seconds, long long events, const char *extra_fmt,
-               ...) __attribute__((format(printf, 4, 5)));
+void ft_report(const char *scenario, double seconds, long long events, const char *extra_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

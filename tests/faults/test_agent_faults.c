@@ -24,8 +24,11 @@ static void kill_repeatedly(const char *scenario, bool new_names)
     /* Claims only in test time for the new-name variant: 1000 ms is the minimum. */
     const char *env[] = {"EXECTIME_CLAIM_IDLE_MS=1000", "EXECTIME_BATCH_MAX=2000", NULL};
     const char *fixed_env[] = {"EXECTIME_BATCH_MAX=2000", NULL};
-    ft_publish_opts_t po = {.run_prefix = "kill-", .events = events, .max_per_entry = 6,
-                            .invalid_every = 97, .events_per_s = events / (kills * 1.6)};
+    ft_publish_opts_t po = {.run_prefix = "kill-",
+                            .events = events,
+                            .max_per_entry = 6,
+                            .invalid_every = 97,
+                            .events_per_s = events / (kills * 1.6)};
     ft_publisher_t *pub = ft_publish_start(&po);
     char name[32];
     for (int k = 0; k < kills; k++) {
@@ -70,11 +73,14 @@ Test(agent_faults, three_agents_take_over_the_entries_of_one_sigkilled, FT_TEST_
     it_agent_wait_ready(a1);
     it_agent_wait_ready(a2);
     it_agent_wait_ready(a3);
-    ft_publish_opts_t po = {.run_prefix = "three-", .events = events, .max_per_entry = 6,
-                            .invalid_every = 97, .events_per_s = events / 8.0};
+    ft_publish_opts_t po = {.run_prefix = "three-",
+                            .events = events,
+                            .max_per_entry = 6,
+                            .invalid_every = 97,
+                            .events_per_s = events / 8.0};
     ft_publisher_t *pub = ft_publish_start(&po);
-    IT_WAIT_UNTIL(ft_raw_count_prefix("three-") > 0 && it_consumer_pending("a3") > 0,
-                  IT_WAIT_MS, "never caught a3 with entries pending mid-load");
+    IT_WAIT_UNTIL(ft_raw_count_prefix("three-") > 0 && it_consumer_pending("a3") > 0, IT_WAIT_MS,
+                  "never caught a3 with entries pending mid-load");
     long long orphaned = it_consumer_pending("a3");
     it_agent_kill(a3);
     int64_t killed = it_now_ms();
@@ -105,8 +111,11 @@ Test(agent_faults, agent_sigterm_under_load_exits_zero_and_leaves_nothing_pendin
     const char *env[] = {"EXECTIME_BATCH_MAX=2000", NULL};
     it_agent_t *a = it_agent_start("c1", env);
     it_agent_wait_ready(a);
-    ft_publish_opts_t po = {.run_prefix = "term-", .events = events, .max_per_entry = 6,
-                            .invalid_every = 97, .events_per_s = events / 8.0};
+    ft_publish_opts_t po = {.run_prefix = "term-",
+                            .events = events,
+                            .max_per_entry = 6,
+                            .invalid_every = 97,
+                            .events_per_s = events / 8.0};
     ft_publisher_t *pub = ft_publish_start(&po);
     IT_WAIT_UNTIL(ft_raw_count_prefix("term-") > 0, IT_WAIT_MS, "nothing committed under load");
     it_sleep_ms(1000);

@@ -29,7 +29,9 @@ static void pg_outage_under_load(const char *scenario, outage_t kind)
     it_agent_wait_ready(a);
 
     /* Publishing spans the outage: the backlog builds up while the database is away. */
-    ft_publish_opts_t po = {.run_prefix = "pg-", .events = events, .max_per_entry = 4,
+    ft_publish_opts_t po = {.run_prefix = "pg-",
+                            .events = events,
+                            .max_per_entry = 4,
                             .invalid_every = 97,
                             .events_per_s = events / (2.0 + 0.8 * down_ms / 1000.0)};
     ft_publisher_t *pub = ft_publish_start(&po);
@@ -104,8 +106,8 @@ Test(pg_faults, agent_started_while_postgres_is_absent_ingests_once_it_starts, F
     const int events = ft_pick(20000, 200000);
     ft_pg_stop(FT_PG_FAST);
     it_agent_t *a = it_agent_start("a", NULL);
-    ft_publish_opts_t po = {.run_prefix = "late-", .events = events, .max_per_entry = 8,
-                            .invalid_every = 101};
+    ft_publish_opts_t po = {
+        .run_prefix = "late-", .events = events, .max_per_entry = 8, .invalid_every = 101};
     ft_publisher_t *pub = ft_publish_start(&po);
     ft_published_t out;
     ft_publish_wait(pub, &out);
@@ -158,7 +160,7 @@ Test(pg_faults, outage_logs_each_connection_once_per_backoff_step, FT_TEST_OPTS)
     log = it_agent_log(a);
     /* Attempts start 100 ms apart and double to 2 s: the attempts of the outage. */
     int attempts = 0;
-    for (int t = 0, step = 100; t < down_ms; t += step, step = step * 2 > 2000 ? 2000 : step * 2)
+    for (int t = 0, step = 100; t<down_ms; t += step, step = step * 2> 2000 ? 2000 : step * 2)
         attempts++;
     /* The loss and the first attempt; two more for reasons that change on the way
      * ("the database system is shutting down", then "Connection refused"). */
@@ -180,8 +182,10 @@ Test(pg_faults, outage_logs_each_connection_once_per_backoff_step, FT_TEST_OPTS)
         total += lost + failed;
     }
     int all = count_lines(log, offset, "postgres connection", NULL);
-    cr_assert_eq(all, total, "connections other than one per kind logged their failures "
-                             "(%d lines in all, %d from the four)", all, total);
+    cr_assert_eq(all, total,
+                 "connections other than one per kind logged their failures "
+                 "(%d lines in all, %d from the four)",
+                 all, total);
     cr_assert_eq(count_lines(log, offset, "bad file descriptor", NULL), 0,
                  "a reason says only 'bad file descriptor'");
     cr_assert(count_lines(log, offset, "postgres connection attempt failed", "attempt=1 ") >= 4 &&
@@ -207,8 +211,11 @@ Test(pg_faults, entry_postgres_refuses_is_dead_lettered_and_its_batch_committed,
      * through) but PostgreSQL refuses it inside the COPY of a batch. Everything is
      * published first, so the refused entries sit inside full batches. */
     const int events = ft_pick(5000, 50000);
-    ft_publish_opts_t po = {.run_prefix = "enc-", .events = events, .max_per_entry = 3,
-                            .invalid_every = 211, .db_reject_every = 157};
+    ft_publish_opts_t po = {.run_prefix = "enc-",
+                            .events = events,
+                            .max_per_entry = 3,
+                            .invalid_every = 211,
+                            .db_reject_every = 157};
     ft_publisher_t *pub = ft_publish_start(&po);
     ft_published_t out;
     ft_publish_wait(pub, &out);

@@ -34,11 +34,14 @@ static void redis_restart_with_aof(const char *scenario, int sig)
     const int down_ms = ft_pick(3000, 15000);
     it_agent_t *a = it_agent_start("a", NULL);
     it_agent_wait_ready(a);
-    ft_publish_opts_t po = {.run_prefix = "aof-", .events = events, .max_per_entry = 6,
+    ft_publish_opts_t po = {.run_prefix = "aof-",
+                            .events = events,
+                            .max_per_entry = 6,
                             .invalid_every = 89,
                             .events_per_s = events / (3.0 + down_ms / 1000.0)};
     ft_publisher_t *pub = ft_publish_start(&po);
-    IT_WAIT_UNTIL(ft_raw_count_prefix("aof-") > 0, IT_WAIT_MS, "nothing committed before the fault");
+    IT_WAIT_UNTIL(ft_raw_count_prefix("aof-") > 0, IT_WAIT_MS,
+                  "nothing committed before the fault");
 
     ft_redis_stop(sig);
     it_sleep_ms(down_ms); /* the publisher retries meanwhile; the agent must not die */
@@ -78,10 +81,11 @@ Test(redis_faults, agent_recreates_stream_and_group_after_redis_lost_everything,
 
     /* Before: published in one burst, partly ingested when Redis goes; the backlog Redis
      * still held is lost with it. */
-    ft_publish_opts_t before = {.run_prefix = "pre-", .events = 3 * events, .max_per_entry = 6,
-                                .invalid_every = 89};
+    ft_publish_opts_t before = {
+        .run_prefix = "pre-", .events = 3 * events, .max_per_entry = 6, .invalid_every = 89};
     ft_publisher_t *pre = ft_publish_start(&before);
-    IT_WAIT_UNTIL(ft_raw_count_prefix("pre-") > 0, IT_WAIT_MS, "nothing committed before the fault");
+    IT_WAIT_UNTIL(ft_raw_count_prefix("pre-") > 0, IT_WAIT_MS,
+                  "nothing committed before the fault");
     ft_published_t pre_out;
     ft_publish_stop(pre, &pre_out);
     ft_publish_lost_ok(pre);
@@ -93,8 +97,8 @@ Test(redis_faults, agent_recreates_stream_and_group_after_redis_lost_everything,
     int64_t back = it_now_ms();
 
     /* After: every event published on the new, empty Redis must be ingested. */
-    ft_publish_opts_t after = {.run_prefix = "post-", .events = events, .max_per_entry = 6,
-                               .invalid_every = 89};
+    ft_publish_opts_t after = {
+        .run_prefix = "post-", .events = events, .max_per_entry = 6, .invalid_every = 89};
     ft_publisher_t *post = ft_publish_start(&after);
     double ready_s = wait_redis_ready(a, back);
     ft_published_t post_out;
@@ -141,8 +145,8 @@ static void check_attempts_logged_sparingly(const it_agent_t *a)
                   "a failed attempt without its number");
         lines++;
     }
-    cr_assert(lines >= 1 && lines <= bound,
-              "%d lines for %ld failed attempts, want 1 to %d", lines, failed, bound);
+    cr_assert(lines >= 1 && lines <= bound, "%d lines for %ld failed attempts, want 1 to %d", lines,
+              failed, bound);
     free(log);
 }
 
@@ -154,8 +158,8 @@ Test(redis_faults, agent_started_while_redis_is_absent_ingests_once_it_starts, F
     ft_expect_waiting_for(a, "redis");
 
     /* The publisher waits for Redis too, and publishes as soon as it is there. */
-    ft_publish_opts_t po = {.run_prefix = "late-", .events = events, .max_per_entry = 8,
-                            .invalid_every = 101};
+    ft_publish_opts_t po = {
+        .run_prefix = "late-", .events = events, .max_per_entry = 8, .invalid_every = 101};
     ft_publisher_t *pub = ft_publish_start(&po);
     ft_redis_start();
     int64_t back = it_now_ms();
@@ -178,8 +182,8 @@ Test(redis_faults, agent_reloads_its_scripts_after_redis_forgot_them, FT_TEST_OP
     const int events = ft_pick(20000, 200000);
     it_agent_t *a = it_agent_start("a", NULL);
     it_agent_wait_ready(a);
-    ft_publish_opts_t po = {.run_prefix = "flush-", .events = events, .max_per_entry = 6,
-                            .events_per_s = events / 4.0};
+    ft_publish_opts_t po = {
+        .run_prefix = "flush-", .events = events, .max_per_entry = 6, .events_per_s = events / 4.0};
     ft_publisher_t *pub = ft_publish_start(&po);
     IT_WAIT_UNTIL(ft_raw_count_prefix("flush-") > 0, IT_WAIT_MS,
                   "nothing committed before the flush");
@@ -273,8 +277,8 @@ static long long dead_letter_count(void)
  * own entries across reconnects, each reconnect's XCLAIM counted one, and every entry
  * held through a second reconnect was dead-lettered although valid.)
  */
-Test(redis_faults, entries_held_through_redis_restarts_are_not_dead_lettered,
-     .init = ft_setup, .fini = teardown_table_lock, .timeout = FT_TEST_TIMEOUT)
+Test(redis_faults, entries_held_through_redis_restarts_are_not_dead_lettered, .init = ft_setup,
+     .fini = teardown_table_lock, .timeout = FT_TEST_TIMEOUT)
 {
     const int events = ft_pick(2000, 8000);
     const int max_deliveries = 2;
@@ -332,7 +336,8 @@ Test(redis_faults, entries_held_through_redis_restarts_are_not_dead_lettered,
     double duplicates = it_metric(a, "exectime_events_duplicate_total");
     cr_assert_eq(duplicates, 0,
                  "%.0f events were handed to the writer again after reconnects although its "
-                 "batches held them", duplicates);
+                 "batches held them",
+                 duplicates);
     it_agent_stop(a);
     it_pass();
 }
@@ -355,11 +360,14 @@ Test(redis_faults, agent_resumes_after_redis_frozen, FT_TEST_OPTS)
     const int frozen_ms = ft_pick(10000, 30000);
     it_agent_t *a = it_agent_start("a", NULL);
     it_agent_wait_ready(a);
-    ft_publish_opts_t po = {.run_prefix = "frz-", .events = events, .max_per_entry = 6,
+    ft_publish_opts_t po = {.run_prefix = "frz-",
+                            .events = events,
+                            .max_per_entry = 6,
                             .invalid_every = 89,
                             .events_per_s = events / (3.0 + frozen_ms / 1000.0)};
     ft_publisher_t *pub = ft_publish_start(&po);
-    IT_WAIT_UNTIL(ft_raw_count_prefix("frz-") > 0, IT_WAIT_MS, "nothing committed before the fault");
+    IT_WAIT_UNTIL(ft_raw_count_prefix("frz-") > 0, IT_WAIT_MS,
+                  "nothing committed before the fault");
 
     /* While frozen: no Redis command from the test (it would hang). */
     ft_redis_freeze();
@@ -405,11 +413,14 @@ Test(redis_faults, agent_reconnects_after_a_cut_leaves_its_connection_half_open,
     const char *env[] = {url, NULL};
     it_agent_t *a = it_agent_start("a", env);
     it_agent_wait_ready(a);
-    ft_publish_opts_t po = {.run_prefix = "cut-", .events = events, .max_per_entry = 6,
+    ft_publish_opts_t po = {.run_prefix = "cut-",
+                            .events = events,
+                            .max_per_entry = 6,
                             .invalid_every = 89,
                             .events_per_s = events / (3.0 + cut_ms / 1000.0)};
     ft_publisher_t *pub = ft_publish_start(&po);
-    IT_WAIT_UNTIL(ft_raw_count_prefix("cut-") > 0, IT_WAIT_MS, "nothing committed before the fault");
+    IT_WAIT_UNTIL(ft_raw_count_prefix("cut-") > 0, IT_WAIT_MS,
+                  "nothing committed before the fault");
 
     ft_redis_proxy_cut();
     bool said_down = false;

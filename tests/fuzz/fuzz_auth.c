@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char default_header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
 /* "Bearer " + header.payload.HMAC-SHA256 into out (capacity TOKEN_MAX + 64). */
-static void sign(const char *header, size_t header_len, const char *payload,
-                 size_t payload_len, char *out)
+static void sign(const char *header, size_t header_len, const char *payload, size_t payload_len,
+                 char *out)
 {
     size_t o = strlen(strcpy(out, "Bearer "));
     fuzz_jwt_sign(FUZZ_SECRET, header, header_len, payload, payload_len, out + o);
@@ -58,7 +58,8 @@ static bool names_tenant(const json_t *obj, const char *t)
         return true;
     size_t i;
     const json_t *v;
-    json_array_foreach(json_object_get(obj, "tenant_ids"), i, v) {
+    json_array_foreach(json_object_get(obj, "tenant_ids"), i, v)
+    {
         if (json_is_string(v) && strcmp(json_string_value(v), t) == 0)
             return true;
     }
@@ -87,8 +88,8 @@ static void check_accepted(const auth_claims_t *c)
 
 static void check_refused(const auth_claims_t *c, const char *why, const char *authorization)
 {
-    if (why[0] == '\0' || has_control_byte(why) || c->claims_json != NULL ||
-        c->tenant_count != 0 || c->tenant[0] != '\0' || c->subject[0] != '\0')
+    if (why[0] == '\0' || has_control_byte(why) || c->claims_json != NULL || c->tenant_count != 0 ||
+        c->tenant[0] != '\0' || c->subject[0] != '\0')
         abort();
     /* The reason goes to the client and to logs: it must never carry the token. */
     const char *tok = strchr(authorization, ' ');

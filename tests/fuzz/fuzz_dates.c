@@ -48,8 +48,7 @@ static int parse_checked(const char *query, size_t len, api_params_t *out)
      * 2000-01-01 (a given start is refused before it; the default start is end_date - 24 h)
      * and end no later than a date-only end_date one day ahead covers (+ rounding up). */
     if (out->start_us >= out->end_us || out->start_us % ET_US_PER_MIN != 0 ||
-        out->end_us % ET_US_PER_MIN != 0 ||
-        out->start_us < ET_TIME_MIN_VALID_US - ET_US_PER_DAY ||
+        out->end_us % ET_US_PER_MIN != 0 || out->start_us < ET_TIME_MIN_VALID_US - ET_US_PER_DAY ||
         out->end_us > NOW_US + 2 * ET_US_PER_DAY + ET_US_PER_MIN)
         abort();
     if (out->percentile_count < 1 || out->percentile_count > API_PERCENTILES_MAX ||

@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static et_event_t again[ET_ENTRY_MAX_EVENTS];
     char reason[256];
     size_t count = 0;
-    int rc = et_event_decode(data, size, NOW_US, ET_TIME_MIN_VALID_US, events,
-                             ET_ENTRY_MAX_EVENTS, &count, reason, sizeof reason);
+    int rc = et_event_decode(data, size, NOW_US, ET_TIME_MIN_VALID_US, events, ET_ENTRY_MAX_EVENTS,
+                             &count, reason, sizeof reason);
     if (rc == -EINVAL) {
         if (reason[0] == '\0' || strchr(reason, '\n') != NULL)
             abort();

@@ -48,8 +48,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_SECRET "fuzz-secret-0123456789abcdef0123"
-#define INPUT_MAX (64 * 1024)     /* the server refuses more anyway (body, headers, URL) */
-#define OUTPUT_MAX (1024 * 1024)  /* responses kept for the check; more is dropped */
+#define INPUT_MAX (64 * 1024)    /* the server refuses more anyway (body, headers, URL) */
+#define OUTPUT_MAX (1024 * 1024) /* responses kept for the check; more is dropped */
 
 static struct {
     uv_loop_t loop;
@@ -126,8 +126,7 @@ static void setup(void)
     snprintf(fz.cfg.jwt_secret, sizeof fz.cfg.jwt_secret, "%s", FUZZ_SECRET);
     /* Never started: the pool has no session, so the handler answers 503 after the
      * checks this target is about. */
-    snprintf(fz.cfg.database_url, sizeof fz.cfg.database_url,
-             "postgresql://fuzz@127.0.0.1:1/fuzz");
+    snprintf(fz.cfg.database_url, sizeof fz.cfg.database_url, "postgresql://fuzz@127.0.0.1:1/fuzz");
     snprintf(fz.cfg.cors_origins, sizeof fz.cfg.cors_origins, "https://app.example");
 
     /* The dashboard files come from a directory read at start-up: a small one here. */

@@ -9,8 +9,10 @@
 
 size_t fuzz_b64url(const unsigned char *in, size_t len, char *out)
 {
+    /* clang-format off */
     static const char abc[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    /* clang-format on */
     size_t o = 0;
     for (size_t i = 0; i < len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16;
@@ -28,8 +30,8 @@ size_t fuzz_b64url(const unsigned char *in, size_t len, char *out)
     return o;
 }
 
-size_t fuzz_jwt_sign(const char *secret, const char *header, size_t header_len,
-                     const char *payload, size_t payload_len, char *out)
+size_t fuzz_jwt_sign(const char *secret, const char *header, size_t header_len, const char *payload,
+                     size_t payload_len, char *out)
 {
     size_t o = fuzz_b64url((const unsigned char *)header, header_len, out);
     out[o++] = '.';

@@ -13,7 +13,7 @@
 size_t fuzz_b64url(const unsigned char *in, size_t len, char *out);
 
 /* "<b64 header>.<b64 payload>.<b64 HMAC-SHA256>" into out, NUL-terminated; its length. */
-size_t fuzz_jwt_sign(const char *secret, const char *header, size_t header_len,
-                     const char *payload, size_t payload_len, char *out);
+size_t fuzz_jwt_sign(const char *secret, const char *header, size_t header_len, const char *payload,
+                     size_t payload_len, char *out);
 
 #endif

@@ -33,7 +33,7 @@
 it_context_t it;
 
 static et_emitter_t *emitter; /* opened on first use by it_emitter */
-static int run_seq; /* names the output files of it_run */
+static int run_seq;           /* names the output files of it_run */
 
 int64_t it_now_ms(void)
 {
@@ -279,8 +279,8 @@ static void create_database(const char *admin_env)
     conninfo_build(it.admin_url, sizeof it.admin_url, admin_env, NULL, NULL, password,
                    sizeof password);
     conninfo_build(it.db_admin_url, sizeof it.db_admin_url, admin_env, it.db_name, NULL, NULL, 0);
-    conninfo_build(it.agent_url, sizeof it.agent_url, admin_env, it.db_name, "exectime_agent",
-                   NULL, 0);
+    conninfo_build(it.agent_url, sizeof it.agent_url, admin_env, it.db_name, "exectime_agent", NULL,
+                   0);
 
     PGconn *admin = pg_connect(it.admin_url);
     char sql[512];
@@ -365,8 +365,7 @@ void it_setup_servers(const char *admin, const char *redis)
     /* The agents run under another name: on a shared machine someone restarting their own
      * agent with `pkill exectime-agent` must not stop ours in the middle of a test. */
     snprintf(it.agent_link, sizeof it.agent_link, "%s/it-agent", it.tmp_dir);
-    cr_assert(symlink(bin, it.agent_link) == 0, "symlink %s: %s", it.agent_link,
-              strerror(errno));
+    cr_assert(symlink(bin, it.agent_link) == 0, "symlink %s: %s", it.agent_link, strerror(errno));
     it.agent_bin = it.agent_link;
 
     /* Unique per test process and time, so a rerun never meets an old group. */

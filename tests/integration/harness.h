@@ -36,17 +36,17 @@
 #include "emitter.h"
 
 #define IT_WAIT_MS 120000 /* bound of every wait: generous, ASan on 2 busy cores */
-#define IT_AGENTS_MAX 24 /* the fault tests restart agents many times */
+#define IT_AGENTS_MAX 24  /* the fault tests restart agents many times */
 #define IT_STREAMS_MAX 2
 #define IT_TEST_OPTS .init = it_setup, .fini = it_teardown, .timeout = 400
 
 /* One agent child process. */
 typedef struct it_agent {
-    pid_t pid;           /* 0 once reaped */
-    int port;            /* HTTP on 127.0.0.1 */
-    int wait_status;     /* waitpid status, once reaped */
-    bool expect_exit;    /* the test ended it (or expects it to end) on purpose */
-    bool signalled;      /* the test sent it a signal */
+    pid_t pid;        /* 0 once reaped */
+    int port;         /* HTTP on 127.0.0.1 */
+    int wait_status;  /* waitpid status, once reaped */
+    bool expect_exit; /* the test ended it (or expects it to end) on purpose */
+    bool signalled;   /* the test sent it a signal */
     char consumer[64];
     char log_path[512];
 } it_agent_t;
@@ -58,16 +58,16 @@ typedef struct it_context {
     char agent_url[1024];    /* conninfo: exectime_agent, this test's database */
     char redis_url[512];
     char db_name[64];
-    char stream[128];        /* the first stream key; its dead letters in dead_stream */
+    char stream[128]; /* the first stream key; its dead letters in dead_stream */
     char dead_stream[160];
     char streams[IT_STREAMS_MAX][128];
     int stream_count;
-    char stream_list[300];   /* EXECTIME_STREAM of the agents and the emitter */
+    char stream_list[300]; /* EXECTIME_STREAM of the agents and the emitter */
     char group[64];
     char tmp_dir[256];
-    const char *agent_bin;   /* agent_link, which points at EXECTIME_AGENT_BIN */
+    const char *agent_bin; /* agent_link, which points at EXECTIME_AGENT_BIN */
     char agent_link[300];
-    PGconn *pg;              /* superuser on this test's database */
+    PGconn *pg; /* superuser on this test's database */
     redisContext *redis;
     it_agent_t agents[IT_AGENTS_MAX];
     int agent_count;
@@ -104,15 +104,15 @@ void it_check_agents(void);
  * Polls cond every 50 ms until it holds; fails with the message after timeout_ms.
  * Checks the agents between polls, so a crash fails fast with the agent's log.
  */
-#define IT_WAIT_UNTIL(cond, timeout_ms, ...)                                                  \
-    do {                                                                                      \
-        int64_t it_deadline_ = it_now_ms() + (timeout_ms);                                    \
-        while (!(cond)) {                                                                     \
-            it_check_agents();                                                                \
-            if (it_now_ms() > it_deadline_)                                                   \
-                cr_assert_fail(__VA_ARGS__);                                                  \
-            it_sleep_ms(50);                                                                  \
-        }                                                                                     \
+#define IT_WAIT_UNTIL(cond, timeout_ms, ...)                                                       \
+    do {                                                                                           \
+        int64_t it_deadline_ = it_now_ms() + (timeout_ms);                                         \
+        while (!(cond)) {                                                                          \
+            it_check_agents();                                                                     \
+            if (it_now_ms() > it_deadline_)                                                        \
+                cr_assert_fail(__VA_ARGS__);                                                       \
+            it_sleep_ms(50);                                                                       \
+        }                                                                                          \
     } while (0)
 
 /* --- agents --------------------------------------------------------------------------- */

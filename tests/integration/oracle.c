@@ -190,8 +190,9 @@ size_t it_publish(const et_event_t *ev, size_t n, int max_per_entry, uint64_t se
         } else {
             char *buf;
             size_t len;
-            it_encode(ev + i, k, IT_ENC_ALIASES | IT_ENC_INT_IDS |
-                                     (it_rng_below(&r, 3) == 0 ? IT_ENC_ARRAY : 0),
+            it_encode(ev + i, k,
+                      IT_ENC_ALIASES | IT_ENC_INT_IDS |
+                          (it_rng_below(&r, 3) == 0 ? IT_ENC_ARRAY : 0),
                       &buf, &len);
             int rc = et_emitter_send_raw(emitter, buf, len, err, sizeof err);
             free(buf);
@@ -316,9 +317,9 @@ static void check_resolution(const et_event_t *ev, size_t n, et_resolution_t res
             }
         }
         if (row < rows)
-            have = (row_key_t){PQgetvalue(r, row, 0), PQgetvalue(r, row, 1),
-                               strtoll(PQgetvalue(r, row, 2), NULL, 10),
-                               atoi(PQgetvalue(r, row, 3))};
+            have =
+                (row_key_t){PQgetvalue(r, row, 0), PQgetvalue(r, row, 1),
+                            strtoll(PQgetvalue(r, row, 2), NULL, 10), atoi(PQgetvalue(r, row, 3))};
         int c = i >= 2 * n ? 1 : row >= rows ? -1 : key_cmp(&want, &have);
         if (c < 0) {
             if (++mismatches <= MISMATCH_REPORT_MAX)
@@ -359,8 +360,9 @@ static void check_resolution(const et_event_t *ev, size_t n, et_resolution_t res
                  PQgetvalue(r, row, 5), PQgetvalue(r, row, 6), PQgetvalue(r, row, 7),
                  PQgetvalue(r, row, 8));
         if (strcmp(want_vals.s, have_vals) != 0 && ++mismatches <= MISMATCH_REPORT_MAX)
-            text_add(&report, "  DIFF %s|%s|%" PRId64 "|%d\n    computed runs|sum|min|max|hist %s\n"
-                              "    stored                      %s\n",
+            text_add(&report,
+                     "  DIFF %s|%s|%" PRId64 "|%d\n    computed runs|sum|min|max|hist %s\n"
+                     "    stored                      %s\n",
                      want.tenant, want.workflow, want.bucket, want.status, want_vals.s, have_vals);
         free(want_vals.s);
         expected_rows++;
@@ -412,9 +414,9 @@ static void check_raw_rows(const et_event_t *events, size_t n)
         if (e->has_started)
             snprintf(started, sizeof started, "%" PRId64, e->started_us);
         int64_t ms = e->duration_us / 1000 > 2147483647 ? 2147483647 : e->duration_us / 1000;
-        snprintf(want, sizeof want, "%s|%s|%" PRId64 "|%s|%s|%" PRId64 "|%s|%" PRId64,
-                 e->tenant_id, e->run_id, e->finished_us, e->workflow_id,
-                 et_status_name(e->status), e->duration_us, started, ms);
+        snprintf(want, sizeof want, "%s|%s|%" PRId64 "|%s|%s|%" PRId64 "|%s|%" PRId64, e->tenant_id,
+                 e->run_id, e->finished_us, e->workflow_id, et_status_name(e->status),
+                 e->duration_us, started, ms);
         const char *have = PQgetvalue(r, (int)i, 0);
         if (strcmp(want, have) != 0 && ++bad <= MISMATCH_REPORT_MAX)
             text_add(&report, "  want %s\n  have %s\n", want, have);
@@ -456,10 +458,10 @@ void it_check_rollups_match_raw_sql(void)
             units[res], rollup_tables[res]);
         cr_assert(bad == 0, "%s: %lld rows differ from SQL aggregates over the raw table",
                   rollup_tables[res], bad);
-        long long bins_off = it_sql_int(
-            "SELECT count(*) FROM exectime.%s r"
-            " WHERE (SELECT sum(count) FROM exectime.hist_bins(r.hist)) <> r.runs",
-            rollup_tables[res]);
+        long long bins_off =
+            it_sql_int("SELECT count(*) FROM exectime.%s r"
+                       " WHERE (SELECT sum(count) FROM exectime.hist_bins(r.hist)) <> r.runs",
+                       rollup_tables[res]);
         cr_assert(bins_off == 0, "%s: %lld rows whose histogram does not add up to runs",
                   rollup_tables[res], bins_off);
     }
@@ -483,8 +485,8 @@ void it_check_totals(const et_event_t *ev, size_t n)
             long long s = it_sql_int("SELECT coalesce(sum(sum_us), 0) FROM exectime.%s WHERE %s",
                                      rollup_tables[res], cond);
             cr_assert(runs == (long long)n && s == sum,
-                      "%s (%s): runs %lld sum %lld, expected runs %zu sum %lld",
-                      rollup_tables[res], wide ? "tenant-wide" : "per workflow", runs, s, n, sum);
+                      "%s (%s): runs %lld sum %lld, expected runs %zu sum %lld", rollup_tables[res],
+                      wide ? "tenant-wide" : "per workflow", runs, s, n, sum);
         }
     }
 }

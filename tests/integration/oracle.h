@@ -21,9 +21,9 @@ typedef struct it_rng {
     uint64_t state;
 } it_rng_t;
 
-uint64_t it_rng_next(it_rng_t *r);   /* splitmix64 */
+uint64_t it_rng_next(it_rng_t *r); /* splitmix64 */
 uint64_t it_rng_below(it_rng_t *r, uint64_t n);
-double it_rng_unit(it_rng_t *r);     /* [0, 1) */
+double it_rng_unit(it_rng_t *r); /* [0, 1) */
 
 /* How it_gen_events shapes events. */
 typedef struct it_gen {

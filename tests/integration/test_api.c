@@ -177,7 +177,10 @@ static void fmt_offset(int64_t t, int offset_min, bool raw_plus, char *out, size
         return;
     }
     int m = abs(offset_min);
-    snprintf(out, cap, "%s%s%02d:%02d", local, offset_min < 0 ? "-" : raw_plus ? "+" : "%2B",
+    snprintf(out, cap, "%s%s%02d:%02d", local,
+             offset_min < 0 ? "-"
+             : raw_plus     ? "+"
+                            : "%2B",
              m / 60, m % 60);
 }
 
@@ -191,14 +194,18 @@ typedef struct sql_stats {
 } sql_stats_t;
 
 /* The statistics columns every oracle query starts with, over its rows. */
+/* clang-format off */
 #define STATS_COLS                                                                             \
     "count(*), count(*) FILTER (WHERE status IN ('failed', 'timeout')), min(duration_us),"     \
     " max(duration_us), sum(duration_us)::bigint,"                                             \
     " percentile_disc(" PCT_SQL ") WITHIN GROUP (ORDER BY duration_us)"
+/* clang-format on */
 #define STATS_NCOLS 6
 /* $1 tenant, $2 workflow (NULL: all), $3 statuses (text[]). */
+/* clang-format off */
 #define FILTER                                                                                 \
     "tenant_id = $1 AND ($2::text IS NULL OR workflow_id = $2) AND status = ANY ($3::text[])"
+/* clang-format on */
 
 static void read_stats(const PGresult *r, int row, sql_stats_t *s)
 {
@@ -274,8 +281,8 @@ static void check_exact_us(double ms, long long us, const char *key, const char 
     cr_assert(!isnan(ms), "%s: %s is null, expected %lld µs", what, key, us);
     cr_assert_eq(llround(ms * 1000.0), us, "%s: %s is %.3f ms, SQL on the raw rows says %lld µs",
                  what, key, ms, us);
-    cr_assert(fabs(ms * 1000.0 - (double)us) < 1e-3, "%s: %s %.6f ms is not a whole µs", what,
-              key, ms);
+    cr_assert(fabs(ms * 1000.0 - (double)us) < 1e-3, "%s: %s %.6f ms is not a whole µs", what, key,
+              ms);
 }
 
 static void check_percentile(double ms, long long us, const char *key, const char *what)
@@ -283,8 +290,8 @@ static void check_percentile(double ms, long long us, const char *key, const cha
     double want = (double)us / 1000.0;
     cr_assert(!isnan(ms), "%s: %s is null, expected %.3f ms", what, key, want);
     cr_assert(fabs(ms - want) <= PCT_REL_TOL * want + PCT_ABS_TOL + 1e-12,
-              "%s: %s is %.3f ms, percentile_disc on the raw rows %.3f ms (%.3f%% off)", what,
-              key, ms, want, want > 0 ? 100.0 * fabs(ms - want) / want : INFINITY);
+              "%s: %s is %.3f ms, percentile_disc on the raw rows %.3f ms (%.3f%% off)", what, key,
+              ms, want, want > 0 ? 100.0 * fabs(ms - want) / want : INFINITY);
 }
 
 /*
@@ -326,8 +333,7 @@ static void check_stats(const json_t *o, const sql_stats_t *e, bool with_median,
     if (with_median)
         check_percentile(ms_member(o, "median_ms", what), e->pct_us[0], "median_ms", what);
     else
-        cr_assert_null(json_object_get(o, "median_ms"), "%s: a series bucket has median_ms",
-                       what);
+        cr_assert_null(json_object_get(o, "median_ms"), "%s: a series bucket has median_ms", what);
 }
 
 /* The echoed range as texts, and checked against what the request should cover. */
@@ -361,8 +367,11 @@ static et_event_t *gen_events(size_t n, uint64_t seed, int tenants, int workflow
 {
     et_event_t *ev = calloc(n, sizeof *ev);
     cr_assert_not_null(ev);
-    it_gen_t gen = {.seed = seed, .tenants = tenants, .workflows = workflows,
-                    .spread_us = spread_us, .run_prefix = prefix};
+    it_gen_t gen = {.seed = seed,
+                    .tenants = tenants,
+                    .workflows = workflows,
+                    .spread_us = spread_us,
+                    .run_prefix = prefix};
     it_gen_events(ev, n, &gen);
     return ev;
 }
@@ -429,16 +438,18 @@ Test(api, api_statistics_equal_sql_on_raw_rows_for_random_ranges, IT_TEST_OPTS)
 
     char *tenant_auth[3];
     for (int t = 0; t < 3; t++)
-        tenant_auth[t] = it_bearer_hs256(SECRET, "\"sub\": \"user-%d\", \"tenant_id\": \"t%d\"",
-                                         t + 1, t + 1);
+        tenant_auth[t] =
+            it_bearer_hs256(SECRET, "\"sub\": \"user-%d\", \"tenant_id\": \"t%d\"", t + 1, t + 1);
     char *multi_auth = it_bearer_hs256(SECRET, "\"tenant_ids\": [\"t1\", \"t2\", \"t3\"]");
     char *service_auth = it_bearer_hs256(SECRET, "\"role\": \"service_role\"");
     char *app_auth[3];
     for (int t = 0; t < 3; t++)
         app_auth[t] = it_bearer_hs256(SECRET, "\"app_metadata\": {\"tenant_id\": \"t%d\"}", t + 1);
 
+/* clang-format off */
 #define API_OK_SERIES                                                                          \
     "exectime_http_requests_total{handler=\"/api/v1/statistics/execution-times\",code=\"200\"}"
+    /* clang-format on */
     double ok_before = it_metric(a, API_OK_SERIES);
     it_rng_t rng = {424242};
     int with_runs = 0, without_runs = 0;
@@ -465,15 +476,14 @@ Test(api, api_statistics_equal_sql_on_raw_rows_for_random_ranges, IT_TEST_OPTS)
                 int64_t lo = et_time_floor(now, ET_RES_MINUTE) - 84 * ET_US_PER_HOUR;
                 start = lo + (int64_t)it_rng_below(&rng, 84 * 60) * ET_US_PER_MIN;
                 uint64_t kind = it_rng_below(&rng, 4);
-                int64_t len = kind == 0   ? (1 + (int64_t)it_rng_below(&rng, 90)) * ET_US_PER_MIN
-                              : kind == 1 ? (1 + (int64_t)it_rng_below(&rng, 48 * 60)) *
-                                                ET_US_PER_MIN
-                                          : (1 + (int64_t)it_rng_below(&rng, 4 * 24 * 60)) *
-                                                ET_US_PER_MIN;
+                int64_t len = kind == 0 ? (1 + (int64_t)it_rng_below(&rng, 90)) * ET_US_PER_MIN
+                              : kind == 1
+                                  ? (1 + (int64_t)it_rng_below(&rng, 48 * 60)) * ET_US_PER_MIN
+                                  : (1 + (int64_t)it_rng_below(&rng, 4 * 24 * 60)) * ET_US_PER_MIN;
                 end = start + len;
                 if (end > now + 20 * ET_US_PER_HOUR)
-                    end = now + 20 * ET_US_PER_HOUR - (int64_t)it_rng_below(&rng, 3600) *
-                                                          ET_US_PER_SEC;
+                    end = now + 20 * ET_US_PER_HOUR -
+                          (int64_t)it_rng_below(&rng, 3600) * ET_US_PER_SEC;
                 if (it_rng_below(&rng, 4) == 0) /* off the minute: seconds and µs */
                     start += (int64_t)it_rng_below(&rng, ET_US_PER_MIN);
                 if (it_rng_below(&rng, 4) == 0)
@@ -502,8 +512,7 @@ Test(api, api_statistics_equal_sql_on_raw_rows_for_random_ranges, IT_TEST_OPTS)
                 want_end = et_time_floor(end, ET_RES_DAY) + ET_US_PER_DAY;
                 fmt_date(end, end_text, sizeof end_text);
             } else if (form <= 2) {
-                fmt_offset(end, offsets[it_rng_below(&rng, 6)], false, end_text,
-                           sizeof end_text);
+                fmt_offset(end, offsets[it_rng_below(&rng, 6)], false, end_text, sizeof end_text);
             } else {
                 fmt_time(end, end_text, sizeof end_text);
             }
@@ -528,14 +537,9 @@ Test(api, api_statistics_equal_sql_on_raw_rows_for_random_ranges, IT_TEST_OPTS)
             auth = service_auth;
             pass_tenant = true;
             break;
-        case 2:
-            auth = app_auth[tenant];
-            break;
-        case 3:
-            pass_tenant = true;
-            break;
-        default:
-            break;
+        case 2: auth = app_auth[tenant]; break;
+        case 3: pass_tenant = true; break;
+        default: break;
         }
 
         char query[1024];
@@ -588,14 +592,13 @@ Test(api, api_statistics_equal_sql_on_raw_rows_for_random_ranges, IT_TEST_OPTS)
             without_runs++;
         json_decref(j);
     }
-    cr_assert(with_runs >= QUESTIONS / 2, "only %d of %d questions had runs", with_runs,
-              QUESTIONS);
+    cr_assert(with_runs >= QUESTIONS / 2, "only %d of %d questions had runs", with_runs, QUESTIONS);
     cr_assert(without_runs >= 2, "the no-runs case was not exercised");
 
     /* Every one of those answers was counted as a 200. */
     double ok_after = it_metric(a, API_OK_SERIES);
-    cr_assert(ok_after >= ok_before + QUESTIONS, API_OK_SERIES " went from %g to %g over %d answers",
-              ok_before, ok_after, QUESTIONS);
+    cr_assert(ok_after >= ok_before + QUESTIONS,
+              API_OK_SERIES " went from %g to %g over %d answers", ok_before, ok_after, QUESTIONS);
 
     for (int t = 0; t < 3; t++) {
         free(tenant_auth[t]);
@@ -631,16 +634,15 @@ static int check_series(const json_t *j, const char *tenant, const char *workflo
     const json_t *series = member(j, "series", what);
     cr_assert(json_is_array(series));
     cr_assert_eq((int64_t)json_array_size(series), count,
-                 "%s: %zu series buckets, expected %" PRId64, what, json_array_size(series),
-                 count);
+                 "%s: %zu series buckets, expected %" PRId64, what, json_array_size(series), count);
 
     char statuses[64], first_text[48], step_text[24], count_text[24];
     status_array(mask, statuses, sizeof statuses);
     fmt_time(first, first_text, sizeof first_text);
     snprintf(step_text, sizeof step_text, "%lld", (long long)(step / ET_US_PER_SEC));
     snprintf(count_text, sizeof count_text, "%" PRId64, count);
-    const char *values[] = {tenant, workflow, statuses, start, end, first_text, step_text,
-                            count_text};
+    const char *values[] = {tenant, workflow,   statuses,  start,
+                            end,    first_text, step_text, count_text};
     PGresult *r = sql_params(
         "SELECT s.* FROM generate_series(0, $8::int - 1) i,"
         " LATERAL (SELECT $6::timestamptz + i * ($7::bigint * interval '1 second') AS b) bb,"
@@ -657,8 +659,8 @@ static int check_series(const json_t *j, const char *tenant, const char *workflo
         fmt_time(first + i * step, want_start, sizeof want_start);
         snprintf(bucket_what, sizeof bucket_what, "%s, bucket %" PRId64 " (%s)", what, i,
                  want_start);
-        cr_assert_str_eq(str_member(b, "bucket_start", bucket_what), want_start,
-                         "%s: bucket_start", bucket_what);
+        cr_assert_str_eq(str_member(b, "bucket_start", bucket_what), want_start, "%s: bucket_start",
+                         bucket_what);
         sql_stats_t e;
         read_stats(r, (int)i, &e);
         check_stats(b, &e, false, bucket_what);
@@ -739,8 +741,8 @@ Test(api, api_series_buckets_each_equal_sql_for_that_bucket, IT_TEST_OPTS)
             echoed_range(j, et_time_floor(cases[c].start, ET_RES_MINUTE),
                          ceil_to(cases[c].end, ET_RES_MINUTE), s, e, sizeof s, what);
             /* The whole range, too. */
-            sql_stats_t total = sql_range(filters[f].tenant, filters[f].workflow,
-                                          filters[f].mask, s, e);
+            sql_stats_t total =
+                sql_range(filters[f].tenant, filters[f].workflow, filters[f].mask, s, e);
             check_stats(j, &total, true, what);
             empty += check_series(j, filters[f].tenant, filters[f].workflow, filters[f].mask,
                                   cases[c].want, what);
@@ -748,8 +750,8 @@ Test(api, api_series_buckets_each_equal_sql_for_that_bucket, IT_TEST_OPTS)
             json_decref(j);
         }
     }
-    cr_assert(empty > 0 && empty < buckets, "%d of %d buckets empty: both kinds must occur",
-              empty, buckets);
+    cr_assert(empty > 0 && empty < buckets, "%d of %d buckets empty: both kinds must occur", empty,
+              buckets);
     free(auth);
     it_agent_stop(a);
     it_pass();
@@ -801,8 +803,7 @@ static void check_histogram(const json_t *j, const char *tenant, unsigned mask, 
         prev = le;
         sum += n;
     }
-    cr_assert_eq(sum, count, "%s: the histogram adds up to %lld, count is %lld", what, sum,
-                 count);
+    cr_assert_eq(sum, count, "%s: the histogram adds up to %lld, count is %lld", what, sum, count);
 
     /* Bin the raw durations with the sketch's mapping: same bins, same counts. */
     char statuses[64];
@@ -867,8 +868,7 @@ Test(api, api_group_by_workflow_sorts_and_limits, IT_TEST_OPTS)
                 snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "&limit=%d",
                          limits[l]);
             snprintf(query, sizeof query,
-                     "group_by=workflow&include=histogram&start_date=%s&percentiles=" PCTS
-                     "%s%s%s",
+                     "group_by=workflow&include=histogram&start_date=%s&percentiles=" PCTS "%s%s%s",
                      start_text, extra, status[0] ? "&status=" : "", status);
             char what[700];
             snprintf(what, sizeof what, "?%s", query);
@@ -924,11 +924,11 @@ Test(api, api_group_by_workflow_sorts_and_limits, IT_TEST_OPTS)
                 cr_assert(!listed[k], "%s: listed twice", wwhat);
                 listed[k] = true;
                 check_stats(w, &rows[k].s, true, wwhat);
-                double p95 = json_number_value(json_object_get(json_object_get(w, "percentiles"),
-                                                               "p95"));
+                double p95 =
+                    json_number_value(json_object_get(json_object_get(w, "percentiles"), "p95"));
                 if (!sorts[s] || strcmp(sorts[s], "p95") == 0) {
-                    cr_assert(p95 <= prev_p95, "%s: p95 %.3f after %.3f: not descending",
-                              wwhat, p95, prev_p95);
+                    cr_assert(p95 <= prev_p95, "%s: p95 %.3f after %.3f: not descending", wwhat,
+                              p95, prev_p95);
                 }
                 prev_p95 = p95;
             }
@@ -950,10 +950,12 @@ Test(api, api_group_by_workflow_sorts_and_limits, IT_TEST_OPTS)
                 sort_name = sorts[s];
                 qsort(rows, (size_t)nwf, sizeof rows[0], compare_wf);
                 for (size_t i = 0; i < got; i++) {
-                    const char *id = json_string_value(
-                        json_object_get(json_array_get(wfs, i), "workflow_id"));
-                    cr_assert_str_eq(id, rows[i].id, "%s: workflows[%zu] is %s, SQL's order "
-                                     "by %s has %s", what, i, id, sorts[s], rows[i].id);
+                    const char *id =
+                        json_string_value(json_object_get(json_array_get(wfs, i), "workflow_id"));
+                    cr_assert_str_eq(id, rows[i].id,
+                                     "%s: workflows[%zu] is %s, SQL's order "
+                                     "by %s has %s",
+                                     what, i, id, sorts[s], rows[i].id);
                 }
             }
             json_decref(j);
@@ -1073,7 +1075,7 @@ Test(api, api_refuses_bad_tokens_without_data, IT_TEST_OPTS)
             it_http_response_t res;
             api_get(a, "", headers, &res);
             expect_error(&res, 400, "invalid_parameter", "tenant_id",
-                         i == 0 ? "two tenants, no tenant_id"
+                         i == 0   ? "two tenants, no tenant_id"
                          : i == 1 ? "service_role, no tenant_id"
                                   : "no tenant claim, no tenant_id");
             it_http_response_free(&res);
@@ -1129,8 +1131,7 @@ static bool reader_sees(const char *table, const char *claims, char **tenants, l
         *tenants = strdup(PQgetvalue(r, 0, 1));
     } else {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        cr_assert(state && strcmp(state, "42501") == 0, "%s\n-> %s", sql,
-                  PQresultErrorMessage(r));
+        cr_assert(state && strcmp(state, "42501") == 0, "%s\n-> %s", sql, PQresultErrorMessage(r));
         *rows = 0;
         *tenants = strdup("");
     }
@@ -1151,16 +1152,20 @@ Test(api, reader_role_with_tenant_a_claims_cannot_read_tenant_b, IT_TEST_OPTS)
     it_agent_stop(a);
 
     /* A daily partition that holds rows of every tenant, read directly. */
-    char *partition = it_sql_text(
-        "SELECT 'exectime.' || quote_ident(c.relname) FROM pg_inherits i"
-        " JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'exectime.execution_time_statistics'::regclass"
-        " AND c.relname ~ '^execution_time_statistics_[0-9]{8}$'"
-        " ORDER BY (SELECT count(*) FROM exectime.execution_time_statistics t"
-        "  WHERE t.tableoid = c.oid) DESC LIMIT 1");
+    char *partition =
+        it_sql_text("SELECT 'exectime.' || quote_ident(c.relname) FROM pg_inherits i"
+                    " JOIN pg_class c ON c.oid = i.inhrelid"
+                    " WHERE i.inhparent = 'exectime.execution_time_statistics'::regclass"
+                    " AND c.relname ~ '^execution_time_statistics_[0-9]{8}$'"
+                    " ORDER BY (SELECT count(*) FROM exectime.execution_time_statistics t"
+                    "  WHERE t.tableoid = c.oid) DESC LIMIT 1");
     const char *tables[] = {
-        "exectime.execution_time_statistics", "exectime.execution_time_statistics_default",
-        partition, "exectime.rollup_minute", "exectime.rollup_hour", "exectime.rollup_day",
+        "exectime.execution_time_statistics",
+        "exectime.execution_time_statistics_default",
+        partition,
+        "exectime.rollup_minute",
+        "exectime.rollup_hour",
+        "exectime.rollup_day",
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         long long all = it_sql_int("SELECT count(*) FROM %s", tables[t]);
@@ -1170,8 +1175,8 @@ Test(api, reader_role_with_tenant_a_claims_cannot_read_tenant_b, IT_TEST_OPTS)
         cr_assert_str_eq(every, "t1,t2,t3", "%s should hold rows of every tenant", tables[t]);
         long long own[3];
         for (int k = 0; k < 3; k++)
-            own[k] = it_sql_int("SELECT count(*) FROM %s WHERE tenant_id = 't%d'", tables[t],
-                                k + 1);
+            own[k] =
+                it_sql_int("SELECT count(*) FROM %s WHERE tenant_id = 't%d'", tables[t], k + 1);
         /* A partition the reader was never granted is closed anyway (permission denied);
          * grant it, as a careless administrator might, and the policies must still hold. */
         char *seen;
@@ -1188,8 +1193,7 @@ Test(api, reader_role_with_tenant_a_claims_cannot_read_tenant_b, IT_TEST_OPTS)
             long long rows;
         } cases[] = {
             {"{\"tenant_id\": \"t1\"}", "t1", own[0]},
-            {"{\"sub\": \"u\", \"tenant_id\": \"t2\", \"role\": \"authenticated\"}", "t2",
-             own[1]},
+            {"{\"sub\": \"u\", \"tenant_id\": \"t2\", \"role\": \"authenticated\"}", "t2", own[1]},
             {"{\"tenant_ids\": [\"t1\", \"t3\"]}", "t1,t3", own[0] + own[2]},
             {"{\"app_metadata\": {\"tenant_id\": \"t3\"}}", "t3", own[2]},
             {"{\"role\": \"service_role\"}", "t1,t2,t3", all},
@@ -1352,8 +1356,8 @@ Test(api, api_etag_gives_304_and_cors_headers, IT_TEST_OPTS)
     const char *preflight[] = {"Origin: " CORS_ORIGIN, "Access-Control-Request-Method: GET",
                                "Access-Control-Request-Headers: authorization, if-none-match",
                                NULL};
-    cr_assert_eq(it_http_request(a->port, "OPTIONS", path, preflight, &r2), 204, "%d %s",
-                 r2.status, r2.body);
+    cr_assert_eq(it_http_request(a->port, "OPTIONS", path, preflight, &r2), 204, "%d %s", r2.status,
+                 r2.body);
     cr_assert_eq(r2.body_len, 0);
     acao = it_http_header(&r2, "Access-Control-Allow-Origin");
     cr_assert(acao && strcmp(acao, CORS_ORIGIN) == 0, "preflight lacks Allow-Origin");
@@ -1415,8 +1419,7 @@ Test(api, api_widget_bundle_is_shared_with_listed_origins_only, IT_TEST_OPTS)
     static char ui_dir[300];
     snprintf(ui_dir, sizeof ui_dir, "EXECTIME_UI_DIR=%s", it.tmp_dir);
     const char *env[] = {"EXECTIME_JWT_SECRET=" SECRET,
-                         "EXECTIME_CORS_ORIGINS=https://other.example, " CORS_ORIGIN, ui_dir,
-                         NULL};
+                         "EXECTIME_CORS_ORIGINS=https://other.example, " CORS_ORIGIN, ui_dir, NULL};
     it_agent_t *a = it_agent_start("api", env);
     it_agent_wait_ready(a);
     const char *js = "/widget/exectime-widget.js";
@@ -1424,11 +1427,9 @@ Test(api, api_widget_bundle_is_shared_with_listed_origins_only, IT_TEST_OPTS)
     char v[300];
 
     const char *from_app[] = {"Origin: " CORS_ORIGIN, NULL};
-    cr_assert_eq(it_http_request(a->port, "GET", js, from_app, &r), 200, "%d %s", r.status,
-                 r.body);
+    cr_assert_eq(it_http_request(a->port, "GET", js, from_app, &r), 200, "%d %s", r.status, r.body);
     cr_assert_str_eq(r.body, bundle);
-    cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v),
-                     CORS_ORIGIN);
+    cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v), CORS_ORIGIN);
     cr_assert(strcasestr(header_or_none(&r, "Vary", v, sizeof v), "origin"), "Vary %s", v);
     cr_assert(strstr(header_or_none(&r, "Content-Type", v, sizeof v), "text/javascript"),
               "Content-Type %s", v);
@@ -1442,8 +1443,7 @@ Test(api, api_widget_bundle_is_shared_with_listed_origins_only, IT_TEST_OPTS)
     snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
     const char *revalidate[] = {"Origin: " CORS_ORIGIN, inm, NULL};
     cr_assert_eq(it_http_request(a->port, "GET", js, revalidate, &r), 304, "%d", r.status);
-    cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v),
-                     CORS_ORIGIN);
+    cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v), CORS_ORIGIN);
     it_http_response_free(&r);
 
     /* Other origins, one that merely starts like a listed one, and no Origin at all: the
@@ -1456,8 +1456,8 @@ Test(api, api_widget_bundle_is_shared_with_listed_origins_only, IT_TEST_OPTS)
         const char *what = others[i][0] ? others[i][0] : "no Origin";
         cr_assert_eq(it_http_request(a->port, "GET", js, others[i], &r), 200, "%s", what);
         cr_assert_str_eq(r.body, bundle);
-        cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v),
-                         "(none)", "%s", what);
+        cr_assert_str_eq(header_or_none(&r, "Access-Control-Allow-Origin", v, sizeof v), "(none)",
+                         "%s", what);
         cr_assert(strcasestr(header_or_none(&r, "Vary", v, sizeof v), "origin"), "%s: Vary %s",
                   what, v);
         it_http_response_free(&r);
@@ -1499,16 +1499,16 @@ Test(api, api_bad_parameters_name_the_parameter, IT_TEST_OPTS)
         const char *query;
         const char *parameter;
     } cases[] = {
-        {q[0], "end_date"},     /* start after end */
-        {q[1], "end_date"},     /* start equal to end */
-        {q[2], "start_date"},   /* start in the future, end defaulting to now */
+        {q[0], "end_date"},   /* start after end */
+        {q[1], "end_date"},   /* start equal to end */
+        {q[2], "start_date"}, /* start in the future, end defaulting to now */
         {"foo=1", "foo"},
         {"percentiles=0", "percentiles"},
         {"percentiles=50,101", "percentiles"},
         {"limit=5000", "limit"},
         {"limit=0", "limit"},
-        {q[3], "interval"},     /* 8 days of minutes: 11,520 buckets */
-        {q[4], "interval"},     /* 1,440 minutes, but older than their retention */
+        {q[3], "interval"}, /* 8 days of minutes: 11,520 buckets */
+        {q[4], "interval"}, /* 1,440 minutes, but older than their retention */
         {"interval=week", "interval"},
         {"status=running", "status"},
         {"status=all&status=all", "status"},
@@ -1620,8 +1620,7 @@ Test(api, api_answers_503_when_the_database_is_unreachable, IT_TEST_OPTS)
     admin_exec("ALTER DATABASE %s ALLOW_CONNECTIONS true", it.db_name);
     deadline = it_now_ms() + IT_WAIT_MS;
     while (api_get(a, "", headers, &res) != 200) {
-        cr_assert(res.status == 503, "while the database comes back: %d %s", res.status,
-                  res.body);
+        cr_assert(res.status == 503, "while the database comes back: %d %s", res.status, res.body);
         cr_assert(it_now_ms() < deadline, "no 200 within %d ms of the database coming back",
                   IT_WAIT_MS);
         it_http_response_free(&res);
@@ -1691,7 +1690,8 @@ Test(api, cached_days_follow_what_other_agents_write, IT_TEST_OPTS)
              "tenant_id=t1&status=failed,timeout&start_date=%s&end_date=%s&percentiles=" PCTS, s,
              e);
     static const char *const workflows[3] = {NULL, "wf-2", NULL};
-    static const unsigned masks[3] = {0xf, 0xf, (1u << ET_STATUS_FAILED) | (1u << ET_STATUS_TIMEOUT)};
+    static const unsigned masks[3] = {0xf, 0xf,
+                                      (1u << ET_STATUS_FAILED) | (1u << ET_STATUS_TIMEOUT)};
 
     double hits_before = it_metric(api, "exectime_api_cache_hits_total");
     for (int round = 0; round < 4; round++) {
@@ -1716,8 +1716,7 @@ Test(api, cached_days_follow_what_other_agents_write, IT_TEST_OPTS)
                          "the drifted day rows should show before the repair");
             json_decref(j);
             char *out = NULL;
-            cr_assert_eq(it_agent_command("rollup-rebuild", it.db_admin_url, &out), 0, "%s",
-                         out);
+            cr_assert_eq(it_agent_command("rollup-rebuild", it.db_admin_url, &out), 0, "%s", out);
             free(out);
         }
         /* A notification travels apart from the answer that follows the commit. */
@@ -1935,8 +1934,7 @@ Test(api, api_live_answers_match_the_openapi_document, IT_TEST_OPTS)
     ask(&log, a, "400: percentile 0", "percentiles=0", h_auth, 400);
     ask(&log, a, "400: unknown parameter", "foo=1", h_auth, 400);
     ask(&log, a, "400: repeated parameter", "sort=max&sort=avg", h_auth, 400);
-    ask(&log, a, "400: end before start", "start_date=2026-01-02&end_date=2026-01-01", h_auth,
-        400);
+    ask(&log, a, "400: end before start", "start_date=2026-01-02&end_date=2026-01-01", h_auth, 400);
     ask(&log, a, "400: the token allows two tenants", "", h_both, 400);
     ask(&log, a, "401: no token", "", NULL, 401);
     const char *h_bad[] = {"Authorization: Bearer not.a.token", "Origin: " CORS_ORIGIN, NULL};
@@ -1979,9 +1977,9 @@ Test(api, api_live_answers_match_the_openapi_document, IT_TEST_OPTS)
     snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
     free(etag);
     const char *h_widget_inm[] = {"Origin: " CORS_ORIGIN, inm, NULL};
-    cr_assert_eq(exchange(&log, a, "widget, 304", "GET", "/widget/exectime-widget.js",
-                          h_widget_inm, NULL),
-                 304);
+    cr_assert_eq(
+        exchange(&log, a, "widget, 304", "GET", "/widget/exectime-widget.js", h_widget_inm, NULL),
+        304);
     cr_assert_eq(exchange(&log, a, "openapi.json", "GET", "/openapi.json", NULL, &doc), 200);
     etag = it_http_header(&doc, "ETag");
     cr_assert_not_null(etag);

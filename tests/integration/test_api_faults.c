@@ -150,8 +150,7 @@ static void fault_then_requests_succeed(fault_t fault)
         IT_WAIT_UNTIL((pid = waiting_api_backend()) != 0, IT_WAIT_MS,
                       "no API backend ever waited for the lock");
         PQclear(it_sql("SELECT %s(%lld)",
-                       fault == FAULT_CANCEL ? "pg_cancel_backend" : "pg_terminate_backend",
-                       pid));
+                       fault == FAULT_CANCEL ? "pg_cancel_backend" : "pg_terminate_backend", pid));
     }
     char body[1024];
     status = api_read_status(fd, body, sizeof body);
@@ -159,8 +158,7 @@ static void fault_then_requests_succeed(fault_t fault)
 
     unlock_rollup_day(locker);
     if (fault == FAULT_LOCK_TIMEOUT)
-        PQclear(it_sql("ALTER ROLE exectime_agent IN DATABASE %s RESET lock_timeout",
-                       it.db_name));
+        PQclear(it_sql("ALTER ROLE exectime_agent IN DATABASE %s RESET lock_timeout", it.db_name));
 
     int failed = 0;
     char first_failure[512] = "";
@@ -326,8 +324,7 @@ Test(api_faults, answer_over_the_cap_gets_422, IT_TEST_OPTS)
 #define QUEUE_TEST_WAITING 300 /* 4 sessions + 256 queued + 40 refused */
 #define QUEUE_TEST_LEAVING 20  /* of the queued: close their sockets while they wait */
 
-Test(api_faults, a_full_queue_refuses_and_a_client_gone_while_queued_is_forgotten,
-     IT_TEST_OPTS)
+Test(api_faults, a_full_queue_refuses_and_a_client_gone_while_queued_is_forgotten, IT_TEST_OPTS)
 {
     const char *env[] = {"EXECTIME_JWT_SECRET=" SECRET,
                          "EXECTIME_HTTP_MAX_CONNECTIONS_PER_CLIENT=1024",

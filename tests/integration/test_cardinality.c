@@ -64,8 +64,11 @@ __attribute__((format(printf, 3, 4))) static json_t *api(const it_agent_t *a, co
 static void gen(et_event_t *ev, size_t n, uint64_t seed, int workflows, const char *tenant,
                 const char *prefix)
 {
-    it_gen_t g = {.seed = seed, .tenants = 1, .workflows = workflows,
-                  .spread_us = 2 * ET_US_PER_DAY, .run_prefix = prefix};
+    it_gen_t g = {.seed = seed,
+                  .tenants = 1,
+                  .workflows = workflows,
+                  .spread_us = 2 * ET_US_PER_DAY,
+                  .run_prefix = prefix};
     it_gen_events(ev, n, &g);
     for (size_t i = 0; i < n; i++)
         snprintf(ev[i].tenant_id, sizeof ev[i].tenant_id, "%s", tenant);
@@ -74,12 +77,12 @@ static void gen(et_event_t *ev, size_t n, uint64_t seed, int workflows, const ch
 static long long tenant_rows(const char *tenant)
 {
     return it_sql_int("SELECT count(*) FROM exectime.execution_time_statistics"
-                      " WHERE tenant_id = '%s'", tenant);
+                      " WHERE tenant_id = '%s'",
+                      tenant);
 }
 
 /* Starts an agent on what is already in the stream; returns events/s of tenant's n. */
-static double ingest_rate(const char *consumer, const char *tenant, long long n,
-                          it_agent_t **out)
+static double ingest_rate(const char *consumer, const char *tenant, long long n, it_agent_t **out)
 {
     it_agent_t *a = it_agent_start(consumer, agent_env);
     it_agent_wait_ready(a);
@@ -95,7 +98,8 @@ static double ingest_rate(const char *consumer, const char *tenant, long long n,
 static long long workflow_keys(const char *table, const char *tenant)
 {
     return it_sql_int("SELECT count(DISTINCT workflow_id) FROM exectime.%s"
-                      " WHERE tenant_id = '%s' AND workflow_id <> ''", table, tenant);
+                      " WHERE tenant_id = '%s' AND workflow_id <> ''",
+                      table, tenant);
 }
 
 Test(cardinality, flooded_tenant_capped_other_tenant_unaffected_verify_agrees, IT_TEST_OPTS)
@@ -138,18 +142,19 @@ Test(cardinality, flooded_tenant_capped_other_tenant_unaffected_verify_agrees, I
     for (int r = 0; r < 3; r++) {
         static const char *const tables[] = {"rollup_minute", "rollup_hour", "rollup_day"};
         cr_assert_eq(it_sql_int("SELECT coalesce(sum(runs), 0) FROM exectime.%s"
-                                " WHERE tenant_id = 'flood' AND workflow_id = ''", tables[r]),
+                                " WHERE tenant_id = 'flood' AND workflow_id = ''",
+                                tables[r]),
                      FLOOD, "%s: tenant-wide runs", tables[r]);
         cr_assert_eq(it_sql_int("SELECT coalesce(sum(runs), 0) FROM exectime.%s"
-                                " WHERE tenant_id = 'flood' AND workflow_id <> ''", tables[r]),
+                                " WHERE tenant_id = 'flood' AND workflow_id <> ''",
+                                tables[r]),
                      FLOOD, "%s: per-workflow runs add up", tables[r]);
         long long keys = workflow_keys(tables[r], "flood");
         cr_assert(keys <= LIMIT + 1, "%s: %lld workflow keys, limit %d", tables[r], keys, LIMIT);
         cr_assert_eq(it_sql_int("SELECT coalesce(sum(runs), 0) FROM exectime.%s"
                                 " WHERE tenant_id = 'flood' AND workflow_id = '(overflow)'",
                                 tables[r]),
-                     FLOOD - LIMIT, "%s: the overflow id holds the runs past the limit",
-                     tables[r]);
+                     FLOOD - LIMIT, "%s: the overflow id holds the runs past the limit", tables[r]);
         cr_assert_eq(workflow_keys(tables[r], "calm"), 7);
     }
     cr_assert_eq(it_sql_int("SELECT count(*) FROM exectime.workflows WHERE tenant_id = 'flood'"),
@@ -173,8 +178,10 @@ Test(cardinality, flooded_tenant_capped_other_tenant_unaffected_verify_agrees, I
     strftime(from, sizeof from, "%Y-%m-%d", gmtime(&t));
     t = now + 86400;
     strftime(to, sizeof to, "%Y-%m-%d", gmtime(&t));
-    json_t *f = api(a, auth, "tenant_id=flood&start_date=%s&end_date=%s&group_by=workflow"
-                    "&sort=count&limit=5", from, to);
+    json_t *f = api(a, auth,
+                    "tenant_id=flood&start_date=%s&end_date=%s&group_by=workflow"
+                    "&sort=count&limit=5",
+                    from, to);
     cr_assert_eq(json_integer_value(json_object_get(f, "count")), FLOOD);
     json_t *first = json_array_get(json_object_get(f, "workflows"), 0);
     cr_assert_str_eq(json_string_value(json_object_get(first, "workflow_id")), "(overflow)");
@@ -186,12 +193,12 @@ Test(cardinality, flooded_tenant_capped_other_tenant_unaffected_verify_agrees, I
         "percentiles=50,90,95,99,99.9&include=histogram&group_by=workflow&limit=1000",
         "interval=hour&percentiles=50,99", "workflow_id=wf-1&percentiles=50,90,99"};
     for (size_t q = 0; q < sizeof questions / sizeof questions[0]; q++) {
-        json_t *x = api(a, auth, "tenant_id=calm&start_date=%s&end_date=%s&%s", from, to,
-                        questions[q]);
+        json_t *x =
+            api(a, auth, "tenant_id=calm&start_date=%s&end_date=%s&%s", from, to, questions[q]);
         json_t *y = api(a, auth, "tenant_id=calm-alone&start_date=%s&end_date=%s&%s", from, to,
                         questions[q]);
-        cr_assert_eq(json_integer_value(json_object_get(x, "count")), q == 0 ? CALM
-                     : json_integer_value(json_object_get(y, "count")));
+        cr_assert_eq(json_integer_value(json_object_get(x, "count")),
+                     q == 0 ? CALM : json_integer_value(json_object_get(y, "count")));
         json_object_del(x, "tenant_id");
         json_object_del(y, "tenant_id");
         char *xs = json_dumps(x, JSON_SORT_KEYS), *ys = json_dumps(y, JSON_SORT_KEYS);

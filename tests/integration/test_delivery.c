@@ -18,7 +18,10 @@ Test(delivery, restart_after_sigkill_mid_load_keeps_totals_exact, IT_TEST_OPTS)
 {
     enum { N = 30000, CHUNK = 1000 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 4242, .tenants = 3, .workflows = 7, .spread_us = 2 * ET_US_PER_DAY,
+    it_gen_t gen = {.seed = 4242,
+                    .tenants = 3,
+                    .workflows = 7,
+                    .spread_us = 2 * ET_US_PER_DAY,
                     .run_prefix = "k-"};
     it_gen_events(ev, N, &gen);
 
@@ -65,8 +68,8 @@ Test(delivery, dead_consumers_entries_are_claimed, IT_TEST_OPTS)
 {
     enum { N = 2000 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 55, .tenants = 2, .workflows = 4, .spread_us = ET_US_PER_DAY,
-                    .run_prefix = "cl-"};
+    it_gen_t gen = {
+        .seed = 55, .tenants = 2, .workflows = 4, .spread_us = ET_US_PER_DAY, .run_prefix = "cl-"};
     it_gen_events(ev, N, &gen);
 
     /* Agent a reads everything and commits nothing: its batch waits for a minute. */
@@ -100,8 +103,8 @@ Test(delivery, two_agents_share_a_group_without_deadlock, IT_TEST_OPTS)
 {
     enum { N = 20000, DUPS = N / 20 };
     static et_event_t ev[N], stream[N + DUPS];
-    it_gen_t gen = {.seed = 2, .tenants = 3, .workflows = 5, .spread_us = ET_US_PER_DAY,
-                    .run_prefix = "two-"};
+    it_gen_t gen = {
+        .seed = 2, .tenants = 3, .workflows = 5, .spread_us = ET_US_PER_DAY, .run_prefix = "two-"};
     it_gen_events(ev, N, &gen);
     /* 5% published twice, the copy a few events after the original: the two copies often
      * land with different agents at about the same time. */
@@ -155,7 +158,10 @@ Test(delivery, sigterm_commits_in_flight_and_exits_zero, IT_TEST_OPTS)
 {
     enum { N = 300 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 15, .tenants = 2, .workflows = 3, .spread_us = ET_US_PER_DAY,
+    it_gen_t gen = {.seed = 15,
+                    .tenants = 2,
+                    .workflows = 3,
+                    .spread_us = ET_US_PER_DAY,
                     .run_prefix = "term-"};
     it_gen_events(ev, N, &gen);
 
@@ -182,7 +188,10 @@ Test(delivery, an_entry_delivered_too_often_is_dead_lettered, IT_TEST_OPTS)
 {
     enum { N = 60 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 31, .tenants = 1, .workflows = 2, .spread_us = ET_US_PER_HOUR,
+    it_gen_t gen = {.seed = 31,
+                    .tenants = 1,
+                    .workflows = 2,
+                    .spread_us = ET_US_PER_HOUR,
                     .run_prefix = "often-"};
     it_gen_events(ev, N, &gen);
 
@@ -226,7 +235,10 @@ Test(delivery, sharded_streams_are_consumed_exactly_across_a_restart, IT_TEST_OP
 {
     enum { N = 8000, CHUNK = 500 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 808, .tenants = 2, .workflows = 4, .spread_us = ET_US_PER_DAY,
+    it_gen_t gen = {.seed = 808,
+                    .tenants = 2,
+                    .workflows = 4,
+                    .spread_us = ET_US_PER_DAY,
                     .run_prefix = "shard-"};
     it_gen_events(ev, N, &gen);
     it_use_two_streams();
@@ -266,7 +278,10 @@ Test(delivery, trimming_keeps_entries_another_group_has_not_acknowledged, IT_TES
 {
     enum { N = 200, HALF = N / 2 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 64, .tenants = 1, .workflows = 2, .spread_us = ET_US_PER_HOUR,
+    it_gen_t gen = {.seed = 64,
+                    .tenants = 1,
+                    .workflows = 2,
+                    .spread_us = ET_US_PER_HOUR,
                     .run_prefix = "trim-"};
     it_gen_events(ev, N, &gen);
 
@@ -281,8 +296,8 @@ Test(delivery, trimming_keeps_entries_another_group_has_not_acknowledged, IT_TES
     cr_assert_eq(stream_len(), N, "entries were trimmed before the other group read them");
 
     /* The other group acknowledges the first half: only that half may go. */
-    redisReply *r = it_redis("XREADGROUP GROUP other reader COUNT %d STREAMS %s >", HALF,
-                             it.stream);
+    redisReply *r =
+        it_redis("XREADGROUP GROUP other reader COUNT %d STREAMS %s >", HALF, it.stream);
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 1);
     const redisReply *read = r->element[0]->element[1];
     cr_assert_eq(read->elements, HALF);
@@ -330,7 +345,10 @@ Test(delivery, idle_consumers_with_nothing_pending_are_removed_and_holders_kept,
 {
     enum { N = 40 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 77, .tenants = 1, .workflows = 3, .spread_us = ET_US_PER_DAY,
+    it_gen_t gen = {.seed = 77,
+                    .tenants = 1,
+                    .workflows = 3,
+                    .spread_us = ET_US_PER_DAY,
                     .run_prefix = "idle-"};
     it_gen_events(ev, N, &gen);
     it_publish(ev, N, 1, 1);

@@ -27,8 +27,8 @@ static void publish_and_check(size_t n)
 {
     et_event_t ev[16];
     cr_assert_leq(n, 16);
-    it_gen_t gen = {.seed = 42, .tenants = 1, .workflows = 2, .spread_us = 3600000000LL,
-                    .run_prefix = "dns-"};
+    it_gen_t gen = {
+        .seed = 42, .tenants = 1, .workflows = 2, .spread_us = 3600000000LL, .run_prefix = "dns-"};
     it_gen_events(ev, n, &gen);
     cr_assert_eq(it_publish(ev, n, 1, 42), n);
     it_wait_drained();

@@ -44,8 +44,11 @@ Test(ingest, ingest_counts_every_event_exactly, IT_TEST_OPTS)
 {
     enum { N = 5000 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 20240601, .tenants = 3, .workflows = 7,
-                    .spread_us = 3 * ET_US_PER_DAY, .run_prefix = "run-"};
+    it_gen_t gen = {.seed = 20240601,
+                    .tenants = 3,
+                    .workflows = 7,
+                    .spread_us = 3 * ET_US_PER_DAY,
+                    .run_prefix = "run-"};
     it_gen_events(ev, N, &gen);
     force_edge_cases(ev, N);
 
@@ -84,7 +87,10 @@ Test(ingest, republishing_the_same_events_changes_nothing, IT_TEST_OPTS)
 {
     enum { N = 2000 };
     static et_event_t ev[N], again[N];
-    it_gen_t gen = {.seed = 77, .tenants = 2, .workflows = 5, .spread_us = 2 * ET_US_PER_DAY,
+    it_gen_t gen = {.seed = 77,
+                    .tenants = 2,
+                    .workflows = 5,
+                    .spread_us = 2 * ET_US_PER_DAY,
                     .run_prefix = "rp-"};
     it_gen_events(ev, N, &gen);
 
@@ -239,7 +245,10 @@ static void bad_bytes(bad_kind_t kind, const et_event_t *good, const et_event_t 
         enum { MANY = ET_ENTRY_MAX_EVENTS + 1 };
         et_event_t *many = calloc(MANY, sizeof *many);
         cr_assert(many != NULL);
-        it_gen_t gen = {.seed = 9, .tenants = 1, .workflows = 2, .spread_us = ET_US_PER_HOUR,
+        it_gen_t gen = {.seed = 9,
+                        .tenants = 1,
+                        .workflows = 2,
+                        .spread_us = ET_US_PER_HOUR,
                         .run_prefix = "many-"};
         it_gen_events(many, MANY, &gen);
         char *enc;
@@ -276,8 +285,8 @@ Test(ingest, malformed_entries_are_dead_lettered_with_reasons, IT_TEST_OPTS)
 {
     enum { VALID = 3 * BAD_COUNT + 3 };
     static et_event_t valid[VALID], spare[2 * BAD_COUNT];
-    it_gen_t gen = {.seed = 5, .tenants = 2, .workflows = 3, .spread_us = ET_US_PER_DAY,
-                    .run_prefix = "ok-"};
+    it_gen_t gen = {
+        .seed = 5, .tenants = 2, .workflows = 3, .spread_us = ET_US_PER_DAY, .run_prefix = "ok-"};
     it_gen_events(valid, VALID, &gen);
     gen.run_prefix = "never-";
     gen.seed = 6;
@@ -297,8 +306,8 @@ Test(ingest, malformed_entries_are_dead_lettered_with_reasons, IT_TEST_OPTS)
         msgpack_sbuffer_init(&bytes[k]);
         bad_bytes((bad_kind_t)k, &spare[2 * k], &spare[2 * k], &bytes[k]);
         if (k == BAD_NO_EVENT_FIELD) {
-            redisReply *r = it_redis("XADD %s * payload %b", it.stream, bytes[k].data,
-                                     bytes[k].size);
+            redisReply *r =
+                it_redis("XADD %s * payload %b", it.stream, bytes[k].data, bytes[k].size);
             snprintf(ids[k], sizeof ids[k], "%s", r->str);
             freeReplyObject(r);
         } else {
@@ -408,9 +417,9 @@ static void run_python_publisher(int count, long long base_s, const char *manife
     char count_s[16], base[32];
     snprintf(count_s, sizeof count_s, "%d", count);
     snprintf(base, sizeof base, "%lld", base_s);
-    const char *argv[] = {python, script, "--redis-url", it.redis_url, "--stream", it.stream,
-                          "--tenant", "tenant-py", "--count", count_s, "--base-s", base,
-                          "--manifest", manifest, NULL};
+    const char *argv[] = {python,     script,     "--redis-url", it.redis_url, "--stream",
+                          it.stream,  "--tenant", "tenant-py",   "--count",    count_s,
+                          "--base-s", base,       "--manifest",  manifest,     NULL};
     char *out = NULL;
     int status = it_run(argv, NULL, &out, 120000);
     cr_assert(status == 0, "publish_py.py exited %d:\n%s", status, out);
@@ -465,7 +474,10 @@ Test(ingest, rollup_rebuild_repairs_damaged_rollups_while_an_agent_ingests, IT_T
 {
     enum { N = 1500 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 91, .tenants = 2, .workflows = 4, .spread_us = 2 * ET_US_PER_DAY,
+    it_gen_t gen = {.seed = 91,
+                    .tenants = 2,
+                    .workflows = 4,
+                    .spread_us = 2 * ET_US_PER_DAY,
                     .run_prefix = "rb-"};
     it_gen_events(ev, N, &gen);
     it_agent_t *a = it_agent_start("c1", NULL);

@@ -201,8 +201,8 @@ Test(memory_bounds, history_batches_close_at_the_rollup_key_bound, IT_TEST_OPTS)
     it_wait_drained();
     double batches = it_metric(a, "exectime_batch_events_count");
     double small = it_metric(a, "exectime_batch_events_bucket{le=\"500\"}");
-    printf("MEMORY spread_events=%d batch_max_keys=100 batches=%.0f over_500=%.0f\n",
-           SPREAD_EVENTS, batches, batches - small);
+    printf("MEMORY spread_events=%d batch_max_keys=100 batches=%.0f over_500=%.0f\n", SPREAD_EVENTS,
+           batches, batches - small);
     cr_assert_geq(batches, SPREAD_EVENTS / 228, "only %.0f batches", batches);
     cr_assert_eq(small, batches, "%.0f batches held more than 500 events (100 keys + a read)",
                  batches - small);

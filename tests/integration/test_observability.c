@@ -121,8 +121,8 @@ Test(observability, json_log_has_typed_fields_request_ids_and_the_version, IT_TE
     cr_assert_not_null(request_line(lines, made_up), "no access line with the made-up id");
     line = request_line(lines, "it-req-bad-utf8");
     cr_assert_not_null(line, "no access line for the path that is not UTF-8");
-    cr_assert_str_eq(json_string_value(json_object_get(line, "path")),
-                     "/\xef\xbf\xbd\xef\xbf\xbd", "invalid bytes become U+FFFD");
+    cr_assert_str_eq(json_string_value(json_object_get(line, "path")), "/\xef\xbf\xbd\xef\xbf\xbd",
+                     "invalid bytes become U+FFFD");
     free(made_up);
     json_decref(lines);
     it_pass();
@@ -157,16 +157,22 @@ Test(observability, metrics_pass_promtool_and_hold_the_operator_series, IT_TEST_
     cr_assert_eq(it_metric(a, "exectime_http_requests_total{handler=\"/readyz\",code=\"401\"}"), 0);
     char *body = NULL;
     cr_assert_eq(it_http_get(a->port, "/metrics", &body), 200);
-    cr_assert_not_null(strstr(body, "exectime_http_requests_total{handler=\"/readyz\",code=\"401\"} 0\n"),
-                       "a handler x status series is missing at start-up");
+    cr_assert_not_null(
+        strstr(body, "exectime_http_requests_total{handler=\"/readyz\",code=\"401\"} 0\n"),
+        "a handler x status series is missing at start-up");
     cr_assert_not_null(strstr(body, "exectime_dead_lettered_total{reason=\"invalid\"} 0\n"));
-    cr_assert_not_null(strstr(body, "exectime_http_request_seconds_count{handler=\"/api/v1/statistics/execution-times\"} 0\n"));
+    cr_assert_not_null(strstr(
+        body,
+        "exectime_http_request_seconds_count{handler=\"/api/v1/statistics/execution-times\"} 0\n"));
     free(body);
 
     /* A few events, one of them invalid (a dead letter), and a few requests. */
     enum { N = 20 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 99, .tenants = 2, .workflows = 3, .spread_us = 3600 * 1000000LL,
+    it_gen_t gen = {.seed = 99,
+                    .tenants = 2,
+                    .workflows = 3,
+                    .spread_us = 3600 * 1000000LL,
                     .run_prefix = "obs-"};
     it_gen_events(ev, N, &gen);
     it_publish(ev, N, 5, 3);
@@ -202,11 +208,14 @@ Test(observability, metrics_pass_promtool_and_hold_the_operator_series, IT_TEST_
     cr_assert(cpu > 0 && cpu < 3600, "process_cpu_seconds_total %g", cpu);
     cr_assert(rss > 1e6 && rss < 8e9, "process_resident_memory_bytes %g", rss);
     cr_assert(fds >= 5 && fds < max_fds, "process_open_fds %g of %g", fds, max_fds);
-    cr_assert(start > now - 600 && start <= now + 1, "process_start_time_seconds %g, now %g",
-              start, now);
-    cr_assert_geq(it_metric(a, "exectime_http_requests_total{handler=\"/healthz\",code=\"200\"}"), 1);
+    cr_assert(start > now - 600 && start <= now + 1, "process_start_time_seconds %g, now %g", start,
+              now);
+    cr_assert_geq(it_metric(a, "exectime_http_requests_total{handler=\"/healthz\",code=\"200\"}"),
+                  1);
     cr_assert_geq(it_metric(a, "exectime_http_requests_total{handler=\"other\",code=\"404\"}"), 1);
-    cr_assert_geq(it_metric(a, "exectime_http_requests_total{handler=\"/api/v1/statistics/execution-times\",code=\"401\"}"), 1);
+    cr_assert_geq(it_metric(a, "exectime_http_requests_total{handler=\"/api/v1/statistics/"
+                               "execution-times\",code=\"401\"}"),
+                  1);
     cr_assert_geq(it_metric(a, "exectime_http_request_seconds_count{handler=\"/healthz\"}"), 1);
     cr_assert_eq(it_metric(a, "exectime_dead_lettered_total{reason=\"invalid\"}"), 1);
     cr_assert_eq(it_metric(a, "exectime_events_inserted_total"), N);

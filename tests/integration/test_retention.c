@@ -53,7 +53,8 @@ static void publish_each(const et_event_t *ev, uint64_t seed)
 static long long tenant_runs(const char *table)
 {
     return it_sql_int("SELECT coalesce(sum(runs), 0) FROM exectime.%s"
-                      " WHERE tenant_id = 'ret' AND workflow_id = ''", table);
+                      " WHERE tenant_id = 'ret' AND workflow_id = ''",
+                      table);
 }
 
 /* Everything the test expects of the database and the dead-letter stream at any point. */
@@ -64,19 +65,21 @@ static void check_state(const et_event_t *ev, long long dead_expected, const cha
                  EV_STORED);
     for (int k = 0; k < EV_STORED; k++)
         cr_assert_eq(it_sql_int("SELECT count(*) FROM exectime.execution_time_statistics"
-                                " WHERE run_id = '%s'", ev[k].run_id), 1,
-                     "%s is not stored exactly once", ev[k].run_id);
+                                " WHERE run_id = '%s'",
+                                ev[k].run_id),
+                     1, "%s is not stored exactly once", ev[k].run_id);
     /* Each stored run counted once in every rollup that keeps it. */
     cr_assert_eq(tenant_runs("rollup_day"), EV_STORED, "day rollups count %lld runs",
                  tenant_runs("rollup_day"));
     cr_assert_eq(tenant_runs("rollup_hour"), EV_STORED, "hour rollups count %lld runs",
                  tenant_runs("rollup_hour"));
-    cr_assert_eq(tenant_runs("rollup_minute"), EV_MINUTE_STORED,
-                 "minute rollups count %lld runs", tenant_runs("rollup_minute"));
+    cr_assert_eq(tenant_runs("rollup_minute"), EV_MINUTE_STORED, "minute rollups count %lld runs",
+                 tenant_runs("rollup_minute"));
     char from_text[40];
     cr_assert(et_time_format(minute_from, from_text, sizeof from_text) > 0);
     long long old_minutes = it_sql_int("SELECT count(*) FROM exectime.rollup_minute"
-                                       " WHERE bucket < '%s'", from_text);
+                                       " WHERE bucket < '%s'",
+                                       from_text);
     cr_assert_eq(old_minutes, 0, "%lld minute rollups older than the minute window (%s)",
                  old_minutes, from_text);
 
@@ -97,8 +100,8 @@ static void check_state(const et_event_t *ev, long long dead_expected, const cha
                 bytes = fields->element[f + 1];
         }
         cr_assert(reason != NULL && strstr(reason->str, want) != NULL,
-                  "dead letter %zu: reason \"%s\", expected \"%s\"", i,
-                  reason ? reason->str : "", want);
+                  "dead letter %zu: reason \"%s\", expected \"%s\"", i, reason ? reason->str : "",
+                  want);
         cr_assert(bytes != NULL, "dead letter %zu has no event bytes", i);
         bool outside = false;
         for (int k = EV_STORED; k < EV_COUNT; k++)
@@ -111,8 +114,7 @@ static void check_state(const et_event_t *ev, long long dead_expected, const cha
 /* maintain() as the database runs it; retention days as given. */
 static void maintain(int raw_days, int minute_days, int hour_days)
 {
-    PGresult *r = it_sql("SELECT exectime.maintain(%d, %d, %d)", raw_days, minute_days,
-                         hour_days);
+    PGresult *r = it_sql("SELECT exectime.maintain(%d, %d, %d)", raw_days, minute_days, hour_days);
     PQclear(r);
 }
 
@@ -164,7 +166,8 @@ Test(retention, window_edges_survive_maintenance_and_republishing, IT_TEST_OPTS)
     snprintf(sql, sizeof sql,
              "INSERT INTO exectime.execution_time_statistics (tenant_id, workflow_id, run_id,"
              " status, finished_at, duration_us) VALUES ('ret', 'wf', 'direct', 'success',"
-             " '%s', 1)", refused_at);
+             " '%s', 1)",
+             refused_at);
     r = PQexec(it.pg, sql);
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     cr_assert(PQresultStatus(r) == PGRES_FATAL_ERROR && state && strcmp(state, "23514") == 0,

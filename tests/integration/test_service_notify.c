@@ -61,8 +61,8 @@ static void listener_drain(notify_listener_t *l)
         char buf[4096];
         ssize_t n = recv(l->fd, buf, sizeof buf - 1, 0);
         if (n < 0) {
-            cr_assert(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR,
-                      "recv: %s", strerror(errno));
+            cr_assert(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR, "recv: %s",
+                      strerror(errno));
             if (errno != EINTR)
                 return;
             continue;
@@ -121,8 +121,7 @@ static void stop_and_expect_stopping(notify_listener_t *l, it_agent_t *a)
     const char *stopping = strstr(l->messages, "STOPPING=1");
     cr_assert(strstr(stopping, "STATUS=stopping") != NULL,
               "STOPPING=1 without a stopping status:\n%s", l->messages);
-    cr_assert_eq(l->ready_count, 1, "READY=1 sent %d times:\n%s", l->ready_count,
-                 l->messages);
+    cr_assert_eq(l->ready_count, 1, "READY=1 sent %d times:\n%s", l->ready_count, l->messages);
 }
 
 Test(service_notify, agent_sends_ready_status_watchdog_and_stopping, IT_TEST_OPTS)

@@ -20,8 +20,7 @@ Test(startup, agent_refuses_a_database_with_other_sketch_constants, IT_TEST_OPTS
     int status = it_agent_wait_exit(a, IT_WAIT_MS);
     char *log = it_agent_log(a);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
-              "agent exited with wait status 0x%x, expected exit status 1; log:\n%s", status,
-              log);
+              "agent exited with wait status 0x%x, expected exit status 1; log:\n%s", status, log);
     cr_assert(strstr(log, "sketch constants") != NULL && strstr(log, "0.02") != NULL,
               "the log does not say which constants differ:\n%s", log);
     free(log);

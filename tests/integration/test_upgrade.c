@@ -30,26 +30,29 @@ static char *rollup_snapshot(void)
 /* Version 4 as migrations 0001-0004 left it, as far as version 5 changes it. */
 static void downgrade_to_version_4(void)
 {
-    PQclear(it_sql(
-        "BEGIN;"
-        "CREATE FUNCTION pg_temp.packed(h bytea) RETURNS bigint[] LANGUAGE sql AS"
-        " $$ SELECT coalesce(array_agg((slot::bigint << 40) | count ORDER BY slot), '{}')"
-        " FROM exectime.hist_bins(h) $$;"
-        "ALTER TABLE exectime.rollup_minute ALTER COLUMN hist TYPE bigint[] USING pg_temp.packed(hist);"
-        "ALTER TABLE exectime.rollup_hour ALTER COLUMN hist TYPE bigint[] USING pg_temp.packed(hist);"
-        "ALTER TABLE exectime.rollup_day ALTER COLUMN hist TYPE bigint[] USING pg_temp.packed(hist);"
-        "DROP FUNCTION exectime.hist_bins(bytea);"
-        "CREATE FUNCTION exectime.hist_merge(a bigint[], b bigint[]) RETURNS bigint[]"
-        " LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$"
-        " SELECT array_agg((s << 40) | c ORDER BY s)"
-        " FROM (SELECT e >> 40 AS s, sum(e & 1099511627775)::bigint AS c"
-        " FROM (SELECT unnest(a) AS e UNION ALL SELECT unnest(b)) u GROUP BY 1) g $$;"
-        "CREATE FUNCTION exectime.hist_bins(h bigint[], OUT slot integer, OUT count bigint)"
-        " RETURNS SETOF record LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$"
-        " SELECT (e >> 40)::integer, e & 1099511627775 FROM unnest(h) e $$;"
-        "UPDATE exectime.sketch_constants SET encoding = 1;"
-        "DELETE FROM exectime.schema_migrations WHERE version = 5;"
-        "COMMIT"));
+    PQclear(
+        it_sql("BEGIN;"
+               "CREATE FUNCTION pg_temp.packed(h bytea) RETURNS bigint[] LANGUAGE sql AS"
+               " $$ SELECT coalesce(array_agg((slot::bigint << 40) | count ORDER BY slot), '{}')"
+               " FROM exectime.hist_bins(h) $$;"
+               "ALTER TABLE exectime.rollup_minute ALTER COLUMN hist TYPE bigint[] USING "
+               "pg_temp.packed(hist);"
+               "ALTER TABLE exectime.rollup_hour ALTER COLUMN hist TYPE bigint[] USING "
+               "pg_temp.packed(hist);"
+               "ALTER TABLE exectime.rollup_day ALTER COLUMN hist TYPE bigint[] USING "
+               "pg_temp.packed(hist);"
+               "DROP FUNCTION exectime.hist_bins(bytea);"
+               "CREATE FUNCTION exectime.hist_merge(a bigint[], b bigint[]) RETURNS bigint[]"
+               " LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$"
+               " SELECT array_agg((s << 40) | c ORDER BY s)"
+               " FROM (SELECT e >> 40 AS s, sum(e & 1099511627775)::bigint AS c"
+               " FROM (SELECT unnest(a) AS e UNION ALL SELECT unnest(b)) u GROUP BY 1) g $$;"
+               "CREATE FUNCTION exectime.hist_bins(h bigint[], OUT slot integer, OUT count bigint)"
+               " RETURNS SETOF record LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$"
+               " SELECT (e >> 40)::integer, e & 1099511627775 FROM unnest(h) e $$;"
+               "UPDATE exectime.sketch_constants SET encoding = 1;"
+               "DELETE FROM exectime.schema_migrations WHERE version = 5;"
+               "COMMIT"));
     cr_assert_eq(it_sql_int("SELECT count(*) FROM information_schema.columns"
                             " WHERE table_schema = 'exectime' AND column_name = 'hist'"
                             " AND data_type = 'ARRAY'"),
@@ -60,7 +63,10 @@ Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate
 {
     enum { N = 3000, M = 1000 };
     static et_event_t ev[N + M];
-    it_gen_t gen = {.seed = 505, .tenants = 2, .workflows = 6, .spread_us = 3 * ET_US_PER_DAY,
+    it_gen_t gen = {.seed = 505,
+                    .tenants = 2,
+                    .workflows = 6,
+                    .spread_us = 3 * ET_US_PER_DAY,
                     .run_prefix = "up-"};
     it_gen_events(ev, N, &gen);
     it_agent_t *a = it_agent_start("c1", NULL);

@@ -107,13 +107,12 @@ static void unlock_raw_table(PGconn *conn)
     PQfinish(conn);
 }
 
-Test(writer_faults, a_rollup_overflow_dead_letters_only_the_entry_that_overflows,
-     IT_TEST_OPTS)
+Test(writer_faults, a_rollup_overflow_dead_letters_only_the_entry_that_overflows, IT_TEST_OPTS)
 {
     enum { N = 300 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 41, .tenants = 4, .workflows = 3, .spread_us = ET_US_PER_HOUR,
-                    .run_prefix = "ok-"};
+    it_gen_t gen = {
+        .seed = 41, .tenants = 4, .workflows = 3, .spread_us = ET_US_PER_HOUR, .run_prefix = "ok-"};
     it_gen_events(ev, N, &gen);
 
     /* A minute rollup one event short of the bigint limit: adding the poison event's
@@ -162,8 +161,8 @@ Test(writer_faults, entries_a_constraint_refuses_are_dead_lettered_and_the_rest_
 {
     enum { N = 240 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 43, .tenants = 3, .workflows = 2, .spread_us = ET_US_PER_HOUR,
-                    .run_prefix = "ok-"};
+    it_gen_t gen = {
+        .seed = 43, .tenants = 3, .workflows = 2, .spread_us = ET_US_PER_HOUR, .run_prefix = "ok-"};
     it_gen_events(ev, N, &gen);
 
     /* A rule of the database that the decoder does not know (as a newer schema might
@@ -209,7 +208,10 @@ Test(writer_faults, readiness_goes_false_while_the_writer_waits_and_back_after, 
 {
     enum { N = 60 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 47, .tenants = 2, .workflows = 2, .spread_us = ET_US_PER_HOUR,
+    it_gen_t gen = {.seed = 47,
+                    .tenants = 2,
+                    .workflows = 2,
+                    .spread_us = ET_US_PER_HOUR,
                     .run_prefix = "ready-"};
     it_gen_events(ev, N, &gen);
 
@@ -223,8 +225,8 @@ Test(writer_faults, readiness_goes_false_while_the_writer_waits_and_back_after, 
     it_publish(ev, N, 3, 8);
     int status = 0;
     IT_WAIT_UNTIL((status = readyz(a, &flowing)) == 503 && !flowing, IT_WAIT_MS,
-                  "/readyz stayed %d (writer_flowing %d) while the writer could not commit",
-                  status, flowing);
+                  "/readyz stayed %d (writer_flowing %d) while the writer could not commit", status,
+                  flowing);
     unlock_raw_table(lock);
     IT_WAIT_UNTIL((status = readyz(a, &flowing)) == 200 && flowing, IT_WAIT_MS,
                   "/readyz stayed %d after the lock was released", status);
@@ -235,12 +237,14 @@ Test(writer_faults, readiness_goes_false_while_the_writer_waits_and_back_after, 
     it_pass();
 }
 
-Test(writer_faults, a_shutdown_that_cannot_commit_exits_3_and_leaves_entries_pending,
-     IT_TEST_OPTS)
+Test(writer_faults, a_shutdown_that_cannot_commit_exits_3_and_leaves_entries_pending, IT_TEST_OPTS)
 {
     enum { N = 40 };
     static et_event_t ev[N];
-    it_gen_t gen = {.seed = 53, .tenants = 2, .workflows = 2, .spread_us = ET_US_PER_HOUR,
+    it_gen_t gen = {.seed = 53,
+                    .tenants = 2,
+                    .workflows = 2,
+                    .spread_us = ET_US_PER_HOUR,
                     .run_prefix = "stuck-"};
     it_gen_events(ev, N, &gen);
 

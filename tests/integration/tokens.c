@@ -13,8 +13,7 @@ char *it_bearer_signed(jwt_alg_t alg, const char *key, const char *claims_json)
     jwt_t *jwt = NULL;
     cr_assert_eq(jwt_new(&jwt), 0);
     cr_assert_eq(jwt_add_grants_json(jwt, claims_json), 0, "bad test claims %s", claims_json);
-    cr_assert_eq(jwt_set_alg(jwt, alg, (const unsigned char *)key, key ? (int)strlen(key) : 0),
-                 0);
+    cr_assert_eq(jwt_set_alg(jwt, alg, (const unsigned char *)key, key ? (int)strlen(key) : 0), 0);
     char *token = jwt_encode_str(jwt);
     cr_assert_not_null(token);
     jwt_free(jwt);

@@ -14,8 +14,7 @@
 static int64_t at(const char *rfc3339)
 {
     int64_t t = 0;
-    cr_assert_eq(et_time_parse(rfc3339, strlen(rfc3339), &t, NULL), 0, "bad test time %s",
-                 rfc3339);
+    cr_assert_eq(et_time_parse(rfc3339, strlen(rfc3339), &t, NULL), 0, "bad test time %s", rfc3339);
     return t;
 }
 
@@ -51,8 +50,8 @@ static void expect_error_len(const char *q, size_t len, const char *param, const
     cr_assert_eq(rc, -EINVAL, "query \"%.80s\" should fail on %s", q, param);
     cr_assert_eq(e.status, 400);
     cr_assert_str_eq(e.code, "invalid_parameter");
-    cr_assert_str_eq(e.parameter, param, "query \"%.80s\": parameter \"%s\", expected \"%s\"",
-                     q, e.parameter, param);
+    cr_assert_str_eq(e.parameter, param, "query \"%.80s\": parameter \"%s\", expected \"%s\"", q,
+                     e.parameter, param);
     cr_assert_not_null(strstr(e.message, why), "query \"%.80s\": message \"%s\" lacks \"%s\"", q,
                        e.message, why);
     cr_assert(printable_ascii(e.message) && printable_ascii(e.parameter));
@@ -63,14 +62,13 @@ static void expect_error(const char *q, const char *param, const char *why)
     expect_error_len(q, strlen(q), param, why);
 }
 
-static const char *const all_params[] = {"workflow_id", "tenant_id", "start_date",
-                                         "end_date",    "status",    "percentiles",
-                                         "interval",    "group_by",  "sort",
-                                         "limit",       "include"};
+static const char *const all_params[] = {"workflow_id", "tenant_id",   "start_date", "end_date",
+                                         "status",      "percentiles", "interval",   "group_by",
+                                         "sort",        "limit",       "include"};
 /* A valid value for each of all_params, in the same order. */
-static const char *const valid_values[] = {"wf-1",   "t1",  "2026-11-01", "2026-11-02",
-                                           "failed", "99",  "hour",       "workflow",
-                                           "count",  "10",  "histogram"};
+static const char *const valid_values[] = {"wf-1",   "t1", "2026-11-01", "2026-11-02",
+                                           "failed", "99", "hour",       "workflow",
+                                           "count",  "10", "histogram"};
 
 #define DATE_MSG "must be an RFC 3339 time like 2026-11-01T12:00:00Z or a date like 2026-11-01"
 
@@ -206,8 +204,8 @@ Test(api_params, every_parameter_rejects_being_given_twice)
     for (size_t i = 0; i < sizeof(all_params) / sizeof(all_params[0]); i++) {
         snprintf(q, sizeof(q), "%s=%s", all_params[i], valid_values[i]);
         parse_ok(q);
-        snprintf(q, sizeof(q), "%s=%s&limit=3&%s=%s", all_params[i], valid_values[i],
-                 all_params[i], valid_values[i]);
+        snprintf(q, sizeof(q), "%s=%s&limit=3&%s=%s", all_params[i], valid_values[i], all_params[i],
+                 valid_values[i]);
         expect_error(q, all_params[i], "given more than once");
     }
     /* Spelled differently, still the same parameter. */
@@ -308,8 +306,7 @@ Test(api_params, reports_the_first_problem_from_the_left)
 
 Test(api_params, dates_take_rfc3339_with_z_and_keep_whole_minutes)
 {
-    api_params_t p =
-        parse_ok("start_date=2026-11-01T12:00:00Z&end_date=2026-11-01T13:00:00Z");
+    api_params_t p = parse_ok("start_date=2026-11-01T12:00:00Z&end_date=2026-11-01T13:00:00Z");
     cr_assert_eq(p.start_us, at("2026-11-01T12:00:00Z"));
     cr_assert_eq(p.end_us, at("2026-11-01T13:00:00Z"));
     p = parse_ok("start_date=2026-11-01t12:00:00z&end_date=2026-11-01t13:00:00z");
@@ -401,7 +398,7 @@ Test(api_params, dates_reject_other_formats)
         "2026/11/01",
         "2026-11-1",
         "20261101",
-        "1762000000",             /* epoch seconds */
+        "1762000000", /* epoch seconds */
         "2026-13-01",
         "2026-11-31",
         "2026-11-01T24:00:00Z",
@@ -579,9 +576,11 @@ Test(api_params, percentiles_allow_up_to_20)
 Test(api_params, percentiles_reject_what_is_not_a_plain_number)
 {
     static const char *const bad[] = {
-        "abc", "1e2",  "1E2", "-5",   "%2B5", "+5",   ".5",     "5.",  "0x10",
-        "inf", "nan",  "NaN", "50%20", "%2050", "5%2C", "\xef\xbc\x95", "50;", "5..5",
-        "5.5.5", "%27%20OR%201%3D1%20--", "99.9a",
+        "abc",          "1e2", "1E2",   "-5",    "%2B5",
+        "+5",           ".5",  "5.",    "0x10",  "inf",
+        "nan",          "NaN", "50%20", "%2050", "5%2C",
+        "\xef\xbc\x95", "50;", "5..5",  "5.5.5", "%27%20OR%201%3D1%20--",
+        "99.9a",
     };
     char q[128];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -633,8 +632,9 @@ Test(api_params, interval_takes_minute_hour_day_or_auto)
     cr_assert_eq(parse_ok("interval=hour").interval, API_INTERVAL_HOUR);
     cr_assert_eq(parse_ok("interval=day").interval, API_INTERVAL_DAY);
     cr_assert_eq(parse_ok("interval=auto").interval, API_INTERVAL_AUTO);
-    static const char *const bad[] = {"week", "Minute", "1h", "60", "hour%20", "hour,day",
-                                      "hour;", "%27%20OR%201%3D1%20--", "none"};
+    static const char *const bad[] = {"week",    "Minute",   "1h",    "60",
+                                      "hour%20", "hour,day", "hour;", "%27%20OR%201%3D1%20--",
+                                      "none"};
     char q[64];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(q, sizeof(q), "interval=%s", bad[i]);
@@ -671,8 +671,17 @@ Test(api_params, limit_takes_whole_numbers_from_1_to_1000)
     expect_error("limit=0", "limit", "must be from 1 to 1000");
     expect_error("limit=1001", "limit", "must be from 1 to 1000");
     expect_error("limit=99999999999999999999999999", "limit", "must be from 1 to 1000");
-    static const char *const bad[] = {"-1",  "%2B1", "+1",  "1e3", "10.0", "0x10", "ten",
-                                      "5%20", "5;",  "5,6", "%27%20OR%201%3D1%20--"};
+    static const char *const bad[] = {"-1",
+                                      "%2B1",
+                                      "+1",
+                                      "1e3",
+                                      "10.0",
+                                      "0x10",
+                                      "ten",
+                                      "5%20",
+                                      "5;",
+                                      "5,6",
+                                      "%27%20OR%201%3D1%20--"};
     char q[64];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(q, sizeof(q), "limit=%s", bad[i]);
@@ -721,8 +730,7 @@ static void check_outcome(const char *q, size_t len, int64_t now)
         }
         cr_assert(p.limit >= 1 && p.limit <= API_LIMIT_MAX);
         cr_assert(!p.has_tenant || (strlen(p.tenant_id) >= 1 && strlen(p.tenant_id) <= 64));
-        cr_assert(!p.has_workflow ||
-                  (strlen(p.workflow_id) >= 1 && strlen(p.workflow_id) <= 128));
+        cr_assert(!p.has_workflow || (strlen(p.workflow_id) >= 1 && strlen(p.workflow_id) <= 128));
         return;
     }
     cr_assert_eq(rc, -EINVAL);
@@ -747,12 +755,18 @@ Test(api_params, random_bytes_never_crash_and_always_name_a_parameter, .timeout 
 Test(api_params, random_token_soup_never_crashes_and_always_name_a_parameter, .timeout = 120)
 {
     static const char *const tokens[] = {
-        "workflow_id", "tenant_id", "start_date", "end_date", "status", "percentiles",
-        "interval", "group_by", "sort", "limit", "include", "=", "=", "=", "&", "&", "&",
-        ",", ",", "%", "%2", "%00", "%ff", "%C3%A9", "%2B", "+", "-", ".", ":", "T", "Z",
-        "0", "1", "5", "9", "99", "100", "99.9", "2026-11-01", "2026-11-28T12:00:00",
-        "2024-02-29", "05:30", "all", "failed", "success", "canceled", "timeout", "hour",
-        "auto", "workflow", "p95", "count", "histogram", "1000", "x", " ", ";", "'",
+        "workflow_id", "tenant_id", "start_date", "end_date",   "status",
+        "percentiles", "interval",  "group_by",   "sort",       "limit",
+        "include",     "=",         "=",          "=",          "&",
+        "&",           "&",         ",",          ",",          "%",
+        "%2",          "%00",       "%ff",        "%C3%A9",     "%2B",
+        "+",           "-",         ".",          ":",          "T",
+        "Z",           "0",         "1",          "5",          "9",
+        "99",          "100",       "99.9",       "2026-11-01", "2026-11-28T12:00:00",
+        "2024-02-29",  "05:30",     "all",        "failed",     "success",
+        "canceled",    "timeout",   "hour",       "auto",       "workflow",
+        "p95",         "count",     "histogram",  "1000",       "x",
+        " ",           ";",         "'",
     };
     char q[1024];
     for (int iter = 0; iter < 200000; iter++) {
@@ -767,8 +781,8 @@ Test(api_params, random_token_soup_never_crashes_and_always_name_a_parameter, .t
             len += tl;
         }
         /* now anywhere from 2000 to 9000: the range arithmetic must hold throughout. */
-        int64_t now = ET_TIME_MIN_VALID_US +
-                      (int64_t)(rng() % (uint64_t)(7000 * 365 * ET_US_PER_DAY));
+        int64_t now =
+            ET_TIME_MIN_VALID_US + (int64_t)(rng() % (uint64_t)(7000 * 365 * ET_US_PER_DAY));
         check_outcome(q, len, iter % 2 ? NOW_US : now);
     }
 }

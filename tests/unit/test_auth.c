@@ -45,24 +45,25 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
     if (mkdtemp(tmpl) == NULL)
         abort();
     char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "set -e; cd %s; exec 2>/dev/null; "
-             "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.pem; "
-             "openssl pkey -in rsa.pem -pubout -out rsa.pub; "
-             "openssl rsa -in rsa.pem -RSAPublicKey_out -out rsa_pkcs1.pub; "
-             "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out rsa1024.pem; "
-             "openssl pkey -in rsa1024.pem -pubout -out rsa1024.pub; "
-             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.pem; "
-             "openssl pkey -in ec.pem -pubout -out ec.pub; "
-             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec2.pem; "
-             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out ec384.pem; "
-             "openssl pkey -in ec384.pem -pubout -out ec384.pub; "
-             "openssl genpkey -algorithm ED25519 -out ed.pem; "
-             "openssl pkey -in ed.pem -pubout -out ed.pub; "
-             "openssl req -x509 -new -key ec.pem -subj /CN=test -days 1 -out cert.pem; "
-             "printf 'not a key at all\\n' > junk.txt; "
-             "printf -- '-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----\\n' > bad.pub",
-             tmpl);
+    snprintf(
+        cmd, sizeof cmd,
+        "set -e; cd %s; exec 2>/dev/null; "
+        "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.pem; "
+        "openssl pkey -in rsa.pem -pubout -out rsa.pub; "
+        "openssl rsa -in rsa.pem -RSAPublicKey_out -out rsa_pkcs1.pub; "
+        "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out rsa1024.pem; "
+        "openssl pkey -in rsa1024.pem -pubout -out rsa1024.pub; "
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.pem; "
+        "openssl pkey -in ec.pem -pubout -out ec.pub; "
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec2.pem; "
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out ec384.pem; "
+        "openssl pkey -in ec384.pem -pubout -out ec384.pub; "
+        "openssl genpkey -algorithm ED25519 -out ed.pem; "
+        "openssl pkey -in ed.pem -pubout -out ed.pub; "
+        "openssl req -x509 -new -key ec.pem -subj /CN=test -days 1 -out cert.pem; "
+        "printf 'not a key at all\\n' > junk.txt; "
+        "printf -- '-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----\\n' > bad.pub",
+        tmpl);
     run(cmd);
     setenv("AUTH_TEST_KEYS", tmpl, 1);
     snprintf(keydir, sizeof keydir, "%s", tmpl);
@@ -370,8 +371,8 @@ Test(auth_hs256, verify_refuses_tampered_payload)
     char forged[4096];
     const char *h_dot1 = strchr(h, '.'), *h_dot2 = strrchr(h, '.');
     const char *o_dot1 = strchr(other, '.'), *o_dot2 = strrchr(other, '.');
-    snprintf(forged, sizeof forged, "%.*s%.*s%s", (int)(h_dot1 - h), h,
-             (int)(o_dot2 - o_dot1), o_dot1, h_dot2);
+    snprintf(forged, sizeof forged, "%.*s%.*s%s", (int)(h_dot1 - h), h, (int)(o_dot2 - o_dot1),
+             o_dot1, h_dot2);
     verify_refused(forged, "bad signature");
     free(h);
     free(other);
@@ -380,8 +381,8 @@ Test(auth_hs256, verify_refuses_tampered_payload)
 Test(auth_hs256, verify_refuses_token_signed_with_another_secret)
 {
     const char *other = "another-secret-of-32-bytes-long!";
-    char *h = bearer_jwt(JWT_ALG_HS256, (const unsigned char *)other, strlen(other),
-                         claims_exp(""));
+    char *h =
+        bearer_jwt(JWT_ALG_HS256, (const unsigned char *)other, strlen(other), claims_exp(""));
     verify_refused(h, "bad signature");
     free(h);
 }
@@ -410,8 +411,8 @@ Test(auth_hs256, verify_refuses_alg_none)
 
 Test(auth_hs256, verify_refuses_hs512_when_hs256_configured)
 {
-    char *h = bearer_jwt(JWT_ALG_HS512, (const unsigned char *)SECRET, strlen(SECRET),
-                         claims_exp(""));
+    char *h =
+        bearer_jwt(JWT_ALG_HS512, (const unsigned char *)SECRET, strlen(SECRET), claims_exp(""));
     verify_refused(h, "unexpected algorithm HS512");
     free(h);
     h = bearer_jwt(JWT_ALG_HS384, (const unsigned char *)SECRET, strlen(SECRET), claims_exp(""));
@@ -429,9 +430,9 @@ Test(auth_hs256, verify_names_only_known_algorithms)
 
 Test(auth_hs256, verify_refuses_critical_header_extensions)
 {
-    verify_refused(bearer_raw("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}",
-                              claims_exp(""), SECRET),
-                   "unsupported critical header");
+    verify_refused(
+        bearer_raw("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}", claims_exp(""), SECRET),
+        "unsupported critical header");
 }
 
 Test(auth_hs256, verify_refuses_expired_token_beyond_skew)
@@ -602,8 +603,9 @@ Test(auth_hs256, tenants_are_counted_once_across_claims)
 
 Test(auth_hs256, app_metadata_tenant_id_names_one_tenant)
 {
-    char *h = bearer_hs256(claims_exp("\"role\":\"authenticated\","
-                                      "\"app_metadata\":{\"provider\":\"email\",\"tenant_id\":\"t7\"}"));
+    char *h =
+        bearer_hs256(claims_exp("\"role\":\"authenticated\","
+                                "\"app_metadata\":{\"provider\":\"email\",\"tenant_id\":\"t7\"}"));
     verify_ok(h);
     cr_assert_eq(c.tenant_count, 1);
     cr_assert_str_eq(c.tenant, "t7");
@@ -619,7 +621,8 @@ Test(auth_hs256, app_metadata_tenant_ids_are_counted)
     cr_assert_str_eq(c.tenant, "t7");
     free(h);
     auth_claims_free(&c);
-    h = bearer_hs256(claims_exp("\"tenant_id\":\"t1\",\"app_metadata\":{\"tenant_ids\":[\"t7\",\"t8\"]}"));
+    h = bearer_hs256(
+        claims_exp("\"tenant_id\":\"t1\",\"app_metadata\":{\"tenant_ids\":[\"t7\",\"t8\"]}"));
     verify_ok(h);
     cr_assert_eq(c.tenant_count, 3);
     cr_assert_str_eq(c.tenant, "");
@@ -663,8 +666,11 @@ Test(auth_hs256, verify_refuses_ill_typed_or_oversized_tenants)
     strcpy(long_tenant, "\"tenant_id\":\"");
     memset(long_tenant + strlen(long_tenant), 't', AUTH_MAX_TENANT_LEN + 1);
     strcat(long_tenant, "\"");
-    const char *bad[] = {"\"tenant_id\":42", "\"tenant_id\":\"\"", "\"tenant_ids\":\"a\"",
-                         "\"tenant_ids\":[\"a\",7]", "\"app_metadata\":{\"tenant_id\":[\"a\"]}",
+    const char *bad[] = {"\"tenant_id\":42",
+                         "\"tenant_id\":\"\"",
+                         "\"tenant_ids\":\"a\"",
+                         "\"tenant_ids\":[\"a\",7]",
+                         "\"app_metadata\":{\"tenant_id\":[\"a\"]}",
                          long_tenant};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *h = bearer_hs256(claims_exp(bad[i]));
@@ -733,8 +739,8 @@ Test(auth_rs256, verify_refuses_tampered_payload)
     char forged[4096];
     const char *h_dot1 = strchr(h, '.'), *h_dot2 = strrchr(h, '.');
     const char *o_dot1 = strchr(other, '.'), *o_dot2 = strrchr(other, '.');
-    snprintf(forged, sizeof forged, "%.*s%.*s%s", (int)(h_dot1 - h), h,
-             (int)(o_dot2 - o_dot1), o_dot1, h_dot2);
+    snprintf(forged, sizeof forged, "%.*s%.*s%s", (int)(h_dot1 - h), h, (int)(o_dot2 - o_dot1),
+             o_dot1, h_dot2);
     verify_refused(forged, "bad signature");
     free(h);
     free(other);

@@ -135,7 +135,8 @@ Test(config, secrets_come_from_files_with_the_trailing_newline_dropped)
     cr_assert_str_eq(cfg.jwt_secret, "s3cret");
     cr_assert_eq(config_validate(&cfg, err, sizeof err), 0, "%s", err);
     cr_assert_eq(config_apply(&cfg, setting_index("jwt-secret-file"), secret_file("other"), NULL,
-                              err, sizeof err), 0, "%s", err);
+                              err, sizeof err),
+                 0, "%s", err);
     cr_assert_str_eq(cfg.jwt_secret, "other", "--jwt-secret-file wins over the environment");
 }
 
@@ -164,6 +165,5 @@ Test(config, a_secret_and_its_file_both_set_is_an_error)
     setenv("EXECTIME_JWT_SECRET", "inline", 1);
     setenv("EXECTIME_JWT_SECRET_FILE", secret_file("from-file"), 1);
     cr_assert_lt(config_load_env(&cfg, err, sizeof err), 0);
-    cr_assert_not_null(strstr(err, "EXECTIME_JWT_SECRET and EXECTIME_JWT_SECRET_FILE"), "%s",
-                       err);
+    cr_assert_not_null(strstr(err, "EXECTIME_JWT_SECRET and EXECTIME_JWT_SECRET_FILE"), "%s", err);
 }

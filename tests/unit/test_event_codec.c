@@ -108,8 +108,7 @@ static void begin_replace(mp_t *m, const char *key)
 static int decode_bytes(const void *buf, size_t len)
 {
     memset(reason, 0, sizeof(reason));
-    return et_event_decode(buf, len, NOW_US, 0, events, MAX_EVENTS, &count, reason,
-                           sizeof(reason));
+    return et_event_decode(buf, len, NOW_US, 0, events, MAX_EVENTS, &count, reason, sizeof(reason));
 }
 
 static int decode_mp(mp_t *m)
@@ -176,8 +175,7 @@ Test(event_codec, decode_rejects_reserved_overflow_workflow_id)
 
 Test(event_codec, decode_rejects_each_missing_required_key)
 {
-    const char *required[] = {"v", "tenant_id", "workflow_id", "run_id", "status",
-                              "finished_at"};
+    const char *required[] = {"v", "tenant_id", "workflow_id", "run_id", "status", "finished_at"};
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         mp_t m;
         char want[64];
@@ -316,8 +314,7 @@ static void check_str_len(const char *key, size_t max)
             expect_valid(&m);
         } else {
             char want[80];
-            snprintf(want, sizeof(want), "%s: %zu bytes, more than the %zu allowed", key, len,
-                     max);
+            snprintf(want, sizeof(want), "%s: %zu bytes, more than the %zu allowed", key, len, max);
             expect_invalid(&m, want);
         }
         mp_free(&m);
@@ -1002,19 +999,17 @@ Test(event_codec, decode_never_writes_past_cap)
     et_event_t small[2];
     mp_init(&m);
     pack_n_events(&m, 3);
-    int rc = et_event_decode(m.sb.data, m.sb.size, NOW_US, 0, small, 2, &count, reason,
-                             sizeof(reason));
+    int rc =
+        et_event_decode(m.sb.data, m.sb.size, NOW_US, 0, small, 2, &count, reason, sizeof(reason));
     cr_assert_eq(rc, -EINVAL);
     cr_assert_eq(count, 0);
-    rc = et_event_decode(m.sb.data, m.sb.size, NOW_US, 0, small, 0, &count, reason,
-                         sizeof(reason));
+    rc = et_event_decode(m.sb.data, m.sb.size, NOW_US, 0, small, 0, &count, reason, sizeof(reason));
     cr_assert_eq(rc, -EINVAL);
     mp_free(&m);
 
     mp_init(&m);
     begin_event(&m, NULL, 0, 0);
-    rc = et_event_decode(m.sb.data, m.sb.size, NOW_US, 0, small, 0, &count, reason,
-                         sizeof(reason));
+    rc = et_event_decode(m.sb.data, m.sb.size, NOW_US, 0, small, 0, &count, reason, sizeof(reason));
     cr_assert_eq(rc, -EINVAL);
     mp_free(&m);
 }
@@ -1026,8 +1021,8 @@ Test(event_codec, decode_truncates_reason_to_cap)
     mp_init(&m);
     msgpack_pack_array(&m.pk, 0);
     memset(tiny, 'x', sizeof(tiny));
-    int rc = et_event_decode(m.sb.data, m.sb.size, NOW_US, 0, events, 1, &count, tiny,
-                             sizeof(tiny));
+    int rc =
+        et_event_decode(m.sb.data, m.sb.size, NOW_US, 0, events, 1, &count, tiny, sizeof(tiny));
     cr_assert_eq(rc, -EINVAL);
     cr_assert_eq(tiny[7], '\0');
     cr_assert_str_eq(tiny, "event: ");
@@ -1059,7 +1054,9 @@ Test(event_codec, decode_rejects_wrong_top_level_type)
 {
     expect_bytes_invalid("\xc0", 1, "expected a map or an array of maps, got nil");
     expect_bytes_invalid("\x01", 1, "got uint");
-    expect_bytes_invalid("\xa3" "abc", 4, "got str");
+    expect_bytes_invalid("\xa3"
+                         "abc",
+                         4, "got str");
     expect_bytes_invalid("\xcb\x00\x00\x00\x00\x00\x00\x00\x00", 9, "got float");
     expect_bytes_invalid("\x80", 1, "v: missing");
 }
@@ -1130,7 +1127,9 @@ Test(event_codec, decode_rejects_nested_garbage)
     /* array32 likewise, nested under an unknown key */
     expect_bytes_invalid("\x81\xa1x\xdd\xff\xff\xff\xff\x00", 9, "declares");
     /* str32 longer than the buffer */
-    expect_bytes_invalid("\x81\xa1x\xdb\x7f\xff\xff\xff" "ab", 10, "truncated");
+    expect_bytes_invalid("\x81\xa1x\xdb\x7f\xff\xff\xff"
+                         "ab",
+                         10, "truncated");
     /* ext32 longer than the buffer */
     expect_bytes_invalid("\x81\xa1x\xc9\x00\x01\x00\x00\xff", 9, "truncated");
     /* a reserved byte inside an unknown key's array */

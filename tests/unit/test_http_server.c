@@ -25,7 +25,7 @@
 
 #include "http_server.h"
 
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 typedef struct fixture fixture_t;
 typedef void (*scenario_fn)(fixture_t *f);
@@ -50,10 +50,10 @@ struct fixture {
     int observed;
     int status_seen[600];
     char observed_id[HTTP_REQUEST_ID_MAX + 1]; /* the last request id the observer saw */
-    int header_api_ok;          /* /header: every http_response_header check passed */
-    int open_fds[4];            /* client sockets left open for the server to close */
+    int header_api_ok; /* /header: every http_response_header check passed */
+    int open_fds[4];   /* client sockets left open for the server to close */
     int nopen_fds;
-    http_response_t *parked;    /* /park: answered only when the test ends */
+    http_response_t *parked; /* /park: answered only when the test ends */
 };
 
 /* ---- loop side ---- */
@@ -246,12 +246,12 @@ static void fail_at(fixture_t *f, int line, const char *fmt, ...)
     va_end(ap);
 }
 
-#define CHECK(f, cond, ...)                                                                    \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fail_at((f), __LINE__, __VA_ARGS__);                                               \
-            return;                                                                            \
-        }                                                                                      \
+#define CHECK(f, cond, ...)                                                                        \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fail_at((f), __LINE__, __VA_ARGS__);                                                   \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 typedef struct client {
@@ -453,8 +453,8 @@ static bool exchange(fixture_t *f, client_t *c, const char *request, int status,
         return false;
     }
     if (r->status != status) {
-        fail_at(f, __LINE__, "status %d, want %d, for %.40s; body %s", r->status, status,
-                request, r->body);
+        fail_at(f, __LINE__, "status %d, want %d, for %.40s; body %s", r->status, status, request,
+                r->body);
         return false;
     }
     return true;
@@ -532,8 +532,9 @@ static void scenario_request_parts(fixture_t *f)
         return;
     CHECK(f, strstr(r.body, "|1000|") != NULL, "GET body %s", r.body);
     /* Expect: 100-continue gets the interim answer before the body is sent. */
-    CHECK(f, client_send_str(c, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\n"
-                                "Content-Length: 2\r\n\r\n"),
+    CHECK(f,
+          client_send_str(c, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\n"
+                             "Content-Length: 2\r\n\r\n"),
           "send");
     CHECK(f, client_read_response(c, &r, false) == 0 && r.status == 100, "no 100 Continue");
     if (!exchange(f, c, "ok", 200, &r))
@@ -589,8 +590,7 @@ static void scenario_pipelined(fixture_t *f)
           "send");
     response_t r;
     CHECK(f, client_read_response(c, &r, false) == 0, "first response");
-    CHECK(f, r.status == 200 && strcmp(r.body, "async") == 0, "first is %d %s", r.status,
-          r.body);
+    CHECK(f, r.status == 200 && strcmp(r.body, "async") == 0, "first is %d %s", r.status, r.body);
     CHECK(f, client_read_response(c, &r, false) == 0, "second response");
     CHECK(f, r.status == 200 && strcmp(r.body, "{\"status\":\"ok\"}") == 0, "second %s", r.body);
     /* Still open for a third. */
@@ -716,8 +716,7 @@ static void scenario_oversized(fixture_t *f)
         if (!client_send(c, chunk, pos + 8194))
             break; /* the server may already have answered */
     }
-    CHECK(f, client_read_response(c, &r, false) == 0 && r.status == 413, "chunked: %d",
-          r.status);
+    CHECK(f, client_read_response(c, &r, false) == 0 && r.status == 413, "chunked: %d", r.status);
     client_close(c);
 }
 
@@ -1294,8 +1293,8 @@ static void scenario_upgrade_and_connect(fixture_t *f)
     client_t *c = client_open(f);
     CHECK(f, c != NULL, "connect");
     if (!exchange(f, c,
-                  "GET /healthz HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-                  200, &r))
+                  "GET /healthz HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 200,
+                  &r))
         return;
     CHECK(f, client_wait_closed(c) == 1, "upgrade request: connection kept");
     client_close(c);
@@ -1360,9 +1359,8 @@ static void noop_handler(void *arg, const http_request_t *req, http_response_t *
 Test(http_server, listen_rejects_bad_addresses)
 {
     static const char *const bad[] = {
-        "",           "127.0.0.1",   "127.0.0.1:",  "127.0.0.1:99999", "127.0.0.1:8x",
-        "localhost:80", "::1:80",    "[::1]80",     "[::1",            "1.2.3.4.5:80",
-        ":80",        "[]:80",
+        "",       "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:8x", "localhost:80",
+        "::1:80", "[::1]80",   "[::1",       "1.2.3.4.5:80",    ":80",          "[]:80",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uv_loop_t loop;
@@ -1445,8 +1443,9 @@ static void scenario_request_ids(fixture_t *f)
     CHECK(f, strcmp(r.body, first) == 0, "handler saw %s, header %s", r.body, first);
     if (!exchange(f, c, "GET /rid HTTP/1.1\r\n\r\n", 200, &r))
         return;
-    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && is_made_up_id(v) &&
-              strcmp(v, first) != 0, "second id %s after %s", v, first);
+    CHECK(f,
+          resp_header(&r, "X-Request-Id", v, sizeof v) && is_made_up_id(v) && strcmp(v, first) != 0,
+          "second id %s after %s", v, first);
     /* Too long, or characters that could break a log line or a header: replaced. */
     char req[512];
     char longid[HTTP_REQUEST_ID_MAX + 2];
@@ -1468,11 +1467,12 @@ static void scenario_request_ids(fixture_t *f)
     /* A refusal after the headers were read keeps the client's id. */
     c = client_open(f);
     CHECK(f, c != NULL, "connect");
-    if (!exchange(f, c, "POST /rid HTTP/1.1\r\nX-Request-Id: big-1\r\nContent-Length: 99999999\r\n\r\n",
+    if (!exchange(f, c,
+                  "POST /rid HTTP/1.1\r\nX-Request-Id: big-1\r\nContent-Length: 99999999\r\n\r\n",
                   413, &r))
         return;
-    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && strcmp(v, "big-1") == 0,
-          "413 id %s", v);
+    CHECK(f, resp_header(&r, "X-Request-Id", v, sizeof v) && strcmp(v, "big-1") == 0, "413 id %s",
+          v);
     client_close(c);
 }
 

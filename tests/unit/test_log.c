@@ -12,8 +12,7 @@
 
 /* Formats one JSON line, checks its framing, and parses it (jansson refuses invalid
  * UTF-8, so a parse is also the UTF-8 check). */
-static json_t *json_line(char *buf, size_t cap, const char *msg, const log_field_t *f,
-                         size_t n)
+static json_t *json_line(char *buf, size_t cap, const char *msg, const log_field_t *f, size_t n)
 {
     size_t len = log_format_line(buf, cap, true, LOG_INFO, TS, msg, f, n);
     cr_assert(len > 0 && len <= cap);
@@ -28,9 +27,12 @@ static json_t *json_line(char *buf, size_t cap, const char *msg, const log_field
 Test(log, json_fields_keep_their_types)
 {
     char buf[LOG_LINE_MAX];
-    log_field_t f[] = {log_str("path", "/healthz"), log_int("status", 200),
-                       log_int("delta", -7), log_uint("events", UINT64_C(1099511627776)),
-                       log_double("duration_ms", 1.25), log_bool("ready", true),
+    log_field_t f[] = {log_str("path", "/healthz"),
+                       log_int("status", 200),
+                       log_int("delta", -7),
+                       log_uint("events", UINT64_C(1099511627776)),
+                       log_double("duration_ms", 1.25),
+                       log_bool("ready", true),
                        log_bool("stopping", false)};
     json_t *root = json_line(buf, sizeof buf, "http request", f, 7);
     cr_assert_str_eq(json_string_value(json_object_get(root, "path")), "/healthz");
@@ -65,9 +67,12 @@ Test(log, invalid_utf8_becomes_replacement_characters)
     char buf[LOG_LINE_MAX];
     /* The path of the request in issue 9, then an overlong '/', a surrogate, a code
      * point above U+10FFFF, a lone continuation byte and a sequence cut by the end. */
-    log_field_t f[] = {log_str("path", "/\xff\xfe"), log_str("overlong", "\xc0\xaf"),
-                       log_str("surrogate", "\xed\xa0\x80"), log_str("big", "\xf4\x90\x80\x80"),
-                       log_str("lone", "a\x80z"), log_str("cut", "ok\xe2\x82")};
+    log_field_t f[] = {log_str("path", "/\xff\xfe"),
+                       log_str("overlong", "\xc0\xaf"),
+                       log_str("surrogate", "\xed\xa0\x80"),
+                       log_str("big", "\xf4\x90\x80\x80"),
+                       log_str("lone", "a\x80z"),
+                       log_str("cut", "ok\xe2\x82")};
     json_t *root = json_line(buf, sizeof buf, "bad \xff msg", f, 6);
     cr_assert_str_eq(json_string_value(json_object_get(root, "path")), "/\xef\xbf\xbd\xef\xbf\xbd");
     cr_assert_str_eq(json_string_value(json_object_get(root, "overlong")),
@@ -95,9 +100,11 @@ Test(log, valid_utf8_passes_unchanged)
 Test(log, control_characters_are_escaped)
 {
     char buf[LOG_LINE_MAX];
-    log_field_t f[] = {log_str("s", "a\nb\rc\td\x01" "e\x7f\"q\\")};
+    log_field_t f[] = {log_str("s", "a\nb\rc\td\x01"
+                                    "e\x7f\"q\\")};
     json_t *root = json_line(buf, sizeof buf, "two\nlines", f, 1);
-    cr_assert_str_eq(json_string_value(json_object_get(root, "s")), "a\nb\rc\td\x01" "e\x7f\"q\\");
+    cr_assert_str_eq(json_string_value(json_object_get(root, "s")), "a\nb\rc\td\x01"
+                                                                    "e\x7f\"q\\");
     cr_assert_not_null(strstr(buf, "\\u0001"), "%s", buf);
     cr_assert_not_null(strstr(buf, "\\u007f"), "%s", buf);
     cr_assert_str_eq(json_string_value(json_object_get(root, "msg")), "two\nlines");
@@ -108,12 +115,12 @@ Test(log, text_format_quotes_what_needs_it_and_leaves_numbers_bare)
 {
     char buf[LOG_LINE_MAX];
     log_field_t f[] = {log_str("path", "/a b"), log_str("plain", "x"), log_int("status", 404),
-                       log_bool("ok", false), log_str("empty", ""), log_str("nl", "a\nb\x01"),
+                       log_bool("ok", false),   log_str("empty", ""),  log_str("nl", "a\nb\x01"),
                        log_str("bad", "\xff")};
     size_t len = log_format_line(buf, sizeof buf, false, LOG_WARN, TS, "http request", f, 7);
     buf[len] = '\0';
     cr_assert_str_eq(buf, TS " warn http request path=\"/a b\" plain=x status=404 ok=false "
-                          "empty=\"\" nl=\"a\\nb\\x01\" bad=\xef\xbf\xbd\n");
+                             "empty=\"\" nl=\"a\\nb\\x01\" bad=\xef\xbf\xbd\n");
 }
 
 Test(log, long_value_is_cut_at_a_character_boundary_and_marked)

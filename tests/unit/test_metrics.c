@@ -94,14 +94,13 @@ Test(metrics, labelled_gauge_sets_values)
 
 Test(metrics, label_values_and_help_are_escaped)
 {
-    metric_family_t *f =
-        metrics_counter_labels("dead_total", "Dead letters\\by \"reason\".\nSecond line.", "reason");
+    metric_family_t *f = metrics_counter_labels(
+        "dead_total", "Dead letters\\by \"reason\".\nSecond line.", "reason");
     metrics_family_inc(f, "bad \"quote\" back\\slash\nnewline", 1);
     char *out = render();
-    cr_assert_str_eq(out,
-                     "# HELP dead_total Dead letters\\\\by \"reason\".\\nSecond line.\n"
-                     "# TYPE dead_total counter\n"
-                     "dead_total{reason=\"bad \\\"quote\\\" back\\\\slash\\nnewline\"} 1\n");
+    cr_assert_str_eq(out, "# HELP dead_total Dead letters\\\\by \"reason\".\\nSecond line.\n"
+                          "# TYPE dead_total counter\n"
+                          "dead_total{reason=\"bad \\\"quote\\\" back\\\\slash\\nnewline\"} 1\n");
     free(out);
 }
 
@@ -111,9 +110,9 @@ Test(metrics, histogram_buckets_are_cumulative)
     metric_histogram_t *h = metrics_histogram("commit_seconds", "Commit time.", bounds, 4);
     metrics_histogram_observe(h, 0.03125); /* first bucket */
     metrics_histogram_observe(h, 0.0625);  /* boundary: le is inclusive */
-    metrics_histogram_observe(h, 0.5);   /* le=1 */
-    metrics_histogram_observe(h, 3);     /* only +Inf */
-    metrics_histogram_observe(h, NAN); /* ignored */
+    metrics_histogram_observe(h, 0.5);     /* le=1 */
+    metrics_histogram_observe(h, 3);       /* only +Inf */
+    metrics_histogram_observe(h, NAN);     /* ignored */
     char *out = render();
     cr_assert_str_eq(out, "# HELP commit_seconds Commit time.\n"
                           "# TYPE commit_seconds histogram\n"
@@ -182,7 +181,8 @@ Test(metrics, label_cardinality_is_capped_with_other)
     cr_assert_eq(lines, METRICS_MAX_LABEL_VALUES, "%d series", lines);
     cr_assert(strstr(out, "reasons_total{reason=\"r0\"} 6\n") != NULL);
     char stored[64], folded[64];
-    snprintf(stored, sizeof stored, "reasons_total{reason=\"r%d\"} 1\n", METRICS_MAX_LABEL_VALUES - 2);
+    snprintf(stored, sizeof stored, "reasons_total{reason=\"r%d\"} 1\n",
+             METRICS_MAX_LABEL_VALUES - 2);
     snprintf(folded, sizeof folded, "reason=\"r%d\"", METRICS_MAX_LABEL_VALUES - 1);
     cr_assert(strstr(out, stored) != NULL);
     cr_assert(strstr(out, folded) == NULL);

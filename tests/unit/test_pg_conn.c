@@ -59,8 +59,8 @@ Test(pg_conn, key_value_conninfo_keeps_the_users_own_tcp_settings)
 Test(pg_conn, uri_that_turns_keepalives_off_is_obeyed)
 {
     char **k, **v, err[256];
-    cr_assert_eq(pg_conninfo_params("postgres:///exectime?host=/run/postgresql&keepalives=0",
-                                    &k, &v, err, sizeof err),
+    cr_assert_eq(pg_conninfo_params("postgres:///exectime?host=/run/postgresql&keepalives=0", &k,
+                                    &v, err, sizeof err),
                  0, "%s", err);
     cr_assert_str_eq(param(k, v, "keepalives"), "0");
     cr_assert_str_eq(param(k, v, "host"), "/run/postgresql");
@@ -70,8 +70,7 @@ Test(pg_conn, uri_that_turns_keepalives_off_is_obeyed)
 Test(pg_conn, conninfo_that_does_not_parse_is_refused_with_libpqs_reason)
 {
     char **k, **v, err[256];
-    cr_assert_eq(pg_conninfo_params("host=x nonsense_option=1", &k, &v, err, sizeof err),
-                 -EINVAL);
+    cr_assert_eq(pg_conninfo_params("host=x nonsense_option=1", &k, &v, err, sizeof err), -EINVAL);
     cr_assert_null(k);
     cr_assert_null(v);
     cr_assert(strstr(err, "nonsense_option") != NULL, "err: %s", err);

@@ -394,14 +394,10 @@ static int64_t greedy_rows(int64_t start, int64_t end, et_resolution_t max_res)
 static int64_t random_length(void)
 {
     switch (rng_below(4)) {
-    case 0:
-        return (1 + rng_below(240)) * MIN;
-    case 1:
-        return (1 + rng_below(48)) * HOUR + rng_below(3) * rng_below(60) * MIN;
-    case 2:
-        return (1 + rng_below(400)) * DAY;
-    default:
-        return 1 * MIN + rng_below(400 * 24 * 60) * MIN;
+    case 0: return (1 + rng_below(240)) * MIN;
+    case 1: return (1 + rng_below(48)) * HOUR + rng_below(3) * rng_below(60) * MIN;
+    case 2: return (1 + rng_below(400)) * DAY;
+    default: return 1 * MIN + rng_below(400 * 24 * 60) * MIN;
     }
 }
 
@@ -409,12 +405,9 @@ static int64_t random_length(void)
 static int64_t random_oldest(int64_t start, int64_t end)
 {
     switch (rng_below(4)) {
-    case 0:
-        return INT64_MIN;
-    case 1:
-        return start - rng_below(30 * DAY);
-    default:
-        return start - 2 * DAY + rng_below(end - start + 4 * DAY);
+    case 0: return INT64_MIN;
+    case 1: return start - rng_below(30 * DAY);
+    default: return start - 2 * DAY + rng_below(end - start + 4 * DAY);
     }
 }
 
@@ -444,8 +437,8 @@ static void check_plan(int64_t start, int64_t end, et_resolution_t max_res,
     cr_assert_geq(p->end_us, end, "iter %d", iter);
     cr_assert_eq(p->coarsened, p->start_us != start || p->end_us != end, "iter %d", iter);
     /* Fewest rows for what it covers: for the uncoarsened case that is the range asked. */
-    cr_assert_eq(plan_rows(p), greedy_rows(p->start_us, p->end_us, max_res),
-                 "iter %d: not minimal", iter);
+    cr_assert_eq(plan_rows(p), greedy_rows(p->start_us, p->end_us, max_res), "iter %d: not minimal",
+                 iter);
 }
 
 Test(query_plan, random_ranges_give_ordered_contiguous_minimal_plans)

@@ -16,8 +16,7 @@ static et_redis_url_t parse_ok(const char *url)
     char reason[256] = "";
 
     memset(&u, 0x5a, sizeof(u));
-    cr_assert_eq(et_redis_url_parse(url, &u, reason, sizeof(reason)), 0, "\"%s\": %s", url,
-                 reason);
+    cr_assert_eq(et_redis_url_parse(url, &u, reason, sizeof(reason)), 0, "\"%s\": %s", url, reason);
     return u;
 }
 
@@ -29,8 +28,8 @@ static void expect_reject(const char *url, const char *want)
 
     memset(&u, 0x5a, sizeof(u));
     before = u;
-    cr_assert_eq(et_redis_url_parse(url, &u, reason, sizeof(reason)), -EINVAL,
-                 "\"%s\" accepted", url);
+    cr_assert_eq(et_redis_url_parse(url, &u, reason, sizeof(reason)), -EINVAL, "\"%s\" accepted",
+                 url);
     cr_assert_neq(reason[0], '\0', "\"%s\": no reason", url);
     cr_assert_not_null(strstr(reason, want), "\"%s\": reason \"%s\" lacks \"%s\"", url, reason,
                        want);

@@ -15,9 +15,9 @@ Test(rollup_delta, one_run_touches_three_resolutions_for_workflow_and_tenant)
     cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_SUCCESS, T0 + 61 * ET_US_PER_SEC, 5), 0);
     cr_assert_eq(set.len, 6);
     for (int r = 0; r < ET_RES_COUNT; r++) {
-        rollup_delta_t *wf = rollup_set_find(&set, (et_resolution_t)r, "t", "wf",
-                                             et_time_floor(T0 + 61 * ET_US_PER_SEC, (et_resolution_t)r),
-                                             ET_STATUS_SUCCESS);
+        rollup_delta_t *wf = rollup_set_find(
+            &set, (et_resolution_t)r, "t", "wf",
+            et_time_floor(T0 + 61 * ET_US_PER_SEC, (et_resolution_t)r), ET_STATUS_SUCCESS);
         rollup_delta_t *all = rollup_set_find(&set, (et_resolution_t)r, "t", "",
                                               wf ? wf->bucket_us : 0, ET_STATUS_SUCCESS);
         cr_assert_not_null(wf);
@@ -25,8 +25,10 @@ Test(rollup_delta, one_run_touches_three_resolutions_for_workflow_and_tenant)
         cr_assert_eq(wf->runs, 1);
         cr_assert_eq(all->sum_us, 5);
     }
-    cr_assert_eq(rollup_set_find(&set, ET_RES_MINUTE, "t", "wf", T0 + ET_US_PER_MIN, ET_STATUS_SUCCESS)->bucket_us,
-                 T0 + ET_US_PER_MIN);
+    cr_assert_eq(
+        rollup_set_find(&set, ET_RES_MINUTE, "t", "wf", T0 + ET_US_PER_MIN, ET_STATUS_SUCCESS)
+            ->bucket_us,
+        T0 + ET_US_PER_MIN);
     rollup_set_free(&set);
 }
 
@@ -36,7 +38,8 @@ Test(rollup_delta, sums_min_max_and_bins_add_up_per_key)
     rollup_set_init(&set, 1000);
     int64_t durations[] = {0, 1, 1000, 1000, 999999, 30LL * 24 * 3600 * 1000000};
     for (size_t i = 0; i < 6; i++)
-        cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_FAILED, T0 + (int64_t)i, durations[i]), 0);
+        cr_assert_eq(
+            rollup_set_add(&set, "t", "wf", ET_STATUS_FAILED, T0 + (int64_t)i, durations[i]), 0);
     rollup_delta_t *d = rollup_set_find(&set, ET_RES_DAY, "t", "", T0, ET_STATUS_FAILED);
     cr_assert_not_null(d);
     cr_assert_eq(d->runs, 6);
@@ -66,17 +69,16 @@ Test(rollup_delta, sort_orders_by_resolution_tenant_workflow_bucket_status)
     const char *tenants[] = {"b", "a", "c"};
     for (int i = 0; i < 3000; i++)
         cr_assert_eq(rollup_set_add(&set, tenants[i % 3], (i % 7) ? "w2" : "w1",
-                                    (et_status_t)(i % 4), T0 + (int64_t)i * 37 * ET_US_PER_SEC,
-                                    i),
+                                    (et_status_t)(i % 4), T0 + (int64_t)i * 37 * ET_US_PER_SEC, i),
                      0);
     rollup_set_sort(&set);
     for (size_t i = 1; i < set.len; i++) {
         const rollup_delta_t *a = &set.deltas[i - 1], *b = &set.deltas[i];
-        int c = a->resolution != b->resolution ? (a->resolution < b->resolution ? -1 : 1)
-              : strcmp(a->tenant_id, b->tenant_id) ? strcmp(a->tenant_id, b->tenant_id)
-              : strcmp(a->workflow_id, b->workflow_id) ? strcmp(a->workflow_id, b->workflow_id)
-              : a->bucket_us != b->bucket_us ? (a->bucket_us < b->bucket_us ? -1 : 1)
-              : (int)a->status - (int)b->status;
+        int c = a->resolution != b->resolution           ? (a->resolution < b->resolution ? -1 : 1)
+                : strcmp(a->tenant_id, b->tenant_id)     ? strcmp(a->tenant_id, b->tenant_id)
+                : strcmp(a->workflow_id, b->workflow_id) ? strcmp(a->workflow_id, b->workflow_id)
+                : a->bucket_us != b->bucket_us           ? (a->bucket_us < b->bucket_us ? -1 : 1)
+                                                         : (int)a->status - (int)b->status;
         cr_assert_lt(c, 0, "deltas %zu and %zu out of order or repeated", i - 1, i);
     }
     rollup_set_reset(&set);
@@ -165,7 +167,8 @@ Test(rollup_delta, without_retention_every_run_is_folded_everywhere)
     cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_SUCCESS, ET_TIME_MIN_VALID_US, 1), 0);
     cr_assert_eq(set.len, 6);
     rollup_set_retain(&set, 0, 0, T0);
-    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_SUCCESS, ET_TIME_MIN_VALID_US + 1, 1), 0);
+    cr_assert_eq(rollup_set_add(&set, "t", "wf", ET_STATUS_SUCCESS, ET_TIME_MIN_VALID_US + 1, 1),
+                 0);
     cr_assert_eq(set.len, 6, "0 days means kept for ever");
     rollup_set_free(&set);
 }

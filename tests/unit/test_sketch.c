@@ -68,13 +68,11 @@ static uint64_t exact_rank_value(const uint64_t *sorted, size_t n, double q)
     return sorted[rownum - 1];
 }
 
-static void assert_within_alpha(double got, uint64_t want, const char *what, size_t n,
-                                double q)
+static void assert_within_alpha(double got, uint64_t want, const char *what, size_t n, double q)
 {
     double err = fabs(got - (double)want);
-    cr_assert(err <= REL_TOL * (double)want,
-              "%s n=%zu q=%.6g: got %.6f, exact %llu (rel err %.6g)", what, n, q, got,
-              (unsigned long long)want, want ? err / (double)want : err);
+    cr_assert(err <= REL_TOL * (double)want, "%s n=%zu q=%.6g: got %.6f, exact %llu (rel err %.6g)",
+              what, n, q, got, (unsigned long long)want, want ? err / (double)want : err);
 }
 
 /* Exact slots, computed with Python's fractions.Fraction(101, 99): values just below, at
@@ -535,8 +533,8 @@ Test(sketch, encoding_round_trips_and_is_what_the_migration_writes)
     uint8_t out[ET_HIST_ENCODED_MAX];
     long n = et_hist_encode(&h, out, sizeof out);
     /* The bytes migration 0005 produced for the same bins (checked by hand in psql). */
-    static const uint8_t want[] = {0x05, 0x02, 0xc3, 0x01, 0xe0, 0xa7, 0x12, 0xce, 0x09,
-                                   0xff, 0xff, 0xff, 0xff, 0xff, 0x1f};
+    static const uint8_t want[] = {0x05, 0x02, 0xc3, 0x01, 0xe0, 0xa7, 0x12, 0xce,
+                                   0x09, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f};
     cr_assert_eq(n, (long)sizeof want);
     cr_assert_eq(et_hist_encoded_size(&h), sizeof want);
     cr_assert_arr_eq(out, want, sizeof want);
@@ -576,8 +574,8 @@ Test(sketch, decode_refuses_what_the_encoder_never_writes)
     static const uint8_t truncated[] = {0x05, 0x82};
     static const uint8_t zero_count[] = {0x05, 0x00};
     static const uint8_t repeated_slot[] = {0x05, 0x01, 0x00, 0x01};
-    static const uint8_t too_long[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                       0x7f, 0x01};
+    static const uint8_t too_long[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                       0xff, 0xff, 0xff, 0x7f, 0x01};
     static const uint8_t lone_slot[] = {0x05};
     cr_assert_eq(et_hist_decode(&h, truncated, sizeof truncated), -EINVAL);
     cr_assert_eq(et_hist_decode(&h, zero_count, sizeof zero_count), -EINVAL);
@@ -604,8 +602,7 @@ static uint64_t draw(rng_t *r, dist_t d)
         if (rng_next(r) % 500 == 0)
             return 0;
         return clamp_duration(exp(log(200000.0) + 1.6 * rng_normal(r)));
-    case DIST_UNIFORM:
-        return rng_next(r) % 10000000;
+    case DIST_UNIFORM: return rng_next(r) % 10000000;
     case DIST_BIMODAL:
         if (rng_unit(r) < 0.7)
             return clamp_duration(50000.0 + 5000.0 * rng_normal(r));
@@ -621,8 +618,8 @@ static uint64_t draw(rng_t *r, dist_t d)
 static void check_quantiles(dist_t d, uint64_t seed, const char *name)
 {
     static const size_t sizes[] = {1, 2, 3, 5, 10, 99, 100, 1000, 4999, 10000, 100000};
-    static const double fixed_q[] = {1e-9, 0.001, 0.01, 0.05, 0.1,   0.25,  1.0 / 3.0,
-                                     0.5,  0.6,   0.66, 0.75, 0.9,   0.95,  0.975,
+    static const double fixed_q[] = {1e-9, 0.001, 0.01,  0.05,   0.1,    0.25, 1.0 / 3.0,
+                                     0.5,  0.6,   0.66,  0.75,   0.9,    0.95, 0.975,
                                      0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0};
     rng_t r = {seed};
 
@@ -644,8 +641,7 @@ static void check_quantiles(dist_t d, uint64_t seed, const char *name)
         cr_assert_eq(et_hist_total(&h), n);
 
         for (size_t qi = 0; qi < sizeof(fixed_q) / sizeof(fixed_q[0]) + 200; qi++) {
-            double q = qi < sizeof(fixed_q) / sizeof(fixed_q[0]) ? fixed_q[qi]
-                                                                  : 1.0 - rng_unit(&r);
+            double q = qi < sizeof(fixed_q) / sizeof(fixed_q[0]) ? fixed_q[qi] : 1.0 - rng_unit(&r);
             double got;
 
             cr_assert_eq(et_hist_quantile(&h, q, mn, mx, &got), 0);

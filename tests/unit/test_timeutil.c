@@ -228,8 +228,8 @@ Test(timeutil, parse_applies_offsets)
     expect_instant("2026-11-01T12:00:00-00:00", 1793534400000000LL);
     expect_instant("2026-11-01T17:30:00.25+05:30", 1793534400250000LL);
     /* an offset can move the instant across a day and a year boundary */
-    expect_instant("2000-01-01T00:00:00+23:59", 946684800000000LL - 23 * ET_US_PER_HOUR -
-                                                   59 * ET_US_PER_MIN);
+    expect_instant("2000-01-01T00:00:00+23:59",
+                   946684800000000LL - 23 * ET_US_PER_HOUR - 59 * ET_US_PER_MIN);
     expect_instant("1999-12-31T23:00:00-01:00", 946684800000000LL);
 }
 
@@ -404,7 +404,7 @@ Test(timeutil, parse_reads_only_len_bytes)
 
 Test(timeutil, format_then_parse_round_trips_random_times)
 {
-    const int64_t lo = -62167219200000000LL;       /* 0000-01-01 */
+    const int64_t lo = -62167219200000000LL;        /* 0000-01-01 */
     const int64_t span = 253402300800000000LL - lo; /* up to 9999-12-31 */
     uint64_t s = 3;
 
