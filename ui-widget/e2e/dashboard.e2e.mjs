@@ -23,16 +23,13 @@
 // EXECTIME_CORS_ORIGINS, loads the widget module from the agent and shows its figures,
 // revalidates with the ETag and waits as long as a 503's Retry-After asks; a page of an
 // origin not listed is refused the module. Everything it made is removed at the end,
-// also when a check fails.
+// also when a check fails (the database, stream and agent by tests/js/agent_harness.mjs).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -45,6 +42,16 @@ import {
   formatPercent,
   formatPointChange,
 } from '../src/format.js';
+import {
+  checkTestEnvironment,
+  checkTestServers,
+  createAgentHarness,
+  holdSession,
+  psql,
+  run,
+  sleep,
+  testEnvironment,
+} from '../../tests/js/agent_harness.mjs';
 
 const WIDGET_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = path.resolve(WIDGET_DIR, '..');
@@ -63,156 +70,23 @@ const VIEW_TIMEOUT_MS = 15_000;
 const API_STATEMENT_TIMEOUT_MS = 2000;
 const RETRY_AFTER_S = 5; // what agent/stats_response.c sends with a 503
 const DEBUG = process.env.EXECTIME_E2E_DEBUG === '1';
-/* harness.c's lock: the migrations create cluster-wide roles; two at once would race. */
-const SETUP_LOCK_KEY = String(0x657865637469n);
+const WAIT_MS = 30_000; // for the agent's readiness and the waits that name no time of their own
 
 const env = {
-  adminUrl: process.env.EXECTIME_TEST_ADMIN_DATABASE_URL ?? '',
-  redisUrl: process.env.EXECTIME_TEST_REDIS_URL ?? '',
-  agentBin: path.resolve(process.env.EXECTIME_AGENT_BIN || path.join(ROOT, 'build-test/agent/exectime-agent')),
-  emitBin: path.resolve(process.env.EXECTIME_EMIT_BIN || path.join(ROOT, 'build-test/common/exectime-emit')),
+  ...testEnvironment(ROOT),
   chromium: process.env.EXECTIME_CHROMIUM || '/usr/bin/chromium',
 };
 
-// What set-up made, for the clean-up (each part undone only if it was done).
+let harness = null; // the agent, its database and stream (tests/js/agent_harness.mjs)
+
+// What set-up made besides, for the clean-up (each part undone only if it was done).
 const made = {
-  tmpDir: null,
-  dbName: null,
-  stream: null,
-  agent: null, // {child, exited: Promise<{code, signal}>, logPath}
   browser: null,
-  lock: null, // psql session holding the set-up lock
   embedders: [], // http.Server of the pages of other origins
   tableLock: null, // psql session locking the rollups (the 503 check)
 };
 
-const ctx = {}; // port, base, secret, token, dbAdminUrl
-
-// --- processes ----------------------------------------------------------------------------
-
-/** Runs a command to its end; rejects with its output when it fails. */
-function run(cmd, args, { input, env: childEnv, timeoutMs = 60_000, allowFail = false } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: childEnv ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.on('error', () => {}); // a command that does not read its input
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run ${cmd}: ${error.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if ((code === 0 || allowFail) && !signal) resolve({ code, stdout, stderr });
-      else reject(new Error(`${path.basename(cmd)} ${args.join(' ')} ended with ${signal ?? `status ${code}`}:\n${stderr || stdout}`));
-    });
-    child.stdin.end(input ?? '');
-  });
-}
-
-function psqlBin() {
-  if (process.env.EXECTIME_PG_BIN) return path.join(process.env.EXECTIME_PG_BIN, 'psql');
-  const base = '/usr/lib/postgresql';
-  const versions = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin/psql'))) : [];
-  versions.sort((a, b) => Number(b) - Number(a));
-  return versions.length ? path.join(base, versions[0], 'bin/psql') : 'psql';
-}
-const PSQL = psqlBin();
-const PSQL_ARGS = ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1'];
-
-/** Runs SQL (several statements allowed, each in its own transaction); answers psql's output. */
-async function psql(url, sql) {
-  const { stdout } = await run(PSQL, [...PSQL_ARGS, '-d', url, '-f', '-'], { input: sql });
-  return stdout.trim();
-}
-
-function pgUrl(admin, { db, user } = {}) {
-  const u = new URL(admin);
-  if (db !== undefined) u.pathname = '/' + db;
-  if (user !== undefined) u.username = user;
-  return u.href;
-}
-
-/** A psql session that holds harness.c's advisory lock until release(). */
-function takeSetupLock(adminUrl) {
-  return holdSession(
-    pgUrl(adminUrl, { db: 'postgres' }),
-    `SELECT pg_advisory_lock(${SETUP_LOCK_KEY});`,
-    `SELECT pg_advisory_unlock(${SETUP_LOCK_KEY});`,
-  );
-}
-
-/** A psql session that has run `takeSql` and runs `releaseSql` at release(). */
-async function holdSession(url, takeSql, releaseSql) {
-  const child = spawn(PSQL, [...PSQL_ARGS, '-d', url], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise((resolve) => child.on('close', resolve));
-  await new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('locked')) resolve();
-    });
-    exited.then((code) => reject(new Error(`psql (${takeSql}) ended with status ${code}: ${err}`)));
-    child.stdin.write(`${takeSql}\n\\echo locked\n`);
-  });
-  return {
-    async release() {
-      child.stdin.end(`${releaseSql}\n\\q\n`);
-      await exited;
-    },
-  };
-}
-
-function redisCli(...args) {
-  return run('redis-cli', ['-u', env.redisUrl, ...args], { timeoutMs: 10_000 });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function agentLogTail(lines = 60) {
-  try {
-    return fs.readFileSync(made.agent.logPath, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no agent log)';
-  }
-}
-
-/** Polls `probe` until it answers a truthy value; fails with `what` after timeoutMs. */
-async function waitFor(what, probe, timeoutMs = 30_000, everyMs = 200) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    if (made.agent && made.agent.child.exitCode !== null) {
-      throw new Error(`the agent exited (status ${made.agent.child.exitCode}) while waiting for ${what}:\n${agentLogTail()}`);
-    }
-    try {
-      const v = await probe();
-      if (v) return v;
-      last = null;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
+const ctx = {}; // secret, token, listedOrigin, unlistedOrigin
 
 // --- tokens and the API -----------------------------------------------------------------
 
@@ -228,7 +102,7 @@ function tokenFor(secret, { expIn = 3600 } = {}) {
 }
 
 async function api(params) {
-  const url = new URL(STATS_PATH, ctx.base);
+  const url = new URL(STATS_PATH, harness.base);
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
   const res = await fetch(url, { headers: { Authorization: `Bearer ${ctx.token}` } });
   const body = await res.text();
@@ -466,67 +340,10 @@ async function compareView(shown, url, previousUrl, want) {
 // --- set-up and clean-up ----------------------------------------------------------------------
 
 function checkEnvironment() {
-  const missing = ['EXECTIME_TEST_ADMIN_DATABASE_URL', 'EXECTIME_TEST_REDIS_URL'].filter((n) => !process.env[n]);
-  if (missing.length) {
-    throw new Error(
-      `${missing.join(' and ')} not set: the e2e test needs real servers. Run deploy/local/test, or set ` +
-        'EXECTIME_TEST_ADMIN_DATABASE_URL (a PostgreSQL superuser URL, e.g. postgresql://postgres@127.0.0.1:55442/postgres) ' +
-        'and EXECTIME_TEST_REDIS_URL (e.g. redis://127.0.0.1:56389).',
-    );
-  }
-  if (!/^postgres(ql)?:\/\//.test(env.adminUrl)) throw new Error(`EXECTIME_TEST_ADMIN_DATABASE_URL is not a postgresql:// URL: ${env.adminUrl}`);
-  for (const [name, file] of [
-    ['EXECTIME_AGENT_BIN', env.agentBin],
-    ['EXECTIME_EMIT_BIN', env.emitBin],
-    ['EXECTIME_CHROMIUM', env.chromium],
-  ]) {
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-    } catch {
-      throw new Error(`${name}: ${file} is not an executable${name === 'EXECTIME_CHROMIUM' ? ' (apt-get install chromium)' : ' (build build-test/ first, e.g. deploy/local/test)'}`);
-    }
-  }
+  checkTestEnvironment(env, [['EXECTIME_CHROMIUM', env.chromium, 'apt-get install chromium']]);
   for (const file of ['dashboard.html', 'exectime-widget.js']) {
     if (!fs.existsSync(path.join(DIST, file))) throw new Error(`${path.join(DIST, file)} is missing: run npm run build first`);
   }
-}
-
-async function checkServers() {
-  try {
-    await psql(pgUrl(env.adminUrl, { db: 'postgres' }), 'SELECT 1');
-  } catch (error) {
-    throw new Error(`PostgreSQL at EXECTIME_TEST_ADMIN_DATABASE_URL (${env.adminUrl}) does not answer: ${error.message}`);
-  }
-  const pong = await redisCli('PING').catch((error) => ({ stdout: error.message }));
-  if (pong.stdout.trim() !== 'PONG') {
-    throw new Error(`Redis at EXECTIME_TEST_REDIS_URL (${env.redisUrl}) does not answer PING: ${pong.stdout.trim()}`);
-  }
-}
-
-async function createDatabase() {
-  const db = `exectime_e2e_${process.pid}`;
-  const maint = pgUrl(env.adminUrl, { db: 'postgres' });
-  ctx.dbAdminUrl = pgUrl(env.adminUrl, { db });
-  const agentUrl = pgUrl(env.adminUrl, { db, user: 'exectime_agent' }); // keeps the admin's password
-  made.lock = await takeSetupLock(env.adminUrl);
-  try {
-    await psql(maint, `DROP DATABASE IF EXISTS ${db} WITH (FORCE);\nCREATE DATABASE ${db};`);
-    made.dbName = db;
-    await run(made.agentLink, ['migrate', '--database-url', ctx.dbAdminUrl], { timeoutMs: 120_000 });
-    let sql =
-      "SET client_min_messages = warning;\nDO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'exectime_agent') THEN " +
-      'CREATE ROLE exectime_agent LOGIN; END IF; END $$;\nGRANT exectime_writer, exectime_reader TO exectime_agent;\n';
-    const password = decodeURIComponent(new URL(env.adminUrl).password);
-    if (password) {
-      // The servers may want a password: give the agent's role the admin's (as harness.c does).
-      sql += `ALTER ROLE exectime_agent PASSWORD '${password.replace(/'/g, "''")}';\n`;
-    }
-    await psql(maint, sql);
-  } finally {
-    await made.lock.release();
-    made.lock = null;
-  }
-  return agentUrl;
 }
 
 /*
@@ -538,9 +355,9 @@ async function createDatabase() {
 function embedderPage() {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>embedder</title><link rel="icon" href="data:,">
-<script type="module" src="${ctx.base}/widget/exectime-widget.js" onerror="window.widgetLoadError = true"></script>
+<script type="module" src="${harness.base}/widget/exectime-widget.js" onerror="window.widgetLoadError = true"></script>
 </head><body>
-<exectime-stats api-base="${ctx.base}" token="${ctx.token}" tenant-id="${TENANT}" refresh-seconds="0"></exectime-stats>
+<exectime-stats api-base="${harness.base}" token="${ctx.token}" tenant-id="${TENANT}" refresh-seconds="0"></exectime-stats>
 </body></html>
 `;
 }
@@ -562,44 +379,15 @@ async function startEmbedder() {
   return `http://127.0.0.1:${server.address().port}`;
 }
 
-async function startAgent(databaseUrl) {
-  ctx.port = await freePort();
-  ctx.base = `http://127.0.0.1:${ctx.port}`;
-  ctx.secret = randomBytes(32).toString('base64url'); // 43 characters
-  made.stream = `exectime-e2e:${process.pid}:${Date.now().toString(36)}:events`;
-  const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EXECTIME_')));
-  Object.assign(childEnv, {
-    EXECTIME_DATABASE_URL: databaseUrl,
-    EXECTIME_REDIS_URL: env.redisUrl,
-    EXECTIME_STREAM: made.stream,
-    EXECTIME_GROUP: 'exectime-e2e',
-    EXECTIME_LISTEN: `127.0.0.1:${ctx.port}`,
-    EXECTIME_JWT_SECRET: ctx.secret,
-    EXECTIME_UI_DIR: DIST,
-    EXECTIME_CORS_ORIGINS: ctx.listedOrigin,
-    EXECTIME_API_STATEMENT_TIMEOUT_MS: String(API_STATEMENT_TIMEOUT_MS),
-    EXECTIME_FLUSH_MS: '100',
-    EXECTIME_LOG_FORMAT: 'text',
-  });
-  const logPath = path.join(ARTIFACTS, 'agent.log');
-  const log = fs.openSync(logPath, 'w');
-  const child = spawn(made.agentLink, ['run'], { env: childEnv, stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  child.on('error', () => {}); // surfaces as the exit above
-  made.agent = { child, exited, logPath };
-  await waitFor('the agent to answer GET /readyz', async () => (await fetch(`${ctx.base}/readyz`)).ok);
-}
-
 async function publish() {
-  const common = ['--redis-url', env.redisUrl, '--stream', made.stream, '--rate', '0', '--tenants', '1', '--workflows', '8', '--batch', '100'];
+  const common = ['--redis-url', env.redisUrl, '--stream', harness.stream, '--rate', '0', '--tenants', '1', '--workflows', '8', '--batch', '100'];
   await run(env.emitBin, [...common, '--count', String(SPREAD_RUNS), '--seed', '7', '--spread-days', '0.9']);
   await run(env.emitBin, [...common, '--count', String(RECENT_RUNS), '--seed', '8']);
   let raw = 0;
-  await waitFor(
+  await harness.waitFor(
     `${TOTAL_RUNS} raw rows in PostgreSQL`,
     async () => {
-      raw = Number(await psql(ctx.dbAdminUrl, 'SELECT count(*) FROM exectime.execution_time_statistics'));
+      raw = Number(await psql(harness.dbAdminUrl, 'SELECT count(*) FROM exectime.execution_time_statistics'));
       assert.ok(raw <= TOTAL_RUNS, `${raw} raw rows, more than the ${TOTAL_RUNS} sent`);
       return raw === TOTAL_RUNS;
     },
@@ -608,56 +396,19 @@ async function publish() {
     throw new Error(`${error.message} (have ${raw})`);
   });
   // The rollups answer the API; they are written with the raw rows, but make sure.
-  await waitFor(`the API to count ${TOTAL_RUNS} runs`, async () => (await api({ tenant_id: TENANT })).count === TOTAL_RUNS, 10_000);
+  await harness.waitFor(`the API to count ${TOTAL_RUNS} runs`, async () => (await api({ tenant_id: TENANT })).count === TOTAL_RUNS, 10_000);
 }
 
 async function cleanUp() {
-  const problems = [];
-  const attempt = async (what, fn) => {
-    const t0 = Date.now();
-    try {
-      await fn();
-      if (DEBUG) console.error(`clean-up: ${what} took ${Date.now() - t0} ms`);
-    } catch (error) {
-      problems.push(`${what}: ${error.message}`);
-    }
-  };
-  if (made.browser) await attempt('closing Chromium', () => made.browser.close());
-  if (made.tableLock) await attempt('releasing the rollup lock', () => made.tableLock.release());
+  if (!harness) return; // nothing was made
+  const before = [];
+  if (made.browser) before.push(['closing Chromium', () => made.browser.close()]);
+  if (made.tableLock) before.push(['releasing the rollup lock', () => made.tableLock.release()]);
   for (const server of made.embedders) {
-    await attempt('stopping an embedder page server', () => new Promise((resolve) => server.close(resolve)));
+    before.push(['stopping an embedder page server', () => new Promise((resolve) => server.close(resolve))]);
   }
-  if (made.lock) await attempt('releasing the set-up lock', () => made.lock.release());
-  if (made.agent) {
-    await attempt('stopping the agent', async () => {
-      const { child, exited } = made.agent;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      let timer;
-      const timeout = new Promise((resolve) => (timer = setTimeout(resolve, 20_000, null)));
-      let result = await Promise.race([exited, timeout]);
-      clearTimeout(timer);
-      if (!result) {
-        child.kill('SIGKILL');
-        result = await exited;
-        throw new Error(`no exit within 20 s of SIGTERM:\n${agentLogTail()}`);
-      }
-      if (result.code !== 0) throw new Error(`exited with ${result.signal ?? `status ${result.code}`} after SIGTERM:\n${agentLogTail()}`);
-    });
-  }
-  if (made.dbName) {
-    await attempt(`dropping database ${made.dbName}`, () =>
-      psql(pgUrl(env.adminUrl, { db: 'postgres' }), `DROP DATABASE IF EXISTS ${made.dbName} WITH (FORCE);`),
-    );
-  }
-  if (made.stream) await attempt(`deleting Redis stream ${made.stream}`, () => redisCli('DEL', made.stream, `${made.stream}:dead`));
-  if (made.tmpDir) fs.rmSync(made.tmpDir, { recursive: true, force: true });
-  if (problems.length) throw new Error(`clean-up failed:\n${problems.join('\n')}`);
+  await harness.cleanUp({ before, logTimings: DEBUG });
 }
-
-// A last resort should the process end without the clean-up (an uncaught error, a signal).
-process.on('exit', () => {
-  if (made.agent && made.agent.child.exitCode === null) made.agent.child.kill('SIGKILL');
-});
 
 // --- the test ---------------------------------------------------------------------------------
 
@@ -667,17 +418,22 @@ const pageErrors = [];
 
 async function setUp() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  // The agent runs under a name of its own (as in harness.c): someone's
-  // `pkill exectime-agent` on a shared machine does not stop it.
-  made.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'exectime-e2e-'));
-  made.agentLink = path.join(made.tmpDir, 'e2e-agent');
-  fs.symlinkSync(env.agentBin, made.agentLink);
-
-  const agentUrl = await createDatabase();
+  harness = createAgentHarness({ tag: 'e2e', ...env, waitMs: WAIT_MS });
+  const databaseUrl = await harness.createDatabase();
   // Two pages of other origins (other ports): the agent lists the first only.
   ctx.listedOrigin = await startEmbedder();
   ctx.unlistedOrigin = await startEmbedder();
-  await startAgent(agentUrl);
+  ctx.secret = randomBytes(32).toString('base64url'); // 43 characters
+  await harness.startAgent({
+    databaseUrl,
+    secret: ctx.secret,
+    env: {
+      EXECTIME_UI_DIR: DIST,
+      EXECTIME_CORS_ORIGINS: ctx.listedOrigin,
+      EXECTIME_API_STATEMENT_TIMEOUT_MS: String(API_STATEMENT_TIMEOUT_MS),
+    },
+    logPath: path.join(ARTIFACTS, 'agent.log'),
+  });
   ctx.token = tokenFor(ctx.secret);
   await publish();
 
@@ -712,7 +468,7 @@ const steps = [];
 const step = (name, fn) => steps.push([name, fn]);
 
 step('the dashboard page loads the widget with the token from the URL', async () => {
-  const response = await page.goto(`${ctx.base}/#token=${ctx.token}`);
+  const response = await page.goto(`${harness.base}/#token=${ctx.token}`);
   // Served under a strict policy (agent/static_assets.c, docs/security.md): the page works
   // only if its inline script's hash is listed; any violation is a console error here.
   const headers = response.headers();
@@ -839,7 +595,7 @@ step('a token with a wrong signature or an expired one shows "Token rejected"', 
         if (new URL(r.url()).pathname === STATS_PATH) statuses.push(r.status());
       });
       await p.goto('about:blank');
-      await p.goto(`${ctx.base}/#token=${token}`);
+      await p.goto(`${harness.base}/#token=${token}`);
       const panel = p.locator('exectime-stats .panel.danger');
       await panel.waitFor({ timeout: VIEW_TIMEOUT_MS });
       assert.equal(await panel.locator('h3').textContent(), 'Token rejected', what);
@@ -859,7 +615,7 @@ step('a token with a wrong signature or an expired one shows "Token rejected"', 
  * check as a failed request, not as a response).
  */
 function bundleOutcome(p) {
-  const url = `${ctx.base}/widget/exectime-widget.js`;
+  const url = `${harness.base}/widget/exectime-widget.js`;
   return new Promise((resolve) => {
     p.on('response', (res) => res.url() === url && resolve({ response: res }));
     p.on('requestfailed', (req) => req.url() === url && resolve({ failed: req.failure()?.errorText ?? 'failed' }));
@@ -896,7 +652,7 @@ step('a page of a listed origin loads the widget module from the agent; it shows
     // If-None-Match and gets bodiless 304s.
     const before = stats.length;
     await p.getByRole('button', { name: 'Refresh', exact: true }).click();
-    await waitFor('two more statistics answers', () => stats.length >= before + 2, 10_000, 50);
+    await harness.waitFor('two more statistics answers', () => stats.length >= before + 2, 10_000, 50);
     for (const [status, inm] of stats.slice(before)) {
       assert.equal(status, 304, `after Refresh: ${JSON.stringify(stats.slice(before))}`);
       assert.match(inm ?? '', /^"[0-9a-f]+"$/);
@@ -905,7 +661,7 @@ step('a page of a listed origin loads the widget module from the agent; it shows
     // A 503 (the rollups locked past the API's statement timeout): the widget read
     // Retry-After (exposed too) and says when it tries again.
     made.tableLock = await holdSession(
-      ctx.dbAdminUrl,
+      harness.dbAdminUrl,
       'BEGIN; LOCK TABLE exectime.rollup_minute, exectime.rollup_hour, exectime.rollup_day IN ACCESS EXCLUSIVE MODE;',
       'ROLLBACK;',
     );
@@ -953,7 +709,7 @@ step('a page of an origin not listed is refused the widget module', async () => 
 // Missing servers or binaries: one clear line, not a failure per check.
 try {
   checkEnvironment();
-  await checkServers();
+  await checkTestServers(env);
 } catch (error) {
   console.error(`e2e: ${error.message}`);
   process.exit(1);
