@@ -1,6 +1,7 @@
 /*
  * Integration tests of start-up: the agent refuses a database whose sketch constants are
- * not its own, and a bad setting stops it with one line naming the setting.
+ * not its own, a bad setting stops it with one line naming the setting, and secrets come
+ * from files as Kubernetes and systemd hand them over.
  */
 #include <criterion/criterion.h>
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "tokens.h"
 
 Test(startup, agent_refuses_a_database_with_other_sketch_constants, IT_TEST_OPTS)
 {
@@ -105,5 +107,57 @@ Test(startup, a_redis_host_that_does_not_resolve_is_retried_not_ready, IT_TEST_O
     cr_assert(strstr(body, "\"redis\":false") != NULL, "%s", body);
     free(body);
     it_agent_stop(a);
+    it_pass();
+}
+
+/* Writes text to the file name of the test's folder; its path goes to path. */
+static void write_secret(const char *name, const char *text, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", it.tmp_dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(startup, secrets_from_files_serve_the_api_and_a_missing_key_is_said, IT_TEST_OPTS)
+{
+    const char *secret = "file-secret-0123456789abcdef0123456789abcdef";
+    char url_path[512], secret_path[512], url_text[1200], secret_text[128];
+    snprintf(url_text, sizeof url_text, "%s\n", it.agent_url); /* as `echo` leaves it */
+    snprintf(secret_text, sizeof secret_text, "%s\n", secret);
+    write_secret("database_url", url_text, url_path, sizeof url_path);
+    write_secret("jwt_secret", secret_text, secret_path, sizeof secret_path);
+    char env_url[600], env_secret[600];
+    snprintf(env_url, sizeof env_url, "EXECTIME_DATABASE_URL_FILE=%s", url_path);
+    snprintf(env_secret, sizeof env_secret, "EXECTIME_JWT_SECRET_FILE=%s", secret_path);
+    /* EXECTIME_DATABASE_URL empty: the harness's own must not stand (both set is an error) */
+    const char *env[] = {"EXECTIME_DATABASE_URL=", env_url, env_secret, NULL};
+    it_agent_t *a = it_agent_start("c1", env);
+    it_agent_wait_ready(a);
+    char *auth = it_bearer_hs256(secret, "\"tenant_id\": \"t1\"");
+    const char *headers[] = {auth, NULL};
+    it_http_response_t res;
+    int code = it_http_request(a->port, "GET", "/api/v1/statistics/execution-times", headers, &res);
+    cr_assert_eq(code, 200, "a token signed with the file's secret: %d %s", code, res.body);
+    it_http_response_free(&res);
+    free(auth);
+    cr_assert_not(log_has(a, "no EXECTIME_JWT_SECRET"), "the key was there");
+    it_agent_stop(a);
+
+    /* Without a key the agent still starts, and says at once that tokens are refused. */
+    it_agent_t *b = it_agent_start("c2", NULL);
+    it_agent_wait_ready(b);
+    cr_assert(log_has(b, "no EXECTIME_JWT_SECRET(_FILE) or EXECTIME_JWT_PUBLIC_KEY_FILE"),
+              "the start-up log does not say the API has no key");
+    it_agent_stop(b);
+
+    /* An unreadable file stops start-up with a line naming the variable and the path. */
+    const char *bad[] = {"EXECTIME_JWT_SECRET_FILE=/nonexistent/jwt", NULL};
+    it_agent_t *c = it_agent_start("c3", bad);
+    int status = it_agent_wait_exit(c, 30000);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "wait status %d", status);
+    cr_assert(log_has(c, "EXECTIME_JWT_SECRET_FILE") && log_has(c, "/nonexistent/jwt"),
+              "the refusal does not name the variable and the path");
     it_pass();
 }
