@@ -47,7 +47,9 @@ static bool separated(const stats_agg_t *prev, const stats_agg_t *cur, double q,
 {
     double low = quantile_us(cur, rank_bound(q, cur->runs, -z)) / (1.0 + alpha);
     double high = quantile_us(prev, rank_bound(q, prev->runs, z)) / (1.0 - alpha);
-    return low > high;
+    /* Adjacent slots are exactly gamma = (1 + alpha) / (1 - alpha) apart: a value one slot
+     * higher is within the combined error, whatever the rounding of their doubles. */
+    return low > high * (1.0 + 1e-9);
 }
 
 double regressions_percentile_confidence(const stats_agg_t *previous, const stats_agg_t *current,
