@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "pg_conn.h"
 #include "process_metrics.h"
+#include "regressions.h"
 #include "router.h"
 #include "service_notify.h"
 #include "static_assets.h"
@@ -193,6 +194,12 @@ static void statistics(void *arg, const http_request_t *req, http_response_t *re
 {
     agent_t *a = arg;
     stats_api_handle(&a->stats, req, res);
+}
+
+static void regressions(void *arg, const http_request_t *req, http_response_t *res)
+{
+    agent_t *a = arg;
+    regressions_handle(&a->stats, req, res);
 }
 
 /* Folds module statistics into monotonic counters. */
@@ -511,8 +518,8 @@ int agent_run(const config_t *cfg)
                               .on_batch = on_batch,
                               .on_rejected = on_rejected,
                               .arg = a};
-    router_ops_t ops = {readiness, refresh_metrics, assets, statistics, a};
-    router_ops_t ops_only = {readiness, refresh_metrics, NULL, NULL, a};
+    router_ops_t ops = {readiness, refresh_metrics, assets, statistics, regressions, a};
+    router_ops_t ops_only = {readiness, refresh_metrics, NULL, NULL, NULL, a};
     static_assets_load(&a->assets, cfg->ui_dir);
     router_init(&a->router, &ops);
     router_init(&a->ops_router, &ops_only);

@@ -34,6 +34,7 @@
 /* What the single pass collects beyond *out: the dates as given, settled at the end. */
 typedef struct parse_state {
     api_params_t *out;
+    api_regression_params_t *reg; /* the regressions endpoint's own fields; NULL otherwise */
     int64_t now_us;
     bool has_start, has_end;
     int64_t start_us, end_us; /* as given (UTC) */
@@ -516,11 +517,13 @@ static int parse_include(parse_state_t *st, const char *name, const char *v, siz
     return 0;
 }
 
-/* Every parameter the endpoint knows; the index is its bit in the "seen" mask. */
-static const struct param_def {
+typedef struct param_def {
     const char *name;
     param_parse_fn parse;
-} param_defs[] = {
+} param_def_t;
+
+/* Every parameter the endpoint knows; the index is its bit in the "seen" mask. */
+static const param_def_t param_defs[] = {
     {"workflow_id", parse_workflow},
     {"tenant_id", parse_tenant},
     {"start_date", parse_start},
@@ -580,29 +583,26 @@ static int settle_range(parse_state_t *st, api_error_t *err)
     return 0;
 }
 
-static const struct param_def *find_param(const char *name, size_t n)
+static const param_def_t *find_param(const param_def_t *defs, size_t ndefs, const char *name,
+                                     size_t n)
 {
-    for (size_t i = 0; i < ET_ARRAY_LEN(param_defs); i++) {
-        if (text_is(name, n, param_defs[i].name))
-            return &param_defs[i];
+    for (size_t i = 0; i < ndefs; i++) {
+        if (text_is(name, n, defs[i].name))
+            return &defs[i];
     }
     return NULL;
 }
 
-int api_params_parse(const char *query, size_t len, int64_t now_us, api_params_t *out,
-                     api_error_t *err)
+/* The pass over the pairs both endpoints share, against one endpoint's table; the
+ * defaults are already in place. */
+static int parse_pairs(parse_state_t *st, const param_def_t *defs, size_t ndefs, const char *query,
+                       size_t len, api_error_t *err)
 {
-    parse_state_t st = {.out = out, .now_us = now_us};
     char name[API_VALUE_MAX + 1], value[API_VALUE_MAX + 1];
     uint32_t seen = 0;
     size_t pos = 0;
 
-    assert(out != NULL && err != NULL);
-    assert(query != NULL || len == 0);
-    assert(now_us >= 0 && now_us < NOW_MAX_US && "now_us must be a clock reading");
-
-    memset(err, 0, sizeof(*err));
-    set_defaults(out);
+    assert(ndefs <= 32);
     if (len > API_QUERY_MAX)
         return fail(err, "query", "is longer than %d bytes", API_QUERY_MAX);
 
@@ -612,7 +612,7 @@ int api_params_parse(const char *query, size_t len, int64_t now_us, api_params_t
         size_t plen = amp != NULL ? (size_t)(amp - pair) : len - pos;
         const char *eq;
         size_t raw_nlen, raw_vlen, nlen, vlen;
-        const struct param_def *def;
+        const param_def_t *def;
         decode_result_t r;
         char echo[ECHO_MAX + 4];
 
@@ -630,22 +630,148 @@ int api_params_parse(const char *query, size_t len, int64_t now_us, api_params_t
             echo_sanitized(pair, raw_nlen, sizeof(err->parameter) - 4, echo, sizeof(echo));
             return fail(err, echo, "parameter name %s", decode_problem(r));
         }
-        def = find_param(name, nlen);
+        def = find_param(defs, ndefs, name, nlen);
         if (def == NULL) {
             echo_sanitized(name, nlen, ECHO_MAX, echo, sizeof(echo));
             return fail(err, name, "unknown parameter \"%s\"", echo);
         }
-        if (seen & (1u << (def - param_defs)))
+        if (seen & (1u << (def - defs)))
             return fail(err, def->name, "given more than once");
-        seen |= 1u << (def - param_defs);
+        seen |= 1u << (def - defs);
 
         r = percent_decode(eq != NULL ? eq + 1 : pair + plen, raw_vlen, value, &vlen);
         if (r != DECODE_OK)
             return fail(err, def->name, "%s", decode_problem(r));
         if (vlen == 0)
             return fail(err, def->name, "must not be empty");
-        if (def->parse(&st, def->name, value, vlen, err) < 0)
+        if (def->parse(st, def->name, value, vlen, err) < 0)
             return -EINVAL;
     }
-    return settle_range(&st, err);
+    return settle_range(st, err);
+}
+
+int api_params_parse(const char *query, size_t len, int64_t now_us, api_params_t *out,
+                     api_error_t *err)
+{
+    parse_state_t st = {.out = out, .now_us = now_us};
+
+    assert(out != NULL && err != NULL);
+    assert(query != NULL || len == 0);
+    assert(now_us >= 0 && now_us < NOW_MAX_US && "now_us must be a clock reading");
+
+    memset(err, 0, sizeof(*err));
+    set_defaults(out);
+    return parse_pairs(&st, param_defs, ET_ARRAY_LEN(param_defs), query, len, err);
+}
+
+/* ---- the regressions endpoint ---- */
+
+/* "failure_rate", or a percentile as percentiles= takes one, after a 'p': "p95", "p99.9". */
+static int parse_metric(parse_state_t *st, const char *name, const char *v, size_t n,
+                        api_error_t *err)
+{
+    api_regression_params_t *reg = st->reg;
+    char echo[ECHO_MAX + 4];
+    int64_t m = 0;
+
+    if (text_is(v, n, "failure_rate")) {
+        reg->failure_rate = true;
+        snprintf(reg->metric, sizeof(reg->metric), "%s", "failure_rate");
+        return 0;
+    }
+    echo_sanitized(v, n, ECHO_MAX, echo, sizeof(echo));
+    if (n < 2 || v[0] != 'p' || parse_percentile(v + 1, n - 1, &m) != PCT_OK)
+        return fail(err, name,
+                    "has \"%s\": use failure_rate or a percentile like p50, p95 or p99.9 (above "
+                    "0, at most 100, no leading zeros, at most %d decimals)",
+                    echo, PCT_FRACTION_DIGITS);
+    reg->failure_rate = false;
+    reg->quantile = (double)m / (double)PCT_MAX;
+    /* n <= 11 here ("p99.999999"), so the key always fits. */
+    snprintf(reg->metric, sizeof(reg->metric), "%.*s", (int)n, v);
+    return 0;
+}
+
+static int parse_min_runs(parse_state_t *st, const char *name, const char *v, size_t n,
+                          api_error_t *err)
+{
+    int64_t value = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return fail(err, name, "must be a whole number from 1 to %lld",
+                        (long long)API_MIN_RUNS_MAX);
+        if (value <= API_MIN_RUNS_MAX)
+            value = value * 10 + (v[i] - '0');
+    }
+    if (value < 1 || value > API_MIN_RUNS_MAX)
+        return fail(err, name, "must be from 1 to %lld", (long long)API_MIN_RUNS_MAX);
+    st->reg->min_runs = value;
+    return 0;
+}
+
+/* A percentage: digits, optionally '.' and one or two digits; 0 to API_THRESHOLD_MAX. */
+static int parse_threshold(parse_state_t *st, const char *name, const char *v, size_t n,
+                           api_error_t *err)
+{
+    int64_t hundredths = 0;
+    size_t i = 0;
+    int idigits = 0, fdigits = 0;
+
+    while (i < n && v[i] >= '0' && v[i] <= '9' && idigits < 8) {
+        hundredths = hundredths * 10 + (v[i++] - '0');
+        idigits++;
+    }
+    hundredths *= 100;
+    if (i < n && v[i] == '.' && idigits > 0) {
+        for (i++; i < n && v[i] >= '0' && v[i] <= '9' && fdigits < 2; i++, fdigits++)
+            hundredths += (v[i] - '0') * (fdigits == 0 ? 10 : 1);
+        if (fdigits == 0)
+            i = 0; /* "20." */
+    }
+    if (idigits == 0 || i != n)
+        return fail(err, name, "must be a percentage like 20 or 12.5 (digits, at most 2 decimals)");
+    if (hundredths > (int64_t)API_THRESHOLD_MAX * 100)
+        return fail(err, name, "must be at most %d (percent)", API_THRESHOLD_MAX);
+    st->reg->threshold_percent = (double)hundredths / 100.0;
+    return 0;
+}
+
+static const param_def_t regression_param_defs[] = {
+    {"tenant_id", parse_tenant},    {"start_date", parse_start}, {"end_date", parse_end},
+    {"status", parse_status},       {"metric", parse_metric},    {"min_runs", parse_min_runs},
+    {"threshold", parse_threshold}, {"limit", parse_limit},
+};
+
+int api_regression_params_parse(const char *query, size_t len, int64_t now_us,
+                                api_regression_params_t *out, api_error_t *err)
+{
+    parse_state_t st = {.out = &out->base, .reg = out, .now_us = now_us};
+    int rc;
+
+    assert(out != NULL && err != NULL);
+    assert(query != NULL || len == 0);
+    assert(now_us >= 0 && now_us < NOW_MAX_US && "now_us must be a clock reading");
+
+    memset(err, 0, sizeof(*err));
+    memset(out, 0, sizeof(*out));
+    set_defaults(&out->base);
+    out->base.group_by_workflow = true; /* the rows are read and merged per workflow */
+    out->quantile = 0.95;               /* as parse_percentile gives "95" */
+    snprintf(out->metric, sizeof(out->metric), "%s", "p95");
+    out->min_runs = API_MIN_RUNS_DEFAULT;
+    out->threshold_percent = API_THRESHOLD_DEFAULT;
+    rc = parse_pairs(&st, regression_param_defs, ET_ARRAY_LEN(regression_param_defs), query, len,
+                     err);
+    if (rc < 0)
+        return rc;
+    /* A failure rate counts failed and timed-out runs among all runs: a status filter would
+     * only make it 0 or 1. */
+    if (out->failure_rate && out->base.status_mask != STATUS_ALL_MASK)
+        return fail(err, "status", "applies to percentile metrics only, not to failure_rate");
+    out->base.percentile_count = 1;
+    out->base.percentiles[0] = out->quantile;
+    snprintf(out->base.percentile_keys[0], sizeof(out->base.percentile_keys[0]), "%s",
+             out->failure_rate ? "p95" : out->metric);
+    return 0;
 }

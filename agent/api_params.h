@@ -1,6 +1,8 @@
 /*
- * api_params — the query string of GET /api/v1/statistics/execution-times (DESIGN
- * section 5), parsed and validated into a fixed-size struct.
+ * api_params — the query strings of GET /api/v1/statistics/execution-times (DESIGN
+ * section 5) and of GET /api/v1/statistics/regressions (docs/api.md), parsed and
+ * validated into fixed-size structs. Both share the decoding, the error style and the
+ * parameters they have in common (tenant_id, start_date, end_date, status, limit).
  *
  * The parser is pure: no I/O, no allocation, no globals, no clock (the caller passes
  * now_us), so it is safe from any thread and easy to fuzz. The input is untrusted: every
@@ -27,6 +29,10 @@
 #define API_VALUE_MAX 1024 /* decoded bytes of one name or value */
 #define API_LIMIT_DEFAULT 50
 #define API_LIMIT_MAX 1000
+#define API_MIN_RUNS_DEFAULT 50
+#define API_MIN_RUNS_MAX 1000000000LL
+#define API_THRESHOLD_DEFAULT 20.0
+#define API_THRESHOLD_MAX 100000 /* percent */
 
 typedef enum api_interval {
     API_INTERVAL_NONE, /* no series */
@@ -80,5 +86,29 @@ typedef struct api_params {
 __attribute__((warn_unused_result)) int api_params_parse(const char *query, size_t len,
                                                          int64_t now_us, api_params_t *out,
                                                          api_error_t *err);
+
+/* The regressions question: the statistics parameters it shares in base (group_by_workflow
+ * set, the metric's percentile as the only one), and its own. */
+typedef struct api_regression_params {
+    api_params_t base;        /* tenant_id, start_date, end_date, status, limit */
+    bool failure_rate;        /* metric=failure_rate; else a percentile */
+    double quantile;          /* the percentile as q in (0, 1]; default 0.95 */
+    char metric[24];          /* echo: "p95", "p99.9" or "failure_rate" */
+    int64_t min_runs;         /* both periods need this many runs; default 50 */
+    double threshold_percent; /* the least rise reported, in percent; default 20 */
+} api_regression_params_t;
+
+/**
+ * Parses the query of the regressions endpoint into *out, as api_params_parse does:
+ * tenant_id, start_date, end_date (the current period; the previous one is as long and
+ * ends where it starts), status (percentile metrics only), metric (p<percentile> or
+ * failure_rate), min_runs, threshold and limit.
+ *
+ * @return 0, or -EINVAL with *err filled (status 400, code "invalid_parameter").
+ */
+__attribute__((warn_unused_result)) int api_regression_params_parse(const char *query, size_t len,
+                                                                    int64_t now_us,
+                                                                    api_regression_params_t *out,
+                                                                    api_error_t *err);
 
 #endif

@@ -28,7 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_MAX_LABEL_VALUES 128   /* series per family, "other" included */
+/* Series per family, "other" included: room beyond the 8 routes x 16 status codes of
+ * exectime_http_requests_total that are all present from start-up. */
+#define METRICS_MAX_LABEL_VALUES 160
 #define METRICS_MAX_LABELS 4           /* label names per family */
 #define METRICS_MAX_LABEL_VALUE_LEN 64 /* longer label values count as "other" */
 #define METRICS_MAX_BUCKETS 32         /* finite histogram bounds; +Inf is implicit */

@@ -76,13 +76,14 @@ static const route_t routes[] = {
 };
 
 static const char statistics_path[] = "/api/v1/statistics/execution-times";
+static const char regressions_path[] = "/api/v1/statistics/regressions";
 /* static_assets.c's paths: labelled even while the files are missing (answered 404). */
 static const char *const asset_paths[] = {"/", "/widget/exectime-widget.js"};
 
 /* clang-format off */
 const char *const router_handler_labels[] = {
-    "/api/v1/statistics/execution-times", "/healthz", "/readyz", "/metrics", "/",
-    "/widget/exectime-widget.js", "other",
+    "/api/v1/statistics/execution-times", "/api/v1/statistics/regressions", "/healthz", "/readyz",
+    "/metrics", "/", "/widget/exectime-widget.js", "other",
 };
 /* clang-format on */
 const size_t router_handler_label_count =
@@ -101,6 +102,8 @@ const char *router_handler_label(const router_t *r, const char *path)
         return "other";
     if (r->ops.statistics && strcmp(path, statistics_path) == 0)
         return router_handler_labels[0];
+    if (r->ops.statistics && r->ops.regressions && strcmp(path, regressions_path) == 0)
+        return router_handler_labels[1];
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(path, routes[i].path) == 0)
             return routes[i].path;
@@ -117,6 +120,10 @@ void router_handle(void *arg, const http_request_t *req, http_response_t *res)
     router_t *r = arg;
     if (r->ops.statistics && strcmp(req->path, statistics_path) == 0) {
         r->ops.statistics(r->ops.arg, req, res);
+        return;
+    }
+    if (r->ops.statistics && r->ops.regressions && strcmp(req->path, regressions_path) == 0) {
+        r->ops.regressions(r->ops.arg, req, res);
         return;
     }
     if (r->ops.assets && r->ops.assets(r->ops.arg, req, res))

@@ -23,6 +23,8 @@ typedef struct router_ops {
     bool (*assets)(void *arg, const http_request_t *req, http_response_t *res);
     /* Answers the statistics API (any method; it answers 405 itself). */
     void (*statistics)(void *arg, const http_request_t *req, http_response_t *res);
+    /* Answers the regressions endpoint, served wherever the statistics API is. */
+    void (*regressions)(void *arg, const http_request_t *req, http_response_t *res);
     void *arg;
 } router_ops_t;
 

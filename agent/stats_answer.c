@@ -133,6 +133,20 @@ static stats_workflow_agg_t *workflow_find(stats_answer_t *ans, const char *id)
     return w;
 }
 
+const stats_agg_t *stats_answer_workflow(const stats_answer_t *ans, const char *id)
+{
+    if (ans->workflow_index_cap == 0)
+        return NULL;
+    size_t s = et_fnv1a64(id, strlen(id)) & (ans->workflow_index_cap - 1);
+    while (ans->workflow_index[s]) {
+        const stats_workflow_agg_t *w = &ans->workflows[ans->workflow_index[s] - 1];
+        if (strcmp(w->id, id) == 0)
+            return &w->agg;
+        s = (s + 1) & (ans->workflow_index_cap - 1);
+    }
+    return NULL;
+}
+
 /* Folds one result row into the total, its series bucket and its workflow. */
 int stats_answer_add_row(stats_answer_t *ans, const PGresult *res, int row)
 {

@@ -72,6 +72,9 @@ __attribute__((warn_unused_result)) int stats_answer_set_series(stats_answer_t *
 __attribute__((warn_unused_result)) int stats_answer_add_row(stats_answer_t *a, const PGresult *res,
                                                              int row);
 
+/* The merged rows of workflow id (group_by), or NULL when no row named it. */
+const stats_agg_t *stats_answer_workflow(const stats_answer_t *a, const char *id);
+
 /* Whole days from day_cache, added to the total. */
 __attribute__((warn_unused_result)) int stats_answer_add_days(stats_answer_t *a,
                                                               const day_cache_value_t *v);

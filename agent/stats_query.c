@@ -43,7 +43,7 @@
     "(text, text, int2[], timestamptz, timestamptz, timestamptz, timestamptz, timestamptz,"    \
     " timestamptz, timestamptz, timestamptz, timestamptz, timestamptz)"
 /* clang-format on */
-#define ROWS_PARAM_COUNT 13
+#define ROWS_PARAM_COUNT STATS_ROWS_PARAM_COUNT
 
 static char setup_sql[4096];
 
@@ -67,11 +67,68 @@ static void build_setup_sql(const config_t *cfg)
              " RAISE EXCEPTION 'role %% is not a member of exectime_reader: GRANT exectime_reader"
              " TO %%', current_user, current_user; END IF; END $$;"
              "DEALLOCATE ALL;"
-             "PREPARE et_allowed(text) AS SELECT exectime.all_tenants_allowed()"
+             "PREPARE " STATS_ALLOWED_STATEMENT "(text) AS SELECT exectime.all_tenants_allowed()"
              " OR $1 = ANY (exectime.allowed_tenants());"
-             "PREPARE et_rows_one" ROWS_PARAMS " AS %s;"
-             "PREPARE et_rows_all" ROWS_PARAMS " AS %s;",
+             "PREPARE " STATS_ROWS_ONE_STATEMENT ROWS_PARAMS " AS %s;"
+             "PREPARE " STATS_ROWS_ALL_STATEMENT ROWS_PARAMS " AS %s;",
              cfg->api_statement_timeout_ms, one, all);
+}
+
+/* --- what the statistics endpoints share ------------------------------------------------ */
+
+/* Times for the rows statement: unused ranges are empty (from == to). */
+static void format_time(int64_t t_us, char *out, size_t cap)
+{
+    if (et_time_format(t_us, out, cap) <= 0)
+        snprintf(out, cap, "%s", "2000-01-01T00:00:00Z"); /* planned times always format */
+}
+
+void stats_rows_query_fill(stats_rows_query_t *q, const char *tenant, const char *workflow,
+                           uint8_t status_mask, const plan_t *plan, bool skip_days)
+{
+    int64_t ranges[ET_RES_COUNT][2][2] = {{{0, 0}, {0, 0}}, {{0, 0}, {0, 0}}, {{0, 0}, {0, 0}}};
+    int used[ET_RES_COUNT] = {0, 0, 0};
+    for (int i = 0; i < plan->count; i++) {
+        const plan_piece_t *p = &plan->pieces[i];
+        if (p->res == ET_RES_DAY && skip_days)
+            continue;
+        if (used[p->res] < 2) {
+            ranges[p->res][used[p->res]][0] = p->from_us;
+            ranges[p->res][used[p->res]][1] = p->to_us;
+            used[p->res]++;
+        }
+    }
+    /* $4..$11: two minute ranges, two hour ranges; $12, $13: the day range. */
+    int k = 0;
+    for (int res = 0; res < ET_RES_COUNT; res++)
+        for (int n = 0; n < (res == ET_RES_DAY ? 1 : 2); n++, k++) {
+            bool set = n < used[res];
+            format_time(set ? ranges[res][n][0] : ET_TIME_MIN_VALID_US, q->times[2 * k],
+                        sizeof q->times[2 * k]);
+            format_time(set ? ranges[res][n][1] : ET_TIME_MIN_VALID_US, q->times[2 * k + 1],
+                        sizeof q->times[2 * k + 1]);
+        }
+    snprintf(q->statuses, sizeof q->statuses, "{");
+    for (int s = 0; s < ET_STATUS_COUNT; s++)
+        if (status_mask & (1u << s)) {
+            size_t n = strlen(q->statuses);
+            snprintf(q->statuses + n, sizeof q->statuses - n, "%s%d", n > 1 ? "," : "", s);
+        }
+    strcat(q->statuses, "}");
+    q->statement = workflow ? STATS_ROWS_ONE_STATEMENT : STATS_ROWS_ALL_STATEMENT;
+    q->values[0] = tenant;
+    q->values[1] = workflow ? workflow : ""; /* et_rows_all: workflow_id >= '' */
+    q->values[2] = q->statuses;
+    for (int i = 0; i < 10; i++)
+        q->values[3 + i] = q->times[i];
+}
+
+plan_retention_t stats_api_retention(const stats_api_t *api, int64_t now_us)
+{
+    int64_t today = et_time_floor(now_us, ET_RES_DAY);
+    plan_retention_t ret = {today - (int64_t)api->cfg->minute_retention_days * ET_US_PER_DAY,
+                            today - (int64_t)api->cfg->hour_retention_days * ET_US_PER_DAY};
+    return ret;
 }
 
 /* --- per-request state ---------------------------------------------------------------- */
@@ -85,6 +142,7 @@ typedef struct stats_request {
     auth_claims_t claims;
     char tenant[ET_TENANT_ID_MAX + 1];
     plan_t plan;
+    stats_rows_query_t rows;                  /* the rows statement's parameters */
     uint64_t started_ns;                      /* uv_hrtime() at arrival, for debug timings */
     char request_id[HTTP_REQUEST_ID_MAX + 1]; /* the HTTP request's, for its log lines */
     char if_none_match[256];
@@ -265,58 +323,16 @@ static void on_session(pg_conn_t *conn, void *arg)
         if (r->plan.pieces[i].res == ET_RES_DAY)
             day = &r->plan.pieces[i];
     bool skip_days = days_from_cache(r, day);
-    char from[4][40], to[4][40], day_from[40], day_to[40];
-    /* Unused ranges are empty: from == to. */
-    int64_t ranges[ET_RES_COUNT][2][2] = {{{0, 0}, {0, 0}}, {{0, 0}, {0, 0}}, {{0, 0}, {0, 0}}};
-    int used[ET_RES_COUNT] = {0, 0, 0};
-    for (int i = 0; i < r->plan.count; i++) {
-        const plan_piece_t *p = &r->plan.pieces[i];
-        if (p->res == ET_RES_DAY && skip_days)
-            continue;
-        if (used[p->res] < 2) {
-            ranges[p->res][used[p->res]][0] = p->from_us;
-            ranges[p->res][used[p->res]][1] = p->to_us;
-            used[p->res]++;
-        }
-    }
-    int k = 0;
-    for (int res = 0; res < 2; res++)
-        for (int n = 0; n < 2; n++, k++) {
-            int rc1 = et_time_format(ranges[res][n][0] ? ranges[res][n][0] : ET_TIME_MIN_VALID_US,
-                                     from[k], sizeof from[k]);
-            int rc2 = et_time_format(ranges[res][n][0] ? ranges[res][n][1] : ET_TIME_MIN_VALID_US,
-                                     to[k], sizeof to[k]);
-            (void)rc1;
-            (void)rc2;
-        }
-    int rc1 = et_time_format(used[ET_RES_DAY] ? ranges[ET_RES_DAY][0][0] : ET_TIME_MIN_VALID_US,
-                             day_from, sizeof day_from);
-    int rc2 = et_time_format(used[ET_RES_DAY] ? ranges[ET_RES_DAY][0][1] : ET_TIME_MIN_VALID_US,
-                             day_to, sizeof day_to);
-    (void)rc1;
-    (void)rc2;
-    char statuses[32] = "{";
-    for (int s = 0; s < ET_STATUS_COUNT; s++)
-        if (r->params.status_mask & (1u << s)) {
-            size_t n = strlen(statuses);
-            snprintf(statuses + n, sizeof statuses - n, "%s%d", n > 1 ? "," : "", s);
-        }
-    strcat(statuses, "}");
-    const char *workflow = r->params.has_workflow ? r->params.workflow_id : "";
-    const char *rows_values[ROWS_PARAM_COUNT] = {r->tenant, workflow, statuses, from[0], to[0],
-                                                 from[1],   to[1],    from[2],  to[2],   from[3],
-                                                 to[3],     day_from, day_to};
+    bool all_rows = r->params.group_by_workflow && !r->params.has_workflow;
+    stats_rows_query_fill(&r->rows, r->tenant, all_rows ? NULL : r->params.workflow_id,
+                          r->params.status_mask, &r->plan, skip_days);
     const char *claims_values[1] = {r->claims.claims_json};
     const char *allowed_values[1] = {r->tenant};
-    bool all_rows = r->params.group_by_workflow && !r->params.has_workflow;
     pg_step_t steps[STEP_COUNT] = {
-        [STEP_BEGIN] = {"BEGIN READ ONLY", NULL, 0, NULL, 0},
-        [STEP_CLAIMS] = {"SELECT set_config('role', 'exectime_reader', true),"
-                         " set_config('request.jwt.claims', $1, true)",
-                         NULL, 1, claims_values, 0},
-        [STEP_ALLOWED] = {NULL, "et_allowed", 1, allowed_values, 0},
-        [STEP_ROWS] = {NULL, all_rows ? "et_rows_all" : "et_rows_one", ROWS_PARAM_COUNT,
-                       rows_values, 1},
+        [STEP_BEGIN] = {STATS_SQL_BEGIN, NULL, 0, NULL, 0},
+        [STEP_CLAIMS] = {STATS_SQL_CLAIMS, NULL, 1, claims_values, 0},
+        [STEP_ALLOWED] = {NULL, STATS_ALLOWED_STATEMENT, 1, allowed_values, 0},
+        [STEP_ROWS] = {NULL, r->rows.statement, ROWS_PARAM_COUNT, r->rows.values, 1},
         [STEP_COMMIT] = {"COMMIT", NULL, 0, NULL, 0},
     };
     r->step = 0;
@@ -353,22 +369,29 @@ static void copy_header(const http_request_t *req, const char *name, char *out, 
     snprintf(out, cap, "%s", v ? v : "");
 }
 
+const char *stats_api_tenant(const auth_claims_t *claims, const api_params_t *params, char *tenant,
+                             size_t cap)
+{
+    if (params->has_tenant) {
+        snprintf(tenant, cap, "%s", params->tenant_id);
+        return NULL;
+    }
+    if (claims->tenant_count == 1 && !claims->all_tenants) {
+        snprintf(tenant, cap, "%s", claims->tenant);
+        return NULL;
+    }
+    return claims->tenant_count == 0 && !claims->all_tenants
+               ? "required: the token names no tenant"
+               : "required: the token allows several tenants";
+}
+
 /* The tenant: asked for, or the token's only one. Answers 400 and returns false if neither. */
 static bool resolve_tenant(stats_request_t *r)
 {
-    if (r->params.has_tenant) {
-        snprintf(r->tenant, sizeof r->tenant, "%s", r->params.tenant_id);
-        return true;
-    }
-    if (r->claims.tenant_count == 1 && !r->claims.all_tenants) {
-        snprintf(r->tenant, sizeof r->tenant, "%s", r->claims.tenant);
-        return true;
-    }
-    respond_error(r, 400, "invalid_parameter", "tenant_id",
-                  r->claims.tenant_count == 0 && !r->claims.all_tenants
-                      ? "required: the token names no tenant"
-                      : "required: the token allows several tenants");
-    return false;
+    const char *why = stats_api_tenant(&r->claims, &r->params, r->tenant, sizeof r->tenant);
+    if (why)
+        respond_error(r, 400, "invalid_parameter", "tenant_id", why);
+    return why == NULL;
 }
 
 /* Chooses the series interval and the rollup rows to read; answers 400 and returns false
@@ -376,9 +399,7 @@ static bool resolve_tenant(stats_request_t *r)
 static bool plan_request(stats_request_t *r, int64_t now)
 {
     const config_t *cfg = r->api->cfg;
-    int64_t today = et_time_floor(now, ET_RES_DAY);
-    plan_retention_t ret = {today - (int64_t)cfg->minute_retention_days * ET_US_PER_DAY,
-                            today - (int64_t)cfg->hour_retention_days * ET_US_PER_DAY};
+    plan_retention_t ret = stats_api_retention(r->api, now);
     /* The series interval caps the resolution, so each row falls in one bucket. */
     et_resolution_t max_res = ET_RES_DAY, interval = ET_RES_DAY;
     bool series = r->params.interval != API_INTERVAL_NONE;
@@ -432,41 +453,44 @@ static bool plan_request(stats_request_t *r, int64_t now)
     return true;
 }
 
-static void answer_preflight(stats_request_t *r)
+bool stats_api_admit(stats_api_t *api, const http_request_t *req, http_response_t *res,
+                     const char *origin, int64_t now_us, auth_claims_t *claims)
 {
-    stats_reply_to_t to = {r->api->cfg->cors_origins, r->origin};
-    stats_respond_preflight(r->res, &to);
-    r->res = NULL;
+    stats_reply_to_t to = {api->cfg->cors_origins, origin};
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        stats_respond_preflight(res, &to);
+        return false;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        int rc = http_response_header(res, "Allow", "GET, HEAD, OPTIONS");
+        (void)rc;
+        stats_respond_error(res, &to, 405, "method_not_allowed", NULL, "use GET");
+        return false;
+    }
+    if (!api->auth_configured) {
+        stats_respond_error(res, &to, 401, "unauthorized", NULL, api->auth_error);
+        return false;
+    }
+    char why[256];
+    int rc = auth_verify(&api->auth, http_request_header(req, "Authorization"),
+                         now_us / ET_US_PER_SEC, claims, why, sizeof why);
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            stats_respond_error(res, &to, 503, "unavailable", NULL, "out of memory");
+        else
+            stats_respond_error(res, &to, 401, "unauthorized", NULL, why);
+        return false;
+    }
+    return true;
 }
 
 /* Checks method, token, parameters, tenant and plan, answering any refusal itself.
  * Returns true when the request should go to the database. */
 static bool admit_request(stats_request_t *r, const http_request_t *req)
 {
-    stats_api_t *api = r->api;
-    if (strcmp(req->method, "OPTIONS") == 0) {
-        answer_preflight(r);
-        return false;
-    }
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-        int rc = http_response_header(r->res, "Allow", "GET, HEAD, OPTIONS");
-        (void)rc;
-        respond_error(r, 405, "method_not_allowed", NULL, "use GET");
-        return false;
-    }
-    if (!api->auth_configured) {
-        respond_error(r, 401, "unauthorized", NULL, api->auth_error);
-        return false;
-    }
-    char why[256];
     int64_t now = et_now_us();
-    int rc = auth_verify(&api->auth, http_request_header(req, "Authorization"), now / ET_US_PER_SEC,
-                         &r->claims, why, sizeof why);
-    if (rc < 0) {
-        if (rc == -ENOMEM)
-            respond_error(r, 503, "unavailable", NULL, "out of memory");
-        else
-            respond_error(r, 401, "unauthorized", NULL, why);
+    if (!stats_api_admit(r->api, req, r->res, r->origin, now, &r->claims)) {
+        r->res = NULL; /* answered */
         return false;
     }
     api_error_t perr;

@@ -19,11 +19,13 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "api_params.h"
 #include "auth.h"
 #include "config.h"
 #include "day_cache.h"
 #include "http_server.h"
 #include "pg_pool.h"
+#include "query_plan.h"
 
 #define STATS_API_PATH "/api/v1/statistics/execution-times"
 #define STATS_DB_SESSIONS 4
@@ -54,5 +56,50 @@ void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response
 bool stats_api_ready(const stats_api_t *api);
 
 void stats_api_close(stats_api_t *api, void (*on_closed)(stats_api_t *api));
+
+/* --- what the statistics endpoints share (stats_query, regressions) --------------------- */
+
+/* The round trip every answer makes on a reader session, in one transaction: BEGIN, the
+ * claims set locally (value: the claims JSON), the tenant check (value: the tenant; one
+ * row, 't' when the token may read it), one or more rows statements, COMMIT. */
+#define STATS_SQL_BEGIN "BEGIN READ ONLY"
+#define STATS_SQL_CLAIMS                                                                           \
+    "SELECT set_config('role', 'exectime_reader', true),"                                          \
+    " set_config('request.jwt.claims', $1, true)"
+#define STATS_ALLOWED_STATEMENT "et_allowed"
+#define STATS_ROWS_ONE_STATEMENT "et_rows_one" /* one workflow's rows, or the tenant-wide */
+#define STATS_ROWS_ALL_STATEMENT "et_rows_all" /* every row of the tenant */
+#define STATS_ROWS_PARAM_COUNT 13
+
+/* The parameters of one rows statement (results in binary, as stats_answer_add_row reads
+ * them). values point into the struct itself: fill it where it stays until sent. */
+typedef struct stats_rows_query {
+    const char *statement; /* STATS_ROWS_ONE_STATEMENT or STATS_ROWS_ALL_STATEMENT */
+    const char *values[STATS_ROWS_PARAM_COUNT];
+    char times[10][40];
+    char statuses[32];
+} stats_rows_query_t;
+
+/* The rows of tenant over plan's pieces (the day piece left out when skip_days), of one
+ * workflow ("" the tenant-wide rows) or, workflow NULL, of every workflow and the tenant. */
+void stats_rows_query_fill(stats_rows_query_t *q, const char *tenant, const char *workflow,
+                           uint8_t status_mask, const plan_t *plan, bool skip_days);
+
+/* Where minute and hour rollup rows end, by the configured retention, as of now_us. */
+plan_retention_t stats_api_retention(const stats_api_t *api, int64_t now_us);
+
+/*
+ * The refusals that come before parameters: answers an OPTIONS preflight (204), another
+ * method than GET or HEAD (405) or a token auth refuses (401, 503 out of memory) itself
+ * and returns false (res is then gone). true: *claims holds the token's claims, which the
+ * caller frees with auth_claims_free.
+ */
+bool stats_api_admit(stats_api_t *api, const http_request_t *req, http_response_t *res,
+                     const char *origin, int64_t now_us, auth_claims_t *claims);
+
+/* The tenant asked for, or the token's only one, into tenant: NULL, or the reason for a 400
+ * naming tenant_id when it is neither. */
+const char *stats_api_tenant(const auth_claims_t *claims, const api_params_t *params, char *tenant,
+                             size_t cap);
 
 #endif

@@ -149,7 +149,7 @@ static void setup(void)
         fprintf(stderr, "fuzz_http_request: %s\n", err);
         abort();
     }
-    router_ops_t ops = {readiness, NULL, assets, statistics, NULL};
+    router_ops_t ops = {readiness, NULL, assets, statistics, NULL, NULL};
     router_init(&fz.router, &ops);
     if (http_server_init(&fz.server, &fz.loop, NULL, router_handle, &fz.router) != 0 ||
         http_server_listen(&fz.server, "127.0.0.1:0", err, sizeof err) != 0) {

@@ -28,6 +28,7 @@
 
 #define SECRET "exectime-integration-test-secret-0123456789"
 #define API_PATH "/api/v1/statistics/execution-times"
+#define REGRESSIONS_PATH "/api/v1/statistics/regressions"
 #define CORS_ORIGIN "https://app.example"
 
 /* Every statistics question asks for these; SQL computes the same quantiles. */
@@ -1827,6 +1828,16 @@ static void ask(exchange_log_t *log, const it_agent_t *a, const char *name, cons
     cr_assert_eq(status, want, "%s: ?%s answered %d, expected %d", name, query, status, want);
 }
 
+/* A regressions question, as ask. */
+static void ask_regressions(exchange_log_t *log, const it_agent_t *a, const char *name,
+                            const char *query, const char *const *headers, int want)
+{
+    char target[2048];
+    snprintf(target, sizeof target, "%s%s%s", REGRESSIONS_PATH, query[0] ? "?" : "", query);
+    int status = exchange(log, a, name, "GET", target, headers, NULL);
+    cr_assert_eq(status, want, "%s: ?%s answered %d, expected %d", name, query, status, want);
+}
+
 /*
  * Every kind of answer the agent gives, from a running agent over a real data set, is
  * checked by tests/integration/check_openapi.py against docs/openapi.yaml: summaries,
@@ -1927,6 +1938,36 @@ Test(api, api_live_answers_match_the_openapi_document, IT_TEST_OPTS)
                                "Access-Control-Request-Headers: authorization, if-none-match",
                                NULL};
     cr_assert_eq(exchange(&log, a, "CORS preflight", "OPTIONS", API_PATH, preflight, NULL), 204);
+
+    /* The regressions endpoint: its answers, 304, preflight and refusals. */
+    ask_regressions(&log, a, "regressions, defaults", "", h_auth, 200);
+    snprintf(q, sizeof q, "metric=p99.9&threshold=0&min_runs=1&start_date=%s&end_date=%s", start_1d,
+             end);
+    ask_regressions(&log, a, "regressions, any rise", q, h_auth, 200);
+    ask_regressions(&log, a, "regressions, failure rate",
+                    "metric=failure_rate&threshold=0&min_runs=1&limit=3", h_auth, 200);
+    ask_regressions(&log, a, "regressions, two tenants' token", "tenant_id=t2", h_both, 200);
+    ask_regressions(&log, a, "regressions, CORS: a listed origin", "", h_cors, 200);
+    snprintf(q, sizeof q, "threshold=0&min_runs=1&start_date=%s&end_date=%s", start_1d, end);
+    snprintf(target, sizeof target, "%s?%s", REGRESSIONS_PATH, q);
+    cr_assert_eq(exchange(&log, a, "regressions, for an ETag", "GET", target, h_auth, &first), 200);
+    etag = it_http_header(&first, "ETag");
+    cr_assert_not_null(etag);
+    it_http_response_free(&first);
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+    ask_regressions(&log, a, "regressions, If-None-Match: 304", q, h_inm, 304);
+    free(etag);
+    cr_assert_eq(exchange(&log, a, "regressions, CORS preflight", "OPTIONS", REGRESSIONS_PATH,
+                          preflight, NULL),
+                 204);
+    ask_regressions(&log, a, "regressions 400: metric", "metric=avg", h_auth, 400);
+    ask_regressions(&log, a, "regressions 400: threshold", "threshold=-1", h_auth, 400);
+    ask_regressions(&log, a, "regressions 400: status with failure_rate",
+                    "metric=failure_rate&status=failed", h_auth, 400);
+    ask_regressions(&log, a, "regressions 401: no token", "", NULL, 401);
+    ask_regressions(&log, a, "regressions 403: another tenant", "tenant_id=t2", h_auth, 403);
+    cr_assert_eq(exchange(&log, a, "regressions 405: POST", "POST", REGRESSIONS_PATH, h_auth, NULL),
+                 405);
 
     /* Refusals. */
     ask(&log, a, "400: unknown interval", "interval=week", h_auth, 400);

@@ -786,3 +786,132 @@ Test(api_params, random_token_soup_never_crashes_and_always_name_a_parameter, .t
         check_outcome(q, len, iter % 2 ? NOW_US : now);
     }
 }
+
+/* ---- the regressions endpoint ---- */
+
+static api_regression_params_t regression_ok(const char *q)
+{
+    api_regression_params_t p;
+    api_error_t e;
+    int rc = api_regression_params_parse(q, strlen(q), NOW_US, &p, &e);
+    cr_assert_eq(rc, 0, "query \"%s\" failed: %s: %s", q, e.parameter, e.message);
+    return p;
+}
+
+static void expect_regression_error(const char *q, const char *param, const char *why)
+{
+    api_regression_params_t p;
+    api_error_t e;
+    int rc = api_regression_params_parse(q, strlen(q), NOW_US, &p, &e);
+    cr_assert_eq(rc, -EINVAL, "query \"%s\" should fail on %s", q, param);
+    cr_assert_eq(e.status, 400);
+    cr_assert_str_eq(e.code, "invalid_parameter");
+    cr_assert_str_eq(e.parameter, param, "query \"%s\": parameter \"%s\", expected \"%s\"", q,
+                     e.parameter, param);
+    cr_assert_not_null(strstr(e.message, why), "query \"%s\": message \"%s\" lacks \"%s\"", q,
+                       e.message, why);
+    cr_assert(printable_ascii(e.message) && printable_ascii(e.parameter));
+}
+
+Test(api_params, regressions_empty_query_gives_p95_50_runs_20_percent_last_24_hours)
+{
+    api_regression_params_t p = regression_ok("");
+    cr_assert(!p.failure_rate);
+    cr_assert_str_eq(p.metric, "p95");
+    cr_assert_eq(p.quantile, 0.95);
+    cr_assert_eq(p.min_runs, 50);
+    cr_assert_eq(p.threshold_percent, 20.0);
+    cr_assert_eq(p.base.limit, API_LIMIT_DEFAULT);
+    cr_assert(p.base.group_by_workflow && !p.base.has_workflow && !p.base.has_tenant);
+    cr_assert_str_eq(p.base.status_text, "all");
+    cr_assert_eq(p.base.end_us - p.base.start_us, ET_US_PER_DAY + ET_US_PER_MIN);
+}
+
+Test(api_params, regressions_take_every_parameter)
+{
+    api_regression_params_t p =
+        regression_ok("tenant_id=t1&start_date=2026-11-01&end_date=2026-11-07&metric=p99.9"
+                      "&min_runs=200&threshold=12.5&limit=7&status=success");
+    cr_assert(p.base.has_tenant);
+    cr_assert_str_eq(p.base.tenant_id, "t1");
+    cr_assert_eq(p.base.start_us, at("2026-11-01T00:00:00Z"));
+    cr_assert_eq(p.base.end_us, at("2026-11-08T00:00:00Z"));
+    cr_assert_str_eq(p.metric, "p99.9");
+    cr_assert_eq(p.quantile, 0.999);
+    cr_assert_eq(p.base.percentile_count, 1);
+    cr_assert_eq(p.base.percentiles[0], 0.999);
+    cr_assert_eq(p.min_runs, 200);
+    cr_assert_eq(p.threshold_percent, 12.5);
+    cr_assert_eq(p.base.limit, 7);
+    cr_assert_str_eq(p.base.status_text, "success");
+}
+
+Test(api_params, regressions_metric_takes_any_percentile_or_failure_rate)
+{
+    cr_assert_eq(regression_ok("metric=p50").quantile, 0.5);
+    cr_assert_eq(regression_ok("metric=p100").quantile, 1.0);
+    cr_assert_eq(regression_ok("metric=p0.001").quantile, 0.00001);
+    api_regression_params_t p = regression_ok("metric=failure_rate");
+    cr_assert(p.failure_rate);
+    cr_assert_str_eq(p.metric, "failure_rate");
+    const char *bad[] = {"95",   "p",          "P95", "p095", "p0",
+                         "p101", "p9.1234567", "avg", "p95 ", "failure-rate"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char q[64];
+        snprintf(q, sizeof q, "metric=%s", bad[i]);
+        expect_regression_error(q, "metric", "use failure_rate or a percentile");
+    }
+}
+
+Test(api_params, regressions_min_runs_takes_whole_numbers_from_1)
+{
+    cr_assert_eq(regression_ok("min_runs=1").min_runs, 1);
+    cr_assert_eq(regression_ok("min_runs=1000000000").min_runs, 1000000000);
+    expect_regression_error("min_runs=0", "min_runs", "must be from 1");
+    expect_regression_error("min_runs=1000000001", "min_runs", "must be from 1");
+    expect_regression_error("min_runs=99999999999999999999999", "min_runs", "must be from 1");
+    expect_regression_error("min_runs=-5", "min_runs", "whole number");
+    expect_regression_error("min_runs=5.5", "min_runs", "whole number");
+}
+
+Test(api_params, regressions_threshold_takes_percentages_with_two_decimals)
+{
+    cr_assert_eq(regression_ok("threshold=0").threshold_percent, 0.0);
+    cr_assert_eq(regression_ok("threshold=0.5").threshold_percent, 0.5);
+    cr_assert_eq(regression_ok("threshold=12.25").threshold_percent, 12.25);
+    cr_assert_eq(regression_ok("threshold=300").threshold_percent, 300.0);
+    cr_assert_eq(regression_ok("threshold=100000").threshold_percent, 100000.0);
+    const char *bad[] = {"-1", ".5", "20.", "1.234", "1e3", "20%25", "twenty", "1.2.3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char q[64];
+        snprintf(q, sizeof q, "threshold=%s", bad[i]);
+        expect_regression_error(q, "threshold", "must be a percentage");
+    }
+    expect_regression_error("threshold=100000.01", "threshold", "at most 100000");
+    expect_regression_error("threshold=999999999", "threshold", "must be a percentage");
+}
+
+Test(api_params, regressions_refuse_what_only_the_statistics_endpoint_takes)
+{
+    expect_regression_error("workflow_id=wf-1", "workflow_id", "unknown parameter");
+    expect_regression_error("percentiles=95", "percentiles", "unknown parameter");
+    expect_regression_error("group_by=workflow", "group_by", "unknown parameter");
+    expect_regression_error("metric=p95&metric=p99", "metric", "given more than once");
+    expect_regression_error("metric=", "metric", "must not be empty");
+}
+
+Test(api_params, regressions_share_the_date_status_and_limit_rules)
+{
+    expect_regression_error("start_date=1999-12-31", "start_date", "before 2000-01-01");
+    expect_regression_error("start_date=2026-11-02&end_date=2026-11-01T00:00:00Z", "end_date",
+                            "must be after start_date");
+    expect_regression_error("status=bogus", "status", "unknown status");
+    expect_regression_error("limit=0", "limit", "must be from 1 to 1000");
+}
+
+Test(api_params, regressions_failure_rate_refuses_a_status_filter)
+{
+    expect_regression_error("metric=failure_rate&status=failed", "status",
+                            "percentile metrics only");
+    cr_assert(regression_ok("metric=failure_rate&status=all").failure_rate);
+}

@@ -17,7 +17,8 @@
 // It creates its own database and Redis stream, starts the agent on a free port with the
 // dashboard, publishes runs with exectime-emit, and checks that what the page shows
 // (cards, workflow table) is what the API answers for the same question, formatted by
-// src/format.js; then range presets, the status filter, drilling into a workflow, a
+// src/format.js; the regressions list (one workflow made slower than in the day before)
+// and its marked row; then range presets, the status filter, drilling into a workflow, a
 // rejected token and both themes (screenshots in e2e-artifacts/). Last, embedding from
 // other origins: a page served by this script on another port, listed in the agent's
 // EXECTIME_CORS_ORIGINS, loads the widget module from the agent and shows its figures,
@@ -60,10 +61,17 @@ const ARTIFACTS = path.join(WIDGET_DIR, 'e2e-artifacts');
 const DOCS_SCREENSHOT = path.join(ROOT, 'docs', 'dashboard.png');
 
 const STATS_PATH = '/api/v1/statistics/execution-times';
+const REGRESSIONS_PATH = '/api/v1/statistics/regressions';
 const TENANT = 'tenant-1'; // exectime-emit --tenants 1
 const SPREAD_RUNS = 3000; // over the past 0.9 days
 const RECENT_RUNS = 300; // finished now: the last hour has data
-const TOTAL_RUNS = SPREAD_RUNS + RECENT_RUNS;
+const TOTAL_RUNS = SPREAD_RUNS + RECENT_RUNS; // in the last 24 hours
+/* Fast runs of one workflow about 30 hours ago: in the 24 hours before the default view,
+ * so that workflow's p95 (50 ms or more, exectime-emit's medians) rose: a regression. */
+const SLOWER_WORKFLOW = 'wf-1';
+const EARLIER_RUNS = 60; // above the API's default min_runs (50)
+const EARLIER_DURATION_MS = 10;
+const ALL_RUNS = TOTAL_RUNS + EARLIER_RUNS;
 const PRESET_MS = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 };
 const VIEW_TIMEOUT_MS = 15_000;
 /* An API query waiting this long (for a lock the test holds) is answered 503. */
@@ -205,8 +213,9 @@ function readWidget(page) {
         change: bare.textContent.trim(),
       };
     }
+    // A cell's figure, or the workflow's name without the regression mark beside it.
     const rows = [...root.querySelectorAll('section.workflows tbody tr')].map((tr) =>
-      [...tr.children].map((c) => c.textContent.trim()),
+      [...tr.children].map((c) => (c.querySelector('button.link') ?? c).textContent.trim()),
     );
     // Axis labels of the histogram (SVG) that stick out of it, cut off.
     const clipped = [];
@@ -236,11 +245,13 @@ function readWidget(page) {
   });
 }
 
-/** Records the statistics requests a page makes: the last "current" and "previous" URL. */
+/** Records the statistics requests a page makes: the last "current", "previous" and
+ * "regressions" URL. */
 function trackRequests(page) {
-  const seen = { current: null, previous: null };
+  const seen = { current: null, previous: null, regressions: null };
   page.on('request', (req) => {
     const url = new URL(req.url());
+    if (url.pathname === REGRESSIONS_PATH) seen.regressions = url;
     if (url.pathname !== STATS_PATH) return;
     // The widget asks for the series (interval) only for the range shown.
     seen[url.searchParams.has('interval') ? 'current' : 'previous'] = url;
@@ -380,16 +391,26 @@ async function startEmbedder() {
 }
 
 async function publish() {
-  const common = ['--redis-url', env.redisUrl, '--stream', harness.stream, '--rate', '0', '--tenants', '1', '--workflows', '8', '--batch', '100'];
+  const connection = ['--redis-url', env.redisUrl, '--stream', harness.stream];
+  const common = [...connection, '--rate', '0', '--tenants', '1', '--workflows', '8', '--batch', '100'];
   await run(env.emitBin, [...common, '--count', String(SPREAD_RUNS), '--seed', '7', '--spread-days', '0.9']);
   await run(env.emitBin, [...common, '--count', String(RECENT_RUNS), '--seed', '8']);
+  const earlier = Date.now() - 30 * 3_600_000;
+  for (let i = 0; i < EARLIER_RUNS; i++) {
+    const finishedAt = new Date(earlier + i * 1000).toISOString();
+    await run(env.emitBin, [
+      ...connection,
+      ...['--tenant', TENANT, '--workflow', SLOWER_WORKFLOW, '--run', `earlier-${i}`],
+      ...['--duration-ms', String(EARLIER_DURATION_MS), '--finished-at', finishedAt],
+    ]);
+  }
   let raw = 0;
   await harness.waitFor(
-    `${TOTAL_RUNS} raw rows in PostgreSQL`,
+    `${ALL_RUNS} raw rows in PostgreSQL`,
     async () => {
       raw = Number(await psql(harness.dbAdminUrl, 'SELECT count(*) FROM exectime.execution_time_statistics'));
-      assert.ok(raw <= TOTAL_RUNS, `${raw} raw rows, more than the ${TOTAL_RUNS} sent`);
-      return raw === TOTAL_RUNS;
+      assert.ok(raw <= ALL_RUNS, `${raw} raw rows, more than the ${ALL_RUNS} sent`);
+      return raw === ALL_RUNS;
     },
     30_000,
   ).catch((error) => {
@@ -491,6 +512,46 @@ step('24h (the default): cards and workflow table equal the API', async () => {
   assert.match(shown.meta, /^Last 24 hours/);
 });
 
+step('the regressions list names the slower workflow, as the API does, and its row is marked', async () => {
+  const list = page.locator(`exectime-stats section.regressions li[data-workflow="${SLOWER_WORKFLOW}"]`);
+  await list.waitFor({ timeout: VIEW_TIMEOUT_MS });
+  const current = seen.current;
+  const asked = seen.regressions;
+  assert.ok(asked, 'no regressions request seen');
+  assert.equal(asked.searchParams.get('start_date'), current.searchParams.get('start_date'));
+  assert.equal(asked.searchParams.get('end_date'), current.searchParams.get('end_date'));
+  assert.equal(asked.searchParams.get('metric'), 'p95');
+  const res = await fetch(new URL(asked.pathname + asked.search, harness.base), { headers: { Authorization: `Bearer ${ctx.token}` } });
+  assert.equal(res.status, 200);
+  const answer = await res.json();
+  assert.deepEqual(
+    answer.regressions.map((r) => r.workflow_id),
+    [SLOWER_WORKFLOW],
+  );
+  const r = answer.regressions[0];
+  assert.equal(r.previous_count, EARLIER_RUNS);
+  assert.ok(Math.abs(r.previous - EARLIER_DURATION_MS) <= EARLIER_DURATION_MS * 0.01, `previous p95 ${r.previous} ms`);
+  assert.ok(r.current > r.previous * 1.2 && r.confidence > 0.9, JSON.stringify(r));
+  const shown = await page.evaluate(() => {
+    const root = document.querySelector('exectime-stats').shadowRoot;
+    const text = (el) => el.textContent.trim().replace(/\s+/g, ' ');
+    return {
+      items: [...root.querySelectorAll('section.regressions li')].map((li) => [li.dataset.workflow, text(li)]),
+      marked: [...root.querySelectorAll('section.workflows tbody tr.regressed th button')].map(text),
+      listAboveTable: !!(
+        root.querySelector('section.regressions').compareDocumentPosition(root.querySelector('section.workflows')) & Node.DOCUMENT_POSITION_FOLLOWING
+      ),
+    };
+  });
+  assert.deepEqual(shown.items.map(([id]) => id), [SLOWER_WORKFLOW]);
+  const item = shown.items[0][1].replace(/\u00a0/g, ' ');
+  for (const part of [formatDuration(r.previous), formatDuration(r.current), `${formatCount(r.current_count)} runs`]) {
+    assert.ok(item.includes(part.replace(/\u00a0/g, ' ')), `the list shows "${item}", without "${part}"`);
+  }
+  assert.deepEqual(shown.marked, [SLOWER_WORKFLOW]);
+  assert.ok(shown.listAboveTable, 'the list is not above the workflow table');
+});
+
 step('themes: light and dark follow the system, the theme attribute overrides; screenshots', async () => {
   await page.locator('exectime-stats .plot canvas').first().waitFor();
   await page.locator('exectime-stats svg rect.bar').first().waitFor();
@@ -544,7 +605,7 @@ step('range presets 1h and 7d: the cards follow the API', async () => {
 
   await page.getByRole('button', { name: '7d (last 7 days)' }).click();
   const week = await checkView(page, seen, { preset: '7d' });
-  assert.equal(week.current.count, TOTAL_RUNS);
+  assert.equal(week.current.count, ALL_RUNS);
   assert.equal(week.previous.count, 0);
   assert.equal(week.shown.cards.runs.change, NONE); // nothing to compare with
 });
@@ -719,6 +780,6 @@ test('dashboard end to end', { timeout: 180_000 }, async (t) => {
   t.after(cleanUp);
   const started = Date.now();
   await setUp();
-  t.diagnostic(`set-up (database, agent, ${TOTAL_RUNS} runs, Chromium) took ${Date.now() - started} ms`);
+  t.diagnostic(`set-up (database, agent, ${ALL_RUNS} runs, Chromium) took ${Date.now() - started} ms`);
   for (const [name, fn] of steps) await t.test(name, fn);
 });

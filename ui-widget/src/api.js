@@ -5,6 +5,10 @@
 import { previousRange } from './range.js';
 
 export const STATS_PATH = '/api/v1/statistics/execution-times';
+export const REGRESSIONS_PATH = '/api/v1/statistics/regressions';
+
+/** The percentile the regressions list compares (the API's default threshold and min_runs apply). */
+export const REGRESSION_METRIC = 'p95';
 
 /** The status filter's choices, in the API's words. */
 export const STATUSES = Object.freeze([
@@ -26,9 +30,18 @@ export const WORKFLOW_LIMIT = 200;
  * a proxy, "https://example.com/exectime"). An empty base means the page's own origin.
  * @param {string} apiBase
  */
-export function endpoint(apiBase) {
+export function endpoint(apiBase, path = STATS_PATH) {
   const base = (apiBase ?? '').trim().replace(/\/+$/, '');
-  return base + STATS_PATH;
+  return base + path;
+}
+
+function withQuery(url, params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of params) {
+    if (value !== undefined && value !== null && value !== '') search.append(name, String(value));
+  }
+  const qs = search.toString();
+  return url + (qs ? '?' + qs : '');
 }
 
 /**
@@ -54,12 +67,26 @@ export function statsUrl(apiBase, q) {
     ['limit', q.limit === undefined || q.limit === null ? undefined : String(q.limit)],
     ['include', q.include],
   ];
-  const search = new URLSearchParams();
-  for (const [name, value] of params) {
-    if (value !== undefined && value !== null && value !== '') search.append(name, String(value));
-  }
-  const qs = search.toString();
-  return endpoint(apiBase) + (qs ? '?' + qs : '');
+  return withQuery(endpoint(apiBase), params);
+}
+
+/**
+ * The regressions list's URL: the workflows whose `metric` rose against the period of the
+ * same length before `start` (docs/api.md), as statsUrl omits what is left out.
+ * @param {string} apiBase
+ * @param {{tenantId?: string, start?: string, end?: string, status?: string, metric?: string,
+ *          minRuns?: number, threshold?: number}} q
+ */
+export function regressionsUrl(apiBase, q) {
+  return withQuery(endpoint(apiBase, REGRESSIONS_PATH), [
+    ['tenant_id', q.tenantId],
+    ['start_date', q.start],
+    ['end_date', q.end],
+    ['status', q.status === 'all' ? undefined : q.status],
+    ['metric', q.metric],
+    ['min_runs', q.minRuns === undefined || q.minRuns === null ? undefined : String(q.minRuns)],
+    ['threshold', q.threshold === undefined || q.threshold === null ? undefined : String(q.threshold)],
+  ]);
 }
 
 /**
@@ -76,11 +103,13 @@ export function requestHeaders(token, etag) {
 
 /**
  * The requests behind one view of the widget: `current` (summary, series, histogram and,
- * over all workflows, the per-workflow table) and `previous` (the summary of the period
- * of the same length just before, for the change figures).
+ * over all workflows, the per-workflow table), `previous` (the summary of the period
+ * of the same length just before, for the change figures) and, over all workflows,
+ * `regressions` (optional: an agent without the endpoint leaves it null).
  * @param {{apiBase: string, token: string, tenantId?: string, workflowId?: string,
  *          status?: string, range: {start: string, end: string}}} view
- * @returns {{current: {url: string, headers: object}, previous: {url: string, headers: object}}}
+ * @returns {{current: {url: string, headers: object}, previous: {url: string, headers: object},
+ *            regressions?: {url: string, headers: object, expect: string, optional: boolean}}}
  */
 export function viewRequests(view) {
   const common = {
@@ -107,6 +136,22 @@ export function viewRequests(view) {
       url: statsUrl(view.apiBase, { ...common, start: prev.start, end: prev.end }),
       headers,
     },
+    ...(view.workflowId
+      ? {}
+      : {
+          regressions: {
+            url: regressionsUrl(view.apiBase, {
+              tenantId: view.tenantId,
+              start: view.range.start,
+              end: view.range.end,
+              status: view.status,
+              metric: REGRESSION_METRIC,
+            }),
+            headers,
+            expect: 'regressions',
+            optional: true,
+          },
+        }),
   };
 }
 

@@ -13,6 +13,8 @@
 // finds one running is skipped; a new view aborts the old one's). Each request URL
 // remembers its last ETag and body, so a 304 costs nothing. While the page is hidden no
 // timer runs; when it shows again, a load that fell due meanwhile starts at once.
+// A request may be optional (the regressions list, which an older agent does not serve):
+// its failure leaves its data null instead of failing the view.
 
 import { describeBadBody, describeFailure, describeNetworkError } from './api.js';
 
@@ -207,7 +209,7 @@ export function createPoller(options) {
           if (isAbort(error, signal)) return { aborted: true };
           return { failure: describeBadBody(v.apiBase) };
         }
-        if (!body || typeof body !== 'object' || !('count' in body)) return { failure: describeBadBody(v.apiBase) };
+        if (!body || typeof body !== 'object' || !((req.expect ?? 'count') in body)) return { failure: describeBadBody(v.apiBase) };
         const etag = res.headers && res.headers.get ? res.headers.get('ETag') : null;
         if (etag) memory.set(req.url, etag, body);
         else memory.delete(req.url);
@@ -249,6 +251,7 @@ export function createPoller(options) {
       const requests = v.requests();
       names = Object.keys(requests);
       results = await Promise.all(names.map((n) => fetchOne(requests[n], controller.signal, v)));
+      results = results.map((r, i) => (r.failure && requests[names[i]].optional ? { data: null, cached: false } : r));
     } catch (error) {
       results = [{ failure: describeNetworkError(error, v.apiBase) }];
       names = ['current'];
@@ -294,7 +297,8 @@ export function createPoller(options) {
     },
 
     /**
-     * Shows a view: {key, requests() → {name: {url, headers}}, apiBase, tenantId}. The same
+     * Shows a view: {key, requests() → {name: {url, headers, expect?, optional?}}, apiBase,
+     * tenantId} (expect: a key the answer's JSON must have, "count" by default). The same
      * key again only updates the request builder; a new key aborts the old view's load
      * and starts over (immediately, or when the page becomes visible). null stops polling.
      */

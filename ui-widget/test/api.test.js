@@ -8,6 +8,7 @@ import {
   requestHeaders,
   statsUrl,
   viewRequests,
+  regressionsUrl,
 } from '../src/api.js';
 
 const params = (url) => Object.fromEntries(new URL(url, 'http://page.example').searchParams);
@@ -100,8 +101,33 @@ describe('viewRequests', () => {
     expect(previous.headers.Authorization).toBe('Bearer tok');
   });
 
+  it('asks for the regressions of the same range over all workflows, as an optional request', () => {
+    const { regressions } = viewRequests({ apiBase: 'https://s.example/', token: 'tok', tenantId: 't1', status: 'success', range });
+    expect(regressions.url).toMatch(/^https:\/\/s\.example\/api\/v1\/statistics\/regressions\?/);
+    expect(params(regressions.url)).toEqual({
+      tenant_id: 't1',
+      start_date: range.start,
+      end_date: range.end,
+      status: 'success',
+      metric: 'p95',
+    });
+    expect(regressions.expect).toBe('regressions');
+    expect(regressions.optional).toBe(true);
+    expect(regressions.headers.Authorization).toBe('Bearer tok');
+  });
+
+  it('regressionsUrl leaves out what the API defaults', () => {
+    expect(regressionsUrl('', { status: 'all' })).toBe('/api/v1/statistics/regressions');
+    expect(params(regressionsUrl('', { metric: 'failure_rate', minRuns: 10, threshold: 0 }))).toEqual({
+      metric: 'failure_rate',
+      min_runs: '10',
+      threshold: '0',
+    });
+  });
+
   it('drops the workflow table when one workflow is shown', () => {
-    const { current, previous } = viewRequests({ apiBase: '', token: 't', workflowId: 'wf-1', range });
+    const { current, previous, regressions } = viewRequests({ apiBase: '', token: 't', workflowId: 'wf-1', range });
+    expect(regressions).toBeUndefined();
     expect(params(current.url)).toMatchObject({ workflow_id: 'wf-1', interval: 'auto' });
     expect(params(current.url)).not.toHaveProperty('group_by');
     expect(params(previous.url)).toMatchObject({ workflow_id: 'wf-1' });

@@ -11,7 +11,7 @@ function json(status, data, headers = {}) {
 /* A fake API: answers each request with the next queued answer for its name (the
  * `n=` query parameter), records every call, and can hold answers back. */
 function fakeApi() {
-  const queues = { current: [], previous: [] };
+  const queues = { current: [], previous: [], extra: [] };
   const calls = [];
   const held = [];
   let holding = false;
@@ -419,6 +419,33 @@ describe('errors and backoff', () => {
     expect(poller.snapshot).toMatchObject({ state: STATE.ERROR, refreshing: true });
     api.release();
     await settle();
+  });
+
+  it('checks an answer for the key its request expects, and leaves an optional failure null', async () => {
+    const withExtra = (expect) =>
+      view('v1', {
+        requests: () => ({
+          ...view().requests(),
+          extra: { url: 'https://s.example/api?n=extra', headers: {}, expect, optional: true },
+        }),
+      });
+    api.both(json(200, body(5)));
+    api.answer('extra', json(200, { regressions: [] }, { ETag: '"r1"' }));
+    start().setView(withExtra('regressions'));
+    await settle();
+    expect(poller.snapshot.state).toBe(STATE.OK);
+    expect(poller.snapshot.data.extra).toEqual({ regressions: [] });
+    // An answer without the expected key, a 404 and a 401 of the optional request: the
+    // view still shows, without it.
+    for (const answer of [json(200, body(1)), json(404, { error: { message: 'no' } }), json(401, {})]) {
+      poller.stop();
+      api.answer('extra', answer);
+      start().setView(withExtra('regressions'));
+      await settle();
+      expect(poller.snapshot.state).toBe(STATE.OK);
+      expect(poller.snapshot.data.current.count).toBe(5);
+      expect(poller.snapshot.data.extra).toBeNull();
+    }
   });
 
   it('reports answers that are not statistics as errors', async () => {

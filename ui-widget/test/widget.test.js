@@ -70,8 +70,42 @@ function jsonResponse(status, body, headers = {}) {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ETag: '"x"', ...headers } });
 }
 
+const regressionsAnswer = (regressions) => ({
+  tenant_id: 't1',
+  metric: 'p95',
+  unit: 'ms',
+  status: 'all',
+  start_date: '2026-11-20T14:06:00Z',
+  end_date: '2026-11-21T14:06:00Z',
+  previous_start_date: '2026-11-19T14:06:00Z',
+  previous_end_date: '2026-11-20T14:06:00Z',
+  coarsened: false,
+  threshold_percent: 20,
+  min_runs: 50,
+  relative_error: 0.01,
+  workflows_compared: 2,
+  regressions,
+  regressions_total: regressions.length,
+});
+
+const wfbRegression = {
+  workflow_id: 'wf-b',
+  previous: 1400,
+  current: 2100,
+  change_percent: 50,
+  previous_count: 200,
+  current_count: 234,
+  previous_failed: 3,
+  current_failed: 10,
+  confidence: 0.9999,
+  impact: 163800,
+};
+
+const isRegressions = (url) => new URL(url).pathname.endsWith('/regressions');
+
 function defaultAnswer(url) {
   const q = new URL(url).searchParams;
+  if (isRegressions(url)) return jsonResponse(200, regressionsAnswer([]));
   if (!q.has('interval')) return jsonResponse(200, summary(1000)); // the previous period
   if (q.get('workflow_id')) {
     const body = full(234);
@@ -138,9 +172,13 @@ describe('<exectime-stats>', () => {
   it('asks the API for both periods with the token and shows the summary', async () => {
     const el = element();
     await loaded(el);
-    expect(calls).toHaveLength(2);
+    expect(calls).toHaveLength(3);
     const current = calls.find((c) => c.params.has('interval'));
-    const previous = calls.find((c) => !c.params.has('interval'));
+    const previous = calls.find((c) => !c.params.has('interval') && !isRegressions(c.url));
+    const regressions = calls.find((c) => isRegressions(c.url));
+    expect(regressions.params.get('metric')).toBe('p95');
+    expect(regressions.params.get('start_date')).toBe(current.params.get('start_date'));
+    expect(regressions.headers.Authorization).toBe('Bearer tok');
     expect(current.url).toMatch(/^https:\/\/stats\.example\/api\/v1\/statistics\/execution-times\?/);
     expect(current.headers.Authorization).toBe('Bearer tok');
     expect(current.params.get('tenant_id')).toBe('t1');
@@ -197,6 +235,40 @@ describe('<exectime-stats>', () => {
     expect(rows()).toEqual(['wf-b', 'wf-a']);
   });
 
+  it('lists the regressions above the workflow table and marks their rows', async () => {
+    answer = (url) => (isRegressions(url) ? jsonResponse(200, regressionsAnswer([wfbRegression])) : defaultAnswer(url));
+    const el = element();
+    await loaded(el);
+    await vi.waitFor(() => expect(q(el, 'section.regressions li')).not.toBeNull());
+    const list = q(el, 'section.regressions');
+    const table = q(el, 'section.workflows');
+    expect(list.compareDocumentPosition(table) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+    const item = text(q(el, 'section.regressions li[data-workflow="wf-b"]'));
+    expect(item).toContain('1.4 s');
+    expect(item).toContain('2.1 s');
+    expect(item).toContain('+50%');
+    expect(item).toContain('confidence 99%');
+    const marked = qa(el, 'tbody tr.regressed th').map((th) => text(th.querySelector('button')));
+    expect(marked).toEqual(['wf-b']);
+    expect(text(q(el, 'tbody tr.regressed .mark'))).toContain('slower than the previous period');
+    q(el, 'section.regressions li button').click();
+    await vi.waitFor(() => expect(calls.some((c) => c.params.get('workflow_id') === 'wf-b')).toBe(true));
+  });
+
+  it('says so when nothing regressed, and shows the statistics without an endpoint for it', async () => {
+    let el = element();
+    await loaded(el);
+    await vi.waitFor(() => expect(text(q(el, 'section.regressions'))).toContain('No regressions'));
+    expect(qa(el, 'tbody tr.regressed')).toHaveLength(0);
+    el.remove();
+    answer = (url) => (isRegressions(url) ? jsonResponse(404, { error: { code: 'not_found', message: 'no such endpoint' } }) : defaultAnswer(url));
+    el = element();
+    await loaded(el);
+    expect(q(el, 'section.regressions')).toBeNull();
+    expect(q(el, '[role="alert"]')).toBeNull();
+    expect(qa(el, 'tbody tr')).toHaveLength(2);
+  });
+
   it('drills into a workflow and comes back', async () => {
     const el = element();
     await loaded(el);
@@ -230,7 +302,7 @@ describe('<exectime-stats>', () => {
     const select = q(el, 'select');
     select.value = 'failed';
     select.dispatchEvent(new Event('change', { bubbles: true }));
-    await vi.waitFor(() => expect(calls.filter((c) => c.params.get('status') === 'failed')).toHaveLength(2));
+    await vi.waitFor(() => expect(calls.filter((c) => c.params.get('status') === 'failed')).toHaveLength(3));
   });
 
   it('checks a custom range before using it', async () => {
