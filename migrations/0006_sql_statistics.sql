@@ -446,5 +446,41 @@ GRANT EXECUTE ON FUNCTION exectime.execution_time_stats(text, text, timestamptz,
     exectime.stats_plan_pieces(timestamptz, timestamptz)
     TO exectime_reader;
 
+-- Lets another role call the function: what a Supabase project runs once for its
+-- `authenticated` role (docs/sql.md). Granting exectime_reader itself would not do there:
+-- Supabase's API roles are NOINHERIT, so they would neither get its privileges nor come
+-- under its policies. Instead the role gets exactly what the function reads, SELECT on
+-- the rollups and their constants under a policy of its own with the reader's condition,
+-- and nothing else (not the raw runs). Run by the schema's owner; idempotent. Not called
+-- here: the roles exist on Supabase, not everywhere.
+CREATE OR REPLACE FUNCTION exectime.grant_statistics_reader(grantee regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, exectime AS $$
+DECLARE
+    t text;
+    policy text := left(replace(grantee::text, '"', '') || '_reads_own_tenants', 63);
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA exectime TO %s', grantee);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION exectime.execution_time_stats(text, text, timestamptz,'
+                   ' timestamptz, double precision[], text[]),'
+                   ' exectime.stats_plan(timestamptz, timestamptz, timestamptz, timestamptz),'
+                   ' exectime.stats_plan_pieces(timestamptz, timestamptz) TO %s', grantee);
+    FOREACH t IN ARRAY ARRAY['sketch_constants', 'rollup_retention'] LOOP
+        EXECUTE format('GRANT SELECT ON exectime.%I TO %s', t, grantee);
+        EXECUTE format('DROP POLICY IF EXISTS %I ON exectime.%I', policy, t);
+        EXECUTE format('CREATE POLICY %I ON exectime.%I FOR SELECT TO %s USING (true)',
+                       policy, t, grantee);
+    END LOOP;
+    FOREACH t IN ARRAY ARRAY['rollup_minute', 'rollup_hour', 'rollup_day'] LOOP
+        EXECUTE format('GRANT SELECT ON exectime.%I TO %s', t, grantee);
+        EXECUTE format('DROP POLICY IF EXISTS %I ON exectime.%I', policy, t);
+        EXECUTE format('CREATE POLICY %I ON exectime.%I FOR SELECT TO %s '
+                       'USING ((SELECT exectime.all_tenants_allowed()) '
+                       'OR tenant_id = ANY ((SELECT exectime.allowed_tenants())::text[]))',
+                       policy, t, grantee);
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION exectime.grant_statistics_reader(regrole) FROM PUBLIC;
+
 INSERT INTO exectime.schema_migrations (version, name) VALUES (6, '0006_sql_statistics')
     ON CONFLICT (version) DO NOTHING;

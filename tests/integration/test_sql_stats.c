@@ -38,6 +38,17 @@
     " start_date => $3::timestamptz, end_date => $4::timestamptz,"                             \
     " percentiles => $5::float8[], status => $6::text[])"
 /* clang-format on */
+/* docs/sql.md's wrapper for supabase.rpc(), which calls functions of the public schema. */
+/* clang-format off */
+#define PUBLIC_WRAPPER                                                                         \
+    "CREATE FUNCTION public.execution_time_stats(tenant_id text DEFAULT NULL,"                  \
+    " workflow_id text DEFAULT NULL, start_date timestamptz DEFAULT NULL,"                      \
+    " end_date timestamptz DEFAULT NULL, percentiles float8[] DEFAULT NULL,"                    \
+    " status text[] DEFAULT NULL) RETURNS exectime.execution_time_summary"                      \
+    " LANGUAGE sql STABLE AS $$ SELECT * FROM exectime.execution_time_stats(tenant_id,"         \
+    " workflow_id, start_date, end_date, percentiles, status) $$"
+/* clang-format on */
+
 enum {
     COL_TENANT,
     COL_WORKFLOW,
@@ -58,15 +69,15 @@ enum {
 
 /* One question, as the API and the function take it. NULL: the parameter is left out. */
 typedef struct question {
-    const char *claims;      /* the token's claims, without exp */
-    const char *tenant;      /* tenant_id */
-    const char *workflow;    /* workflow_id */
-    int64_t start_us;        /* 0: the default */
-    int64_t end_us;          /* 0: the default */
-    const char *status_api;  /* "failed,timeout" */
-    const char *status_sql;  /* "{failed,timeout}" */
-    const char *pcts_api;    /* "50,95,99.9" */
-    const char *pcts_sql;    /* "{50,95,99.9}" */
+    const char *claims;     /* the token's claims, without exp */
+    const char *tenant;     /* tenant_id */
+    const char *workflow;   /* workflow_id */
+    int64_t start_us;       /* 0: the default */
+    int64_t end_us;         /* 0: the default */
+    const char *status_api; /* "failed,timeout" */
+    const char *status_sql; /* "{failed,timeout}" */
+    const char *pcts_api;   /* "50,95,99.9" */
+    const char *pcts_sql;   /* "{50,95,99.9}" */
 } question_t;
 
 /* --- the two answers ----------------------------------------------------------------------- */
@@ -83,8 +94,8 @@ static json_t *api_answer(const it_agent_t *a, const question_t *q, const char *
     char *auth = it_bearer_signed(JWT_ALG_HS256, SECRET, claims);
     size_t n = (size_t)snprintf(query, sizeof query, "%s?", API_PATH);
 #define ADD_PARAM(name, value)                                                                     \
-    n += (size_t)snprintf(query + n, sizeof query - n, "%s%s=%s",                               \
-                          query[n - 1] == '?' ? "" : "&", name, value)
+    n += (size_t)snprintf(query + n, sizeof query - n, "%s%s=%s", query[n - 1] == '?' ? "" : "&",  \
+                          name, value)
     if (q->tenant)
         ADD_PARAM("tenant_id", q->tenant);
     if (q->workflow)
@@ -135,8 +146,9 @@ static PGresult *sql_answer(const question_t *q, char *state, char *message, siz
                                set_values, NULL, NULL, 0);
     cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
     PQclear(r);
-    const char *values[] = {q->tenant,        q->workflow,   q->start_us ? start : NULL,
-                            q->end_us ? end : NULL, q->pcts_sql, q->status_sql};
+    const char *values[] = {
+        q->tenant,   q->workflow,  q->start_us ? start : NULL, q->end_us ? end : NULL,
+        q->pcts_sql, q->status_sql};
     r = PQexecParams(it.pg, STATS_CALL, 6, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -180,8 +192,7 @@ static void same_number(const json_t *api, const char *sql_text, bool sql_null, 
         cr_assert(sql_null, "%s: %s is null in the API, %s in SQL", what, key, sql_text);
         return;
     }
-    cr_assert(!sql_null, "%s: %s is %g in the API, NULL in SQL", what, key,
-              json_number_value(api));
+    cr_assert(!sql_null, "%s: %s is %g in the API, NULL in SQL", what, key, json_number_value(api));
     double want = json_number_value(api);
     double got = strtod(sql_text, NULL);
     double printed = decimals < 0 ? got : as_api_prints(got, decimals);
@@ -278,9 +289,9 @@ static it_agent_t *load_data(size_t n)
     cr_assert_eq(it_raw_count(), (long long)n);
     free(ev);
     /* maintain() at start-up recorded the retention the function plans with. */
-    IT_WAIT_UNTIL(it_sql_int("SELECT minute_days * 1000 + hour_days FROM exectime.rollup_retention") ==
-                      1002,
-                  IT_WAIT_MS, "maintain() did not record the agent's retention");
+    IT_WAIT_UNTIL(
+        it_sql_int("SELECT minute_days * 1000 + hour_days FROM exectime.rollup_retention") == 1002,
+        IT_WAIT_MS, "maintain() did not record the agent's retention");
     return a;
 }
 
@@ -306,16 +317,15 @@ Test(sql_stats, function_answers_what_the_api_answers, IT_TEST_OPTS)
          now - 3 * ET_US_PER_HOUR + 7654321, NULL, NULL, "50,95,99.9", "{50,95,99.9}"},
         /* a status filter, MeshHook's spelling in both */
         {"\"tenant_ids\": [\"t1\", \"t3\"]", "t3", NULL, today - ET_US_PER_DAY + 5 * ET_US_PER_MIN,
-         now, "failed,timeout,canceled", "{failed,timeout,canceled}", "50,95,99.9",
-         "{50,95,99.9}"},
+         now, "failed,timeout,canceled", "{failed,timeout,canceled}", "50,95,99.9", "{50,95,99.9}"},
         /* minutes only */
-        {"\"tenant_id\": \"t1\"", "t1", NULL, minute - 47 * ET_US_PER_MIN, minute - 2 * ET_US_PER_MIN,
-         NULL, NULL, "1,25,50,75,99,99.99,100", "{1,25,50,75,99,99.99,100}"},
+        {"\"tenant_id\": \"t1\"", "t1", NULL, minute - 47 * ET_US_PER_MIN,
+         minute - 2 * ET_US_PER_MIN, NULL, NULL, "1,25,50,75,99,99.99,100",
+         "{1,25,50,75,99,99.99,100}"},
         /* hours and minutes past the minute retention: widened to hours, then days */
-        {"\"tenant_id\": \"t2\"", "t2", "wf-1", today - 2 * ET_US_PER_DAY + 10 * ET_US_PER_HOUR +
-                                                    13 * ET_US_PER_MIN,
-         minute - 3 * ET_US_PER_HOUR - 9 * ET_US_PER_MIN, "success", "{success}",
-         NULL, NULL},
+        {"\"tenant_id\": \"t2\"", "t2", "wf-1",
+         today - 2 * ET_US_PER_DAY + 10 * ET_US_PER_HOUR + 13 * ET_US_PER_MIN,
+         minute - 3 * ET_US_PER_HOUR - 9 * ET_US_PER_MIN, "success", "{success}", NULL, NULL},
         /* before any data: count 0 and every statistic null */
         {"\"tenant_id\": \"t3\"", "t3", NULL, today - 9 * ET_US_PER_DAY, today - 8 * ET_US_PER_DAY,
          NULL, NULL, NULL, NULL},
@@ -372,8 +382,8 @@ Test(sql_stats, function_answers_what_the_api_answers, IT_TEST_OPTS)
         int t = 1 + (int)it_rng_below(&rng, 3);
         snprintf(tenant, sizeof tenant, "t%d", t);
         snprintf(claims, sizeof claims, "\"tenant_id\": \"%s\"", tenant);
-        question_t qq = {claims, tenant, NULL, 0, 0, NULL, NULL, "50,90,95,99,99.9",
-                         "{50,90,95,99,99.9}"};
+        question_t qq = {
+            claims, tenant, NULL, 0, 0, NULL, NULL, "50,90,95,99,99.9", "{50,90,95,99,99.9}"};
         if (it_rng_below(&rng, 2))
             qq.workflow = workflows[it_rng_below(&rng, 6)];
         unsigned mask = it_rng_below(&rng, 3) ? 15 : 1u + (unsigned)it_rng_below(&rng, 15);
@@ -498,5 +508,39 @@ Test(sql_stats, function_refuses_like_the_api_and_reads_under_row_level_security
     r = sql_ok(&own, "own tenant, policies back");
     cr_assert_eq(strtoll(col(r, COL_COUNT), NULL, 10), runs);
     PQclear(r);
+
+    /* Supabase, as docs/sql.md sets it up: its authenticated role is NOINHERIT (a role of
+     * this test's own stands in), grant_statistics_reader gives it what the function reads,
+     * and the wrapper in public is what supabase.rpc('execution_time_stats', ...) calls. */
+    char role[96], start[48], end[48];
+    snprintf(role, sizeof role, "%s_authenticated", it.db_name);
+    fmt_time(from, start, sizeof start);
+    fmt_time(now, end, sizeof end);
+    PQclear(it_sql("CREATE ROLE %s NOLOGIN NOINHERIT", role));
+    PQclear(it_sql("SELECT exectime.grant_statistics_reader('%s')", role));
+    PQclear(it_sql("%s", PUBLIC_WRAPPER));
+    const char *own_claims =
+        "{\"role\": \"authenticated\", \"app_metadata\": {\"tenant_id\": \"t1\"}}";
+    PQclear(it_sql("BEGIN; SET LOCAL ROLE %s; SELECT set_config('request.jwt.claims', '%s', true)",
+                   role, own_claims));
+    cr_assert_eq(it_sql_int("SELECT count FROM public.execution_time_stats(start_date => '%s',"
+                            " end_date => '%s')",
+                            start, end),
+                 runs, "the Supabase role reads another count than exectime_reader");
+    PGresult *denied = PQexec(it.pg, "SELECT count(*) FROM exectime.execution_time_statistics");
+    const char *state = PQresultErrorField(denied, PG_DIAG_SQLSTATE);
+    cr_assert(state && strcmp(state, "42501") == 0, "the Supabase role may read the raw runs");
+    PQclear(denied);
+    PQclear(it_sql("ROLLBACK"));
+    PQclear(it_sql("BEGIN; SET LOCAL ROLE %s; SELECT set_config('request.jwt.claims',"
+                   " '{\"role\": \"authenticated\", \"tenant_id\": \"t2\"}', true)",
+                   role));
+    denied = PQexec(it.pg, "SELECT count FROM public.execution_time_stats('t1')");
+    state = PQresultErrorField(denied, PG_DIAG_SQLSTATE);
+    cr_assert(state && strcmp(state, "42501") == 0, "t2's user read t1 through the wrapper");
+    PQclear(denied);
+    PQclear(it_sql("ROLLBACK"));
+    PQclear(it_sql("DROP FUNCTION public.execution_time_stats; DROP OWNED BY %s; DROP ROLE %s",
+                   role, role));
     it_pass();
 }
