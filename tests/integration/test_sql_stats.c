@@ -519,6 +519,9 @@ Test(sql_stats, function_refuses_like_the_api_and_reads_under_row_level_security
     PQclear(it_sql("CREATE ROLE %s NOLOGIN NOINHERIT", role));
     PQclear(it_sql("SELECT exectime.grant_statistics_reader('%s')", role));
     PQclear(it_sql("%s", PUBLIC_WRAPPER));
+    PQclear(it_sql("REVOKE ALL ON FUNCTION public.execution_time_stats FROM PUBLIC;"
+                   "GRANT EXECUTE ON FUNCTION public.execution_time_stats TO %s",
+                   role));
     const char *own_claims =
         "{\"role\": \"authenticated\", \"app_metadata\": {\"tenant_id\": \"t1\"}}";
     PQclear(it_sql("BEGIN; SET LOCAL ROLE %s; SELECT set_config('request.jwt.claims', '%s', true)",
