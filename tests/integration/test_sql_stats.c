@@ -376,7 +376,7 @@ Test(sql_stats, function_answers_what_the_api_answers, IT_TEST_OPTS)
     /* Random questions like test_api's: tenants, workflows, statuses, ranges. */
     it_rng_t rng = {606};
     static const char *const statuses[] = {"success", "failed", "cancelled", "timeout"};
-    int with_runs = 0;
+    int with_runs = 0, coarsened = 0;
     for (int q = 0; q < RANDOM_QUESTIONS; q++) {
         char claims[64], tenant[16], status_api[64] = "", status_sql[72] = "";
         int t = 1 + (int)it_rng_below(&rng, 3);
@@ -412,10 +412,15 @@ Test(sql_stats, function_answers_what_the_api_answers, IT_TEST_OPTS)
         check_same(ans, row, what);
         if (strtoll(col(row, COL_COUNT), NULL, 10) > 0)
             with_runs++;
+        if (col(row, COL_COARSENED)[0] == 't')
+            coarsened++;
         PQclear(row);
         json_decref(ans);
     }
     cr_assert(with_runs >= RANDOM_QUESTIONS / 2, "only %d questions had runs", with_runs);
+    cr_assert(coarsened > 0 && coarsened < RANDOM_QUESTIONS,
+              "%d of %d random questions were widened by retention: both kinds should be asked",
+              coarsened, RANDOM_QUESTIONS);
     it_agent_stop(a);
     it_pass();
 }
