@@ -184,32 +184,37 @@ $$;
 
 -- One row: the summary fields of the API's answer (docs/api.md, Response), in the same
 -- units; the percentiles keyed as the API keys them.
-DROP FUNCTION IF EXISTS exectime.execution_time_stats(text, text, timestamptz, timestamptz,
-                                                       double precision[], text[]);
-DROP TYPE IF EXISTS exectime.execution_time_summary;
-CREATE TYPE exectime.execution_time_summary AS (
-    tenant_id text,
-    workflow_id text,             -- NULL: all workflows
-    status text,                  -- 'all' or the canonical list, 'failed,timeout'
-    start_date timestamptz,       -- the range covered: whole minutes, maybe widened
-    end_date timestamptz,
-    count bigint,
-    failed bigint,                -- runs that ended failed or timeout
-    avg_ms double precision,      -- NULL (like every statistic) when count is 0
-    median_ms double precision,
-    min_ms double precision,
-    max_ms double precision,
-    percentiles jsonb,            -- {"p50": 790.1, "p99.9": ...}
-    relative_error double precision,
-    coarsened boolean             -- minute/hour buckets past retention widened the range
-);
+-- Created once: a second run keeps the type, and with it whatever was built on it (the
+-- Supabase wrapper of docs/sql.md), and keeps the function's grants (OR REPLACE).
+DO $$
+BEGIN
+    IF to_regtype('exectime.execution_time_summary') IS NULL THEN
+        CREATE TYPE exectime.execution_time_summary AS (
+            tenant_id text,
+            workflow_id text,             -- NULL: all workflows
+            status text,                  -- 'all' or the canonical list, 'failed,timeout'
+            start_date timestamptz,       -- the range covered: whole minutes, maybe widened
+            end_date timestamptz,
+            count bigint,
+            failed bigint,                -- runs that ended failed or timeout
+            avg_ms double precision,      -- NULL (like every statistic) when count is 0
+            median_ms double precision,
+            min_ms double precision,
+            max_ms double precision,
+            percentiles jsonb,            -- {"p50": 790.1, "p99.9": ...}
+            relative_error double precision,
+            coarsened boolean             -- minute/hour buckets past retention widened the range
+        );
+    END IF;
+END
+$$;
 
 -- Parameters as the API's (NULL means its default): tenant_id the claims' only tenant,
 -- workflow_id all workflows, end_date now, start_date end_date - 24 hours, percentiles
 -- {50,90,95,99} (in percent, up to 6 decimals), status all. Wrong parameters raise 22023
 -- (PostgREST: 400) with the parameter's name first in the message; a tenant the claims do
 -- not allow raises 42501 (PostgREST: 403), as the API answers 403.
-CREATE FUNCTION exectime.execution_time_stats(tenant_id text DEFAULT NULL,
+CREATE OR REPLACE FUNCTION exectime.execution_time_stats(tenant_id text DEFAULT NULL,
                                               workflow_id text DEFAULT NULL,
                                               start_date timestamptz DEFAULT NULL,
                                               end_date timestamptz DEFAULT NULL,
