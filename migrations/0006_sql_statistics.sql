@@ -215,11 +215,11 @@ $$;
 -- (PostgREST: 400) with the parameter's name first in the message; a tenant the claims do
 -- not allow raises 42501 (PostgREST: 403), as the API answers 403.
 CREATE OR REPLACE FUNCTION exectime.execution_time_stats(tenant_id text DEFAULT NULL,
-                                              workflow_id text DEFAULT NULL,
-                                              start_date timestamptz DEFAULT NULL,
-                                              end_date timestamptz DEFAULT NULL,
-                                              percentiles double precision[] DEFAULT NULL,
-                                              status text[] DEFAULT NULL)
+                                                         workflow_id text DEFAULT NULL,
+                                                         start_date timestamptz DEFAULT NULL,
+                                                         end_date timestamptz DEFAULT NULL,
+                                                         percentiles double precision[] DEFAULT NULL,
+                                                         status text[] DEFAULT NULL)
 RETURNS exectime.execution_time_summary
 LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, exectime AS $$
 #variable_conflict use_column
