@@ -27,7 +27,9 @@ static char *rollup_snapshot(void)
         " SELECT 'day', * FROM exectime.rollup_day) r");
 }
 
-/* Version 4 as migrations 0001-0004 left it, as far as version 5 changes it. */
+/* Version 4 as migrations 0001-0004 left it, as far as version 5 changes it; of version 6
+ * (which may run again over itself) the statistics function and its row go, so the
+ * upgrade applies 5 and 6. */
 static void downgrade_to_version_4(void)
 {
     PQclear(
@@ -51,7 +53,9 @@ static void downgrade_to_version_4(void)
                " RETURNS SETOF record LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$"
                " SELECT (e >> 40)::integer, e & 1099511627775 FROM unnest(h) e $$;"
                "UPDATE exectime.sketch_constants SET encoding = 1;"
-               "DELETE FROM exectime.schema_migrations WHERE version = 5;"
+               "DROP FUNCTION exectime.execution_time_stats(text, text, timestamptz, timestamptz,"
+               " float8[], text[]);"
+               "DELETE FROM exectime.schema_migrations WHERE version >= 5;"
                "COMMIT"));
     cr_assert_eq(it_sql_int("SELECT count(*) FROM information_schema.columns"
                             " WHERE table_schema = 'exectime' AND column_name = 'hist'"
@@ -98,6 +102,9 @@ Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate
     char *out = NULL;
     cr_assert_eq(it_agent_command("migrate", it.db_admin_url, &out), 0, "%s", out);
     free(out);
+    cr_assert_eq(it_sql_int("SELECT max(version) FROM exectime.schema_migrations"), 6);
+    cr_assert_eq(it_sql_int("SELECT count(*) FROM pg_proc WHERE proname = 'execution_time_stats'"),
+                 1);
     char *converted = rollup_snapshot();
     cr_assert_str_eq(converted, written,
                      "the converted rollups differ from the ones the agent had written");
