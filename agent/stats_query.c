@@ -123,11 +123,13 @@ void stats_rows_query_fill(stats_rows_query_t *q, const char *tenant, const char
         q->values[3 + i] = q->times[i];
 }
 
+/* The writer's own bound (et_retention_start: today and the days - 1 before it): it writes
+ * no minute or hour rows older than that, so a late run of the oldest day maintenance
+ * still keeps is only in its day row. Reading from the same bound keeps such a run. */
 plan_retention_t stats_api_retention(const stats_api_t *api, int64_t now_us)
 {
-    int64_t today = et_time_floor(now_us, ET_RES_DAY);
-    plan_retention_t ret = {today - (int64_t)api->cfg->minute_retention_days * ET_US_PER_DAY,
-                            today - (int64_t)api->cfg->hour_retention_days * ET_US_PER_DAY};
+    plan_retention_t ret = {et_retention_start(now_us, api->cfg->minute_retention_days),
+                            et_retention_start(now_us, api->cfg->hour_retention_days)};
     return ret;
 }
 

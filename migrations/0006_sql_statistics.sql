@@ -361,8 +361,9 @@ BEGIN
     SELECT k.minute_days, k.hour_days INTO minute_days, hour_days FROM exectime.rollup_retention k;
     minute_days := coalesce(minute_days, 14);
     hour_days := coalesce(hour_days, 400);
-    FOR p IN SELECT * FROM exectime.stats_plan(s, e, today - minute_days * interval '24 hours',
-                                               today - hour_days * interval '24 hours') LOOP
+    -- The writer's bound (et_retention_start): it writes no minute or hour rows older.
+    FOR p IN SELECT * FROM exectime.stats_plan(s, e, today - (minute_days - 1) * interval '24 hours',
+                                               today - (hour_days - 1) * interval '24 hours') LOOP
         -- A canonical plan has at most two pieces of minutes, two of hours, one of days.
         used[p.resolution + 1] := used[p.resolution + 1] + 1;
         ranges[p.resolution * 4 + used[p.resolution + 1] * 2 - 1] := p.bucket_from;
