@@ -84,12 +84,14 @@ static void grid_free(grid_t *g)
 }
 
 /* A number as text: in CSV the shortest decimal that reads back as the same double (so a
- * script gets the API's value), in a table milliseconds to the µs. Absent or null: "" in
- * CSV, "-" in a table. */
-static void format_value(const json_t *v, bool csv, char *buf, size_t cap)
+ * script gets the API's value), in a table milliseconds (ms) to the µs, whole or not.
+ * Absent or null: "" in CSV, "-" in a table. */
+static void format_value(const json_t *v, bool csv, bool ms, char *buf, size_t cap)
 {
     if (v == NULL || json_is_null(v)) {
         snprintf(buf, cap, "%s", csv ? "" : "-");
+    } else if (ms && !csv && json_is_number(v)) {
+        snprintf(buf, cap, "%.3f", json_number_value(v));
     } else if (json_is_integer(v)) {
         snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
     } else if (json_is_real(v)) {
@@ -130,12 +132,13 @@ static void push_stats(grid_t *g, const layout_t *l, const json_t *o)
     for (size_t k = 0; k < STAT_KEYS; k++) {
         if (!l->with_median && strcmp(stat_keys[k], "median_ms") == 0)
             continue;
-        format_value(json_object_get(o, stat_keys[k]), l->csv, buf, sizeof buf);
+        bool ms = k >= 2; /* after count and failed */
+        format_value(json_object_get(o, stat_keys[k]), l->csv, ms, buf, sizeof buf);
         grid_push(g, buf);
     }
     const json_t *pcts = json_object_get(o, "percentiles");
     for (size_t k = 0; k < l->pct_count; k++) {
-        format_value(json_object_get(pcts, l->pct_keys[k]), l->csv, buf, sizeof buf);
+        format_value(json_object_get(pcts, l->pct_keys[k]), l->csv, true, buf, sizeof buf);
         grid_push(g, buf);
     }
 }
@@ -153,8 +156,9 @@ static void push_header(grid_t *g, const layout_t *l, const char *const *first, 
 
 /* --- printing ----------------------------------------------------------------------------- */
 
-/* Columns two spaces apart: the first (a name or a time) to the left, numbers to the right. */
-static void print_aligned(FILE *out, const grid_t *g)
+/* Columns two spaces apart, numbers to the right; a first column of names or times (label)
+ * to the left. */
+static void print_aligned(FILE *out, const grid_t *g, bool label)
 {
     size_t width[COLS_MAX] = {0};
     for (size_t i = 0; i < g->len; i++) {
@@ -166,7 +170,7 @@ static void print_aligned(FILE *out, const grid_t *g)
         size_t col = i % g->cols;
         int w = (int)width[col];
         if (col == 0)
-            fprintf(out, "%-*s", w, g->cells[i]);
+            fprintf(out, label ? "%-*s" : "%*s", w, g->cells[i]);
         else
             fprintf(out, "  %*s", w, g->cells[i]);
         if (col == g->cols - 1)
@@ -279,7 +283,7 @@ static int render_table(const json_t *answer, layout_t *l, FILE *out)
     if (g.out_of_memory)
         rc = -ENOMEM;
     else
-        print_aligned(out, &g);
+        print_aligned(out, &g, false);
     grid_free(&g);
     size_t i;
     const json_t *item;
@@ -296,7 +300,7 @@ static int render_table(const json_t *answer, layout_t *l, FILE *out)
         if (g.out_of_memory)
             rc = -ENOMEM;
         else
-            print_aligned(out, &g);
+            print_aligned(out, &g, true);
         grid_free(&g);
     }
     if (rc == 0 && series && json_array_size(series) > 0) {
@@ -313,7 +317,7 @@ static int render_table(const json_t *answer, layout_t *l, FILE *out)
         if (g.out_of_memory)
             rc = -ENOMEM;
         else
-            print_aligned(out, &g);
+            print_aligned(out, &g, true);
         grid_free(&g);
     }
     return rc;
