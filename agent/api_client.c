@@ -312,13 +312,13 @@ static int read_answer(int fd, api_response_t *res, size_t max_body, int64_t dea
             snprintf(err, err_cap, "out of memory for the answer");
             return -ENOMEM;
         }
+        if (got == 0 && !r.complete) {
+            snprintf(err, err_cap, "the connection closed before the whole answer came");
+            return -EPROTO;
+        }
         if (!r.complete && (used != (size_t)got || HTTP_PARSER_ERRNO(&parser) != HPE_OK)) {
             snprintf(err, err_cap, "the answer is not HTTP (%s)",
                      http_errno_description(HTTP_PARSER_ERRNO(&parser)));
-            return -EPROTO;
-        }
-        if (got == 0 && !r.complete) {
-            snprintf(err, err_cap, "the connection closed before the whole answer came");
             return -EPROTO;
         }
     }
