@@ -102,9 +102,8 @@ static const command_info_t commands[] = {
                             verify_settings, true, false, true},
     [CLI_QUERY] = {"query",
                    "query [--tenant T] [--workflow W] [--from TIME] [--to TIME]\n"
-                   "       [--group-by workflow] [--status LIST] [--percentiles LIST] [--interval "
-                   "I] [--format "
-                   "table|csv|json]",
+                   "       [--group-by workflow] [--status LIST] [--percentiles LIST]\n"
+                   "       [--interval I] [--format table|csv|json] [--url URL] [--token JWT]",
                    "print the statistics API's answer as a table, CSV or JSON",
                    "Asks GET /api/v1/statistics/execution-times of a running agent (over plain\n"
                    "HTTP) and prints the answer: a table (the summary, then one row per workflow\n"

@@ -36,9 +36,8 @@ typedef struct cli {
     bool version;             /* --version */
     cli_command_t help_topic; /* help COMMAND */
     bool help_topic_given;
-    const char
-        *tenant;      /* verify, rollup-rebuild, query: NULL = every tenant (query: the token's) */
-    const char *from; /* verify, rollup-rebuild, query: as given, NULL = default */
+    const char *tenant; /* verify, rollup-rebuild: NULL = every tenant; query: the token's */
+    const char *from;   /* verify, rollup-rebuild, query: as given, NULL = default */
     const char *to;
     /* query's own flags, as given; NULL when absent (the API's default) */
     const char *workflow;
