@@ -14,6 +14,14 @@ enum {
     OPT_TENANT,
     OPT_FROM,
     OPT_TO,
+    OPT_WORKFLOW,
+    OPT_GROUP_BY,
+    OPT_STATUS,
+    OPT_PERCENTILES,
+    OPT_INTERVAL,
+    OPT_FORMAT,
+    OPT_URL,
+    OPT_TOKEN,
     OPT_SETTING_BASE = 0x1000,
 };
 
@@ -26,6 +34,7 @@ typedef struct command_info {
     const char *text;            /* what it does, for its own help */
     const char *const *settings; /* the settings it reads; NULL: all */
     bool range_flags;            /* takes --tenant, --from, --to */
+    bool query_flags;            /* takes --workflow, --format and the others of query */
     bool listed;                 /* shown in the general help */
 } command_info_t;
 
@@ -40,6 +49,29 @@ static const char range_text[] =
     "  --tenant T    only this tenant (default: every tenant)\n"
     "  --from TIME   start, RFC 3339 or a date (default: the start of the raw retention)\n"
     "  --to TIME     end, exclusive; a date covers that whole day (default: an hour from now)\n";
+static const char query_flags_text[] =
+    "  --tenant T           the tenant (default: the token's; required when it allows several)\n"
+    "  --workflow W         one workflow (default: all of the tenant's)\n"
+    "  --from TIME          start, RFC 3339 or a date (default: 24 hours ago)\n"
+    "  --to TIME            end, exclusive; a date covers that whole day (default: now)\n"
+    "  --group-by workflow  adds one row per workflow\n"
+    "  --status LIST        all (default), success, failed, cancelled, timeout, or a comma list\n"
+    "  --percentiles LIST   e.g. 50,95,99.9 (default: 50,90,95,99)\n"
+    "  --interval I         minute, hour, day or auto: adds the series\n"
+    "  --format F           table (default), csv or json\n"
+    "  --url URL            the API, http:// only (default: $EXECTIME_API_URL, else\n"
+    "                       http://127.0.0.1:8080)\n"
+    "  --token JWT          the bearer token (default: $EXECTIME_TOKEN, else\n"
+    "                       $EXECTIME_DEV_TOKEN; prefer the variable: flags show in ps)\n"
+    "\nenvironment: EXECTIME_API_URL, EXECTIME_TOKEN (or EXECTIME_DEV_TOKEN, as deploy/local/up\n"
+    "writes it to .local/env); the database settings are not read.\n"
+    "\nexit status:\n"
+    "  0  the statistics were printed\n"
+    "  1  any other answer or failure (404, an answer that is not the statistics, ...)\n"
+    "  2  usage: an unknown flag, a bad --from/--to/--format/--group-by/--url\n"
+    "  3  401 or 403: no token, a refused token, or a tenant the token may not see\n"
+    "  4  400 or 422: the API refused a parameter (its message names it)\n"
+    "  5  the API is unreachable, timed out (30 s) or answered 5xx (503: database down)\n";
 /* clang-format on */
 
 /* Indexed by cli_command_t. */
@@ -50,32 +82,44 @@ static const command_info_t commands[] = {
                  "PostgreSQL with their rollups, and serves the statistics API, the dashboard,\n"
                  "/healthz, /readyz and /metrics, until SIGTERM or SIGINT (then commits what is\n"
                  "in flight and exits 0).",
-                 NULL, false, true},
+                 NULL, false, false, true},
     [CLI_MIGRATE] = {"migrate", "migrate [--database-url URL]",
                      "apply the embedded schema migrations, then exit",
                      "Applies the embedded schema migrations that the database lacks and exits.\n"
                      "Run it as a role that may create schemas and roles (the database owner);\n"
                      "running it again applies nothing.",
-                     database_settings, false, true},
+                     database_settings, false, false, true},
     [CLI_VERIFY] = {"verify", "verify [--tenant T] [--from TIME] [--to TIME]",
                     "recompute rollups from raw rows, print every difference (exit 1 if any)",
                     "Recomputes the rollups of the range from the raw rows and prints every\n"
                     "difference; exits 0 when there is none, 1 when there is any.",
-                    verify_settings, true, true},
+                    verify_settings, true, false, true},
     [CLI_ROLLUP_REBUILD] = {"rollup-rebuild",
                             "rollup-rebuild [--tenant T] [--from TIME] [--to TIME]",
                             "replace the rollups of a range by a recomputation from raw rows",
                             "Replaces the rollups of the range by a recomputation from the raw\n"
                             "rows (run it as the schema owner); writers wait for it.",
-                            verify_settings, true, true},
+                            verify_settings, true, false, true},
+    [CLI_QUERY] = {"query",
+                   "query [--tenant T] [--workflow W] [--from TIME] [--to TIME]\n"
+                   "       [--group-by workflow] [--status LIST] [--percentiles LIST]\n"
+                   "       [--interval I] [--format table|csv|json] [--url URL] [--token JWT]",
+                   "print the statistics API's answer as a table, CSV or JSON",
+                   "Asks GET /api/v1/statistics/execution-times of a running agent (over plain\n"
+                   "HTTP) and prints the answer: a table (the summary, then one row per workflow\n"
+                   "with --group-by workflow, then the series with --interval), CSV (RFC 4180,\n"
+                   "one header row; the first column, scope, says summary, workflow or series)\n"
+                   "or the API's JSON as it came. Durations are in milliseconds.",
+                   no_settings, false, true, true},
     [CLI_VERSION] = {"version", "version", "print the version (also --version)",
                      "Prints the agent's version and the schema version it migrates to.",
-                     no_settings, false, true},
+                     no_settings, false, false, true},
     [CLI_HELP] = {"help", "help [COMMAND]", "print this help, or a command's (also -h, --help)",
-                  "Prints the list of commands, or one command's help.", no_settings, false, true},
+                  "Prints the list of commands, or one command's help.", no_settings, false, false,
+                  true},
     [CLI_CONFIG_MARKDOWN] = {"config-markdown", "config-markdown", "",
                              "Prints the settings as the table of docs/configuration.md.",
-                             no_settings, false, false},
+                             no_settings, false, false, false},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
@@ -104,6 +148,14 @@ static int build_options(struct option *opts, size_t cap)
         {"tenant", required_argument, NULL, OPT_TENANT},
         {"from", required_argument, NULL, OPT_FROM},
         {"to", required_argument, NULL, OPT_TO},
+        {"workflow", required_argument, NULL, OPT_WORKFLOW},
+        {"group-by", required_argument, NULL, OPT_GROUP_BY},
+        {"status", required_argument, NULL, OPT_STATUS},
+        {"percentiles", required_argument, NULL, OPT_PERCENTILES},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"url", required_argument, NULL, OPT_URL},
+        {"token", required_argument, NULL, OPT_TOKEN},
     };
     size_t n = 0;
     size_t settings = config_setting_count();
@@ -140,6 +192,33 @@ static int positional(cli_t *out, const char *arg, char *err, size_t err_cap)
     return -EINVAL;
 }
 
+/* The values of query's flags that the API does not judge (or would judge late). */
+static int check_query_values(const cli_t *out, char *err, size_t err_cap)
+{
+    if (out->group_by && strcmp(out->group_by, "workflow") != 0) {
+        snprintf(err, err_cap, "--group-by: \"%s\" is not workflow (the one grouping)",
+                 out->group_by);
+        return -EINVAL;
+    }
+    if (out->format && strcmp(out->format, "table") != 0 && strcmp(out->format, "csv") != 0 &&
+        strcmp(out->format, "json") != 0) {
+        snprintf(err, err_cap, "--format: \"%s\" is not table, csv or json", out->format);
+        return -EINVAL;
+    }
+    const char *const values[] = {out->tenant,   out->workflow, out->status, out->percentiles,
+                                  out->interval, out->url,      out->token};
+    const char *const flags[] = {"--tenant",   "--workflow", "--status", "--percentiles",
+                                 "--interval", "--url",      "--token"};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        if (values[i] && values[i][0] == '\0') {
+            snprintf(err, err_cap, "%s: an empty value (leave the flag out for the default)",
+                     flags[i]);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, config_t *cfg, cli_t *out, char *err, size_t err_cap)
 {
     struct option opts[OPTIONS_MAX];
@@ -163,6 +242,14 @@ int cli_parse(int argc, char **argv, config_t *cfg, cli_t *out, char *err, size_
         case OPT_TENANT: out->tenant = optarg; break;
         case OPT_FROM: out->from = optarg; break;
         case OPT_TO: out->to = optarg; break;
+        case OPT_WORKFLOW: out->workflow = optarg; break;
+        case OPT_GROUP_BY: out->group_by = optarg; break;
+        case OPT_STATUS: out->status = optarg; break;
+        case OPT_PERCENTILES: out->percentiles = optarg; break;
+        case OPT_INTERVAL: out->interval = optarg; break;
+        case OPT_FORMAT: out->format = optarg; break;
+        case OPT_URL: out->url = optarg; break;
+        case OPT_TOKEN: out->token = optarg; break;
         case ':': snprintf(err, err_cap, "%s: needs a value", argv[optind - 1]); return -EINVAL;
         case '?':
             snprintf(err, err_cap, "%s: unknown flag (see " PROG " --help)", argv[optind - 1]);
@@ -174,14 +261,23 @@ int cli_parse(int argc, char **argv, config_t *cfg, cli_t *out, char *err, size_
         if (rc < 0)
             return rc;
     }
-    if ((out->tenant || out->from || out->to) && !commands[out->command].range_flags) {
+    const command_info_t *info = &commands[out->command];
+    if ((out->tenant || out->from || out->to) && !info->range_flags && !info->query_flags) {
         snprintf(err, err_cap,
-                 "%s: --tenant, --from and --to are flags of verify and "
-                 "rollup-rebuild",
-                 commands[out->command].name);
+                 "%s: --tenant, --from and --to are flags of verify, rollup-rebuild and query",
+                 info->name);
         return -EINVAL;
     }
-    return 0;
+    if ((out->workflow || out->group_by || out->status || out->percentiles || out->interval ||
+         out->format || out->url || out->token) &&
+        !info->query_flags) {
+        snprintf(err, err_cap,
+                 "%s: --workflow, --group-by, --status, --percentiles, --interval, "
+                 "--format, --url and --token are flags of query",
+                 info->name);
+        return -EINVAL;
+    }
+    return check_query_values(out, err, err_cap);
 }
 
 void cli_print_help(FILE *out, cli_command_t command, bool general)
@@ -201,6 +297,8 @@ void cli_print_help(FILE *out, cli_command_t command, bool general)
     fprintf(out, "usage: " PROG " %s\n\n%s\n", info->usage, info->text);
     if (info->range_flags)
         fprintf(out, "\nflags:\n%s", range_text);
+    if (info->query_flags)
+        fprintf(out, "\nflags:\n%s", query_flags_text);
     if (info->settings == NULL || info->settings[0] != NULL) {
         fprintf(out, "\nsettings (each flag also as its environment variable; "
                      "see docs/configuration.md):\n");

@@ -1,8 +1,9 @@
 /*
  * cli — exectime-agent's command line: one command (run, migrate, verify, rollup-rebuild,
- * version, help) and flags anywhere around it, read by one getopt_long pass over one option
- * list: every setting of config's table (--redis-url …, also as EXECTIME_* variables), the
- * commands' own flags (--tenant, --from, --to), -h/--help and --version.
+ * query, version, help) and flags anywhere around it, read by one getopt_long pass over one
+ * option list: every setting of config's table (--redis-url …, also as EXECTIME_* variables),
+ * the commands' own flags (--tenant, --from, --to; query's --workflow, --format …), -h/--help
+ * and --version.
  *
  * Ownership: cli_t points into argv (which getopt_long may reorder); settings are stored in
  * the config_t passed in. Errors: -EINVAL with one line in err that names the argument;
@@ -22,6 +23,7 @@ typedef enum cli_command {
     CLI_MIGRATE,
     CLI_VERIFY,
     CLI_ROLLUP_REBUILD,
+    CLI_QUERY, /* the statistics API from a terminal (query_command.h) */
     CLI_VERSION,
     CLI_HELP,
     CLI_CONFIG_MARKDOWN, /* the settings as docs/configuration.md's table (not in --help) */
@@ -34,9 +36,18 @@ typedef struct cli {
     bool version;             /* --version */
     cli_command_t help_topic; /* help COMMAND */
     bool help_topic_given;
-    const char *tenant; /* verify, rollup-rebuild: NULL = every tenant */
-    const char *from;   /* verify, rollup-rebuild: as given, NULL = default */
+    const char *tenant; /* verify, rollup-rebuild: NULL = every tenant; query: the token's */
+    const char *from;   /* verify, rollup-rebuild, query: as given, NULL = default */
     const char *to;
+    /* query's own flags, as given; NULL when absent (the API's default) */
+    const char *workflow;
+    const char *group_by;    /* "workflow" (checked here) */
+    const char *status;      /* the API judges it */
+    const char *percentiles; /* the API judges it */
+    const char *interval;    /* the API judges it */
+    const char *format;      /* "table", "csv" or "json" (checked here); NULL = table */
+    const char *url;         /* over EXECTIME_API_URL */
+    const char *token;       /* over EXECTIME_TOKEN */
 } cli_t;
 
 /* Reads argv[1..argc) into out and the settings into cfg (over what cfg holds already). */

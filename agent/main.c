@@ -1,6 +1,6 @@
 /*
- * exectime-agent — commands: run (default), migrate, verify, rollup-rebuild, version, help
- * (cli reads the command line). Configuration comes from config (environment, then flags);
+ * exectime-agent — commands: run (default), migrate, verify, rollup-rebuild, query, version,
+ * help (cli reads the command line). Configuration comes from config (environment, then flags);
  * a bad value stops start-up with one line naming the variable, exit status 2.
  */
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
+#include "query_command.h"
 #include "timeutil.h"
 #include "verify.h"
 
@@ -106,6 +107,12 @@ int main(int argc, char **argv)
         free(cfg);
         return code;
     }
+    if (cli.command == CLI_QUERY) {
+        /* A client of the API: the agent's settings (the database's above all) are not its
+         * business, so neither their absence nor a bad one stops it. */
+        free(cfg);
+        return query_command_run(&cli, stdout, stderr);
+    }
     if (env_rc < 0 || config_validate(cfg, err, sizeof err) < 0) {
         fprintf(stderr, "exectime-agent: %s\n", env_rc < 0 ? env_err : err);
         free(cfg);
@@ -121,6 +128,7 @@ int main(int argc, char **argv)
     case CLI_MIGRATE: code = run_migrate(cfg); break;
     case CLI_VERIFY:
     case CLI_ROLLUP_REBUILD: code = run_verify(cfg, &cli); break;
+    case CLI_QUERY: /* answered above */
     case CLI_VERSION:
     case CLI_HELP:
     case CLI_CONFIG_MARKDOWN:

@@ -15,10 +15,10 @@ static char err[512];
 
 static int parse_list(const char **list)
 {
-    static char copies[16][256];
-    char *argv[17];
+    static char copies[32][256];
+    char *argv[33];
     int argc = 0;
-    for (; list[argc] && argc < 16; argc++) {
+    for (; list[argc] && argc < 32; argc++) {
         snprintf(copies[argc], sizeof copies[argc], "%s", list[argc]);
         argv[argc] = copies[argc];
     }
@@ -67,7 +67,56 @@ Test(cli, verify_takes_its_range_flags_and_others_do_not)
     cr_assert_str_eq(cli.from, "2026-01-01");
     cr_assert_str_eq(cli.to, "2026-02-01");
     cr_assert_lt(PARSE("run", "--tenant", "t1"), 0);
-    cr_assert_not_null(strstr(err, "verify and rollup-rebuild"), "%s", err);
+    cr_assert_not_null(strstr(err, "verify, rollup-rebuild and query"), "%s", err);
+}
+
+Test(cli, query_takes_its_flags_anywhere_as_given)
+{
+    cr_assert_eq(PARSE("--format", "csv", "query", "--tenant", "t1", "--group-by=workflow",
+                       "--workflow", "wf 1", "--status", "failed,timeout", "--percentiles",
+                       "50,99.9", "--interval", "hour", "--url", "http://h:1/x", "--token", "abc",
+                       "--from", "2026-01-01", "--to", "2026-01-02T00:00:00Z"),
+                 0, "%s", err);
+    cr_assert_eq(cli.command, CLI_QUERY);
+    cr_assert_str_eq(cli.format, "csv");
+    cr_assert_str_eq(cli.tenant, "t1");
+    cr_assert_str_eq(cli.group_by, "workflow");
+    cr_assert_str_eq(cli.workflow, "wf 1");
+    cr_assert_str_eq(cli.status, "failed,timeout");
+    cr_assert_str_eq(cli.percentiles, "50,99.9");
+    cr_assert_str_eq(cli.interval, "hour");
+    cr_assert_str_eq(cli.url, "http://h:1/x");
+    cr_assert_str_eq(cli.token, "abc");
+    cr_assert_str_eq(cli.from, "2026-01-01");
+    cr_assert_str_eq(cli.to, "2026-01-02T00:00:00Z");
+    cr_assert_eq(PARSE("query"), 0, "%s", err);
+    cr_assert_null(cli.format, "no --format: the table (query_command decides)");
+    cr_assert_null(cli.group_by);
+    cr_assert_eq(PARSE("query", "--format", "json", "--format", "table"), 0, "%s", err);
+    cr_assert_str_eq(cli.format, "table", "the last one wins, as with settings");
+}
+
+Test(cli, query_flags_are_refused_by_other_commands)
+{
+    cr_assert_lt(PARSE("verify", "--format", "csv"), 0);
+    cr_assert_not_null(strstr(err, "are flags of query"), "%s", err);
+    cr_assert_lt(PARSE("--url", "http://h:1"), 0);
+    cr_assert_not_null(strstr(err, "run: "), "%s", err);
+    cr_assert_lt(PARSE("migrate", "--token", "abc"), 0);
+}
+
+Test(cli, query_refuses_a_format_or_grouping_it_does_not_know_and_empty_values)
+{
+    cr_assert_lt(PARSE("query", "--format", "xml"), 0);
+    cr_assert_not_null(strstr(err, "--format: \"xml\" is not table, csv or json"), "%s", err);
+    cr_assert_lt(PARSE("query", "--group-by", "tenant"), 0);
+    cr_assert_not_null(strstr(err, "--group-by: \"tenant\""), "%s", err);
+    cr_assert_lt(PARSE("query", "--workflow", ""), 0);
+    cr_assert_not_null(strstr(err, "--workflow: an empty value"), "%s", err);
+    cr_assert_lt(PARSE("query", "--token="), 0);
+    cr_assert_not_null(strstr(err, "--token: an empty value"), "%s", err);
+    cr_assert_lt(PARSE("query", "extra"), 0);
+    cr_assert_not_null(strstr(err, "query: unexpected argument \"extra\""), "%s", err);
 }
 
 Test(cli, mistakes_are_named)

@@ -552,6 +552,82 @@ step('the regressions list names the slower workflow, as the API does, and its r
   assert.ok(shown.listAboveTable, 'the list is not above the workflow table');
 });
 
+/** Reads CSV as RFC 4180 says (quotes doubled, CRLF after every record) into arrays of fields. */
+function readCsv(text) {
+  const records = [];
+  let i = 0;
+  while (i < text.length) {
+    const fields = [];
+    for (;;) {
+      let field = '';
+      if (text[i] === '"') {
+        let j = i + 1;
+        for (;;) {
+          assert.ok(j < text.length, 'an unclosed quote in the CSV');
+          if (text[j] === '"' && text[j + 1] === '"') j += 2;
+          else if (text[j] === '"') break;
+          else j++;
+        }
+        field = text.slice(i + 1, j).replace(/""/g, '"');
+        i = j + 1;
+      } else {
+        while (i < text.length && !',\r\n'.includes(text[i])) field += text[i++];
+      }
+      fields.push(field);
+      if (text[i] === ',') {
+        i++;
+        continue;
+      }
+      assert.equal(text.slice(i, i + 2), '\r\n', `a CSV record not ended by CRLF at ${i}`);
+      i += 2;
+      break;
+    }
+    records.push(fields);
+  }
+  return records;
+}
+
+/** Clicks the widget's "Download CSV" button of `kind` and returns the file's name and records. */
+async function downloadCsvOf(kind) {
+  const [file] = await Promise.all([
+    page.waitForEvent('download', { timeout: VIEW_TIMEOUT_MS }),
+    page.locator(`exectime-stats button[data-download="${kind}"]`).click(),
+  ]);
+  const name = file.suggestedFilename();
+  const records = readCsv(fs.readFileSync(await file.path(), 'utf8'));
+  await file.delete();
+  return { name, records };
+}
+
+step('"Download CSV": the workflow table and the series as files holding the API\'s rows', async () => {
+  await checkView(page, seen, { preset: '24h' });
+  const stamp = '(\\d{4})(\\d{2})(\\d{2})T(\\d{2})(\\d{2})Z';
+  const cell = (v) => (v === null || v === undefined ? '' : String(v));
+  for (const kind of ['workflows', 'series']) {
+    const { name, records } = await downloadCsvOf(kind);
+    // The file names the tenant, what it holds and the range; the API, asked the widget's
+    // question for that range, answers the same rows.
+    const m = name.match(new RegExp(`^exectime-${TENANT}-${kind}-${stamp}-${stamp}\\.csv$`));
+    assert.ok(m, `file name ${name}`);
+    const iso = (p) => `${p[0]}-${p[1]}-${p[2]}T${p[3]}:${p[4]}:00Z`;
+    const params = Object.fromEntries(seen.current.searchParams);
+    const answer = await api({ ...params, start_date: iso(m.slice(1, 6)), end_date: iso(m.slice(6, 11)) });
+    const keys = Object.keys(answer.percentiles);
+    const stats = kind === 'workflows' ? ['count', 'failed', 'avg_ms', 'median_ms', 'min_ms', 'max_ms'] : ['count', 'failed', 'avg_ms', 'min_ms', 'max_ms'];
+    const first = kind === 'workflows' ? ['tenant_id', 'workflow_id'] : ['tenant_id', 'workflow_id', 'bucket_start'];
+    assert.deepEqual(records[0], [...first, ...stats, ...keys]);
+    const rows = kind === 'workflows' ? answer.workflows : answer.series;
+    assert.ok(kind === 'workflows' ? rows.length === 8 : rows.length > 0, `${kind}: ${rows.length} rows`);
+    assert.equal(records.length, 1 + rows.length, `${kind}: ${records.length - 1} rows, the API has ${rows.length}`);
+    rows.forEach((row, i) => {
+      const lead = kind === 'workflows' ? [TENANT, row.workflow_id] : [TENANT, '', row.bucket_start];
+      const want = [...lead, ...stats.map((k) => cell(row[k])), ...keys.map((k) => cell(row.percentiles[k]))];
+      assert.deepEqual(records[i + 1], want, `${kind} row ${i + 1}`);
+      stats.forEach((k, c) => assert.equal(records[i + 1][lead.length + c] === '' ? null : Number(records[i + 1][lead.length + c]), row[k] ?? null));
+    });
+  }
+});
+
 step('themes: light and dark follow the system, the theme attribute overrides; screenshots', async () => {
   await page.locator('exectime-stats .plot canvas').first().waitFor();
   await page.locator('exectime-stats svg rect.bar').first().waitFor();
