@@ -27,7 +27,25 @@ static char *rollup_snapshot(void)
         " SELECT 'day', * FROM exectime.rollup_day) r");
 }
 
-/* Version 4 as migrations 0001-0004 left it, as far as version 5 changes it. */
+/* Without version 7's queue-wait columns (the raw rows' and the rollups'). */
+static void downgrade_to_version_6(void)
+{
+    PQclear(it_sql("BEGIN;"
+                   "ALTER TABLE exectime.execution_time_statistics DROP COLUMN queue_wait_us;"
+                   "ALTER TABLE exectime.rollup_minute DROP COLUMN queue_runs,"
+                   " DROP COLUMN queue_sum_us, DROP COLUMN queue_min_us,"
+                   " DROP COLUMN queue_max_us, DROP COLUMN queue_hist;"
+                   "ALTER TABLE exectime.rollup_hour DROP COLUMN queue_runs,"
+                   " DROP COLUMN queue_sum_us, DROP COLUMN queue_min_us,"
+                   " DROP COLUMN queue_max_us, DROP COLUMN queue_hist;"
+                   "ALTER TABLE exectime.rollup_day DROP COLUMN queue_runs,"
+                   " DROP COLUMN queue_sum_us, DROP COLUMN queue_min_us,"
+                   " DROP COLUMN queue_max_us, DROP COLUMN queue_hist;"
+                   "DELETE FROM exectime.schema_migrations WHERE version = 7;"
+                   "COMMIT"));
+}
+
+/* Version 4 as migrations 0001-0004 left it, as far as versions 5 and 7 change it. */
 static void downgrade_to_version_4(void)
 {
     PQclear(
@@ -53,6 +71,7 @@ static void downgrade_to_version_4(void)
                "UPDATE exectime.sketch_constants SET encoding = 1;"
                "DELETE FROM exectime.schema_migrations WHERE version = 5;"
                "COMMIT"));
+    downgrade_to_version_6();
     cr_assert_eq(it_sql_int("SELECT count(*) FROM information_schema.columns"
                             " WHERE table_schema = 'exectime' AND column_name = 'hist'"
                             " AND data_type = 'ARRAY'"),
@@ -69,6 +88,8 @@ Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate
                     .spread_us = 3 * ET_US_PER_DAY,
                     .run_prefix = "up-"};
     it_gen_events(ev, N, &gen);
+    for (size_t i = 0; i < N; i++)
+        ev[i].has_enqueued = false; /* written before version 7: no queue data */
     it_agent_t *a = it_agent_start("c1", NULL);
     it_agent_wait_ready(a);
     it_publish(ev, N, 8, 1);
@@ -111,5 +132,63 @@ Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate
     it_wait_drained();
     it_check_rollups_match(ev, N + M);
     it_check_rollups_match_raw_sql();
+    it_pass();
+}
+
+/* Version 7 (queue wait) on a database of version 6 with data: the rows keep every value,
+ * read as "no queue data", and ingest goes on with queue waits on top of them. */
+Test(upgrade, version_7_adds_queue_wait_and_keeps_data, IT_TEST_OPTS)
+{
+    enum { N = 1500, M = 1500 };
+    static et_event_t ev[N + M];
+    it_gen_t gen = {.seed = 707,
+                    .tenants = 2,
+                    .workflows = 4,
+                    .spread_us = 2 * ET_US_PER_DAY,
+                    .run_prefix = "q6-"};
+    it_gen_events(ev, N, &gen);
+    for (size_t i = 0; i < N; i++)
+        ev[i].has_enqueued = false;
+    it_agent_t *a = it_agent_start("c1", NULL);
+    it_agent_wait_ready(a);
+    it_publish(ev, N, 8, 1);
+    it_wait_drained();
+    it_agent_stop(a);
+    downgrade_to_version_6();
+    char *before = rollup_snapshot();
+    cr_assert(before != NULL && strlen(before) > 1000);
+
+    char *out = NULL;
+    cr_assert_eq(it_agent_command("migrate", it.db_admin_url, &out), 0, "%s", out);
+    free(out);
+    char *after = rollup_snapshot();
+    cr_assert_str_eq(after, before, "migrating to version 7 changed the rollups");
+    free(after);
+    free(before);
+    cr_assert_eq(it_sql_int("SELECT count(*) FROM exectime.rollup_day WHERE queue_runs <> 0"
+                            " OR queue_hist <> ''::bytea"),
+                 0);
+    cr_assert_eq(it_raw_count(), N);
+    cr_assert_eq(it_agent_command("verify", it.agent_url, &out), 0, "%s", out);
+    free(out);
+
+    it_gen_t more = gen;
+    more.seed = 708;
+    more.run_prefix = "q7-";
+    it_gen_events(ev + N, M, &more);
+    size_t queued = 0;
+    for (size_t i = N; i < N + M; i++)
+        queued += ev[i].has_enqueued;
+    cr_assert(queued > M / 4, "the generator gives a share of the events queue data");
+    it_agent_t *b = it_agent_start("c2", NULL);
+    it_agent_wait_ready(b);
+    it_publish(ev + N, M, 8, 2);
+    it_wait_drained();
+    it_check_rollups_match(ev, N + M);
+    it_check_rollups_match_raw_sql();
+    cr_assert_eq(
+        it_sql_int("SELECT sum(queue_runs) FROM exectime.rollup_day WHERE workflow_id = ''"),
+        (long long)queued);
+    it_verify_ok();
     it_pass();
 }
