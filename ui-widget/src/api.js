@@ -38,7 +38,7 @@ export function endpoint(apiBase) {
  * @param {string} apiBase
  * @param {{tenantId?: string, workflowId?: string, start?: string, end?: string,
  *          status?: string, percentiles?: number[], interval?: string, groupBy?: string,
- *          sort?: string, limit?: number, include?: string}} q
+ *          sort?: string, limit?: number, include?: string, measure?: string}} q
  */
 export function statsUrl(apiBase, q) {
   const params = [
@@ -53,6 +53,7 @@ export function statsUrl(apiBase, q) {
     ['sort', q.sort],
     ['limit', q.limit === undefined || q.limit === null ? undefined : String(q.limit)],
     ['include', q.include],
+    ['measure', q.measure],
   ];
   const search = new URLSearchParams();
   for (const [name, value] of params) {
@@ -99,6 +100,9 @@ export function viewRequests(view) {
         end: view.range.end,
         interval: 'auto',
         include: 'histogram',
+        // Queue wait beside run time; the previous period's summary stays run-time only,
+        // so it keeps being answered from the agent's day cache.
+        measure: 'run,queue_wait',
         ...(view.workflowId ? {} : { groupBy: 'workflow', sort: 'p95', limit: WORKFLOW_LIMIT }),
       }),
       headers,
