@@ -24,12 +24,13 @@
 #define WATCHDOG_SLACK_MS 10000
 /* Bytes of COPY text per event at most: three escaped ids, two timestamps, numbers. */
 #define ROW_BYTES_MAX (2 * (ET_TENANT_ID_MAX + ET_WORKFLOW_ID_MAX + ET_RUN_ID_MAX) + 160)
-/* The merged rollup rows of one batch, at most. A row takes its histogram's bytes twice
- * (hex), up to 2 * ET_HIST_ENCODED_MAX; one entry's runs touch at most 6 *
- * ET_ENTRY_MAX_EVENTS keys, under 220 MiB even if every one held every bin. A batch past
- * the bound fails as a program limit (54000) and is bisected until its slices fit, so
- * the bound never refuses an entry. */
-#define ROLLUP_ROWS_MAX_BYTES (256u << 20)
+/* The merged rollup rows of one batch, at most. A row takes its two histograms' bytes
+ * twice (hex; run time and queue wait), up to 4 * ET_HIST_ENCODED_MAX; one entry's runs
+ * touch at most 6 * ET_ENTRY_MAX_EVENTS keys, under 440 MiB even if every one held every
+ * bin of both. A batch past the bound fails as a program limit (54000) and is bisected
+ * until its slices fit, so the bound never refuses an entry. A bound, not an allocation:
+ * the buffer grows only as far as a batch needs. */
+#define ROLLUP_ROWS_MAX_BYTES (512u << 20)
 
 /* After "SET statement_timeout = <ms>;", so that a statement stuck on a lock or a slow disk
  * fails (57014, retried) instead of holding the batch for ever. */
