@@ -517,6 +517,34 @@ static int parse_include(parse_state_t *st, const char *name, const char *v, siz
     return 0;
 }
 
+/* "run", "queue_wait", or both as a comma list, each once. */
+static int parse_measure(parse_state_t *st, const char *name, const char *v, size_t n,
+                         api_error_t *err)
+{
+    uint8_t mask = 0;
+    size_t pos = 0;
+
+    while (pos <= n) {
+        const char *item = v + pos;
+        const char *comma = memchr(item, ',', n - pos);
+        size_t len = comma != NULL ? (size_t)(comma - item) : n - pos;
+        uint8_t bit;
+
+        pos += len + 1;
+        if (text_is(item, len, "run"))
+            bit = API_MEASURE_RUN;
+        else if (text_is(item, len, "queue_wait"))
+            bit = API_MEASURE_QUEUE_WAIT;
+        else
+            return fail(err, name, "must be run, queue_wait or run,queue_wait");
+        if (mask & bit)
+            return fail(err, name, "lists a measure more than once");
+        mask |= bit;
+    }
+    st->out->measures = mask;
+    return 0;
+}
+
 typedef struct param_def {
     const char *name;
     param_parse_fn parse;
@@ -535,6 +563,7 @@ static const param_def_t param_defs[] = {
     {"sort", parse_sort},
     {"limit", parse_limit},
     {"include", parse_include},
+    {"measure", parse_measure},
 };
 
 /* ---- the whole query ---- */
@@ -556,6 +585,7 @@ static void set_defaults(api_params_t *out)
     out->interval = API_INTERVAL_NONE;
     out->sort = API_SORT_P95;
     out->limit = API_LIMIT_DEFAULT;
+    out->measures = API_MEASURE_RUN;
 }
 
 /*

@@ -49,6 +49,11 @@ typedef enum api_sort {
     API_SORT_MAX,
 } api_sort_t;
 
+/* What the answer measures (bits of api_params_t.measures). The run-time block is always
+ * answered; API_MEASURE_QUEUE_WAIT adds the queue_wait blocks beside it. */
+#define API_MEASURE_RUN 1u
+#define API_MEASURE_QUEUE_WAIT 2u
+
 typedef struct api_error {
     int status;         /* HTTP status: 400 */
     char code[32];      /* "invalid_parameter" */
@@ -74,6 +79,7 @@ typedef struct api_params {
     api_sort_t sort; /* default API_SORT_P95; accepted without group_by too */
     int limit;       /* 1..API_LIMIT_MAX, default API_LIMIT_DEFAULT */
     bool include_histogram;
+    uint8_t measures; /* API_MEASURE_* bits; default API_MEASURE_RUN */
 } api_params_t;
 
 /**

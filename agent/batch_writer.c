@@ -23,13 +23,14 @@
  * cancelled the statement and said so; silence means the session is dead or frozen. */
 #define WATCHDOG_SLACK_MS 10000
 /* Bytes of COPY text per event at most: three escaped ids, two timestamps, numbers. */
-#define ROW_BYTES_MAX (2 * (ET_TENANT_ID_MAX + ET_WORKFLOW_ID_MAX + ET_RUN_ID_MAX) + 128)
-/* The merged rollup rows of one batch, at most. A row takes its histogram's bytes twice
- * (hex), up to 2 * ET_HIST_ENCODED_MAX; one entry's runs touch at most 6 *
- * ET_ENTRY_MAX_EVENTS keys, under 220 MiB even if every one held every bin. A batch past
- * the bound fails as a program limit (54000) and is bisected until its slices fit, so
- * the bound never refuses an entry. */
-#define ROLLUP_ROWS_MAX_BYTES (256u << 20)
+#define ROW_BYTES_MAX (2 * (ET_TENANT_ID_MAX + ET_WORKFLOW_ID_MAX + ET_RUN_ID_MAX) + 160)
+/* The merged rollup rows of one batch, at most. A row takes its two histograms' bytes
+ * twice (hex; run time and queue wait), up to 4 * ET_HIST_ENCODED_MAX; one entry's runs
+ * touch at most 6 * ET_ENTRY_MAX_EVENTS keys, under 440 MiB even if every one held every
+ * bin of both. A batch past the bound fails as a program limit (54000) and is bisected
+ * until its slices fit, so the bound never refuses an entry. A bound, not an allocation:
+ * the buffer grows only as far as a batch needs. */
+#define ROLLUP_ROWS_MAX_BYTES (512u << 20)
 
 /* After "SET statement_timeout = <ms>;", so that a statement stuck on a lock or a slow disk
  * fails (57014, retried) instead of holding the batch for ever. */
@@ -41,7 +42,8 @@ static const char setup_sql_tail[] =
     "SET application_name = 'exectime-agent writer';"
     "CREATE TEMP TABLE IF NOT EXISTS exectime_staging ("
     " tenant_id text COLLATE \"C\", workflow_id text COLLATE \"C\", run_id text COLLATE \"C\","
-    " status text, started_at timestamptz, finished_at timestamptz, duration_us bigint"
+    " status text, started_at timestamptz, finished_at timestamptz, duration_us bigint,"
+    " queue_wait_us bigint"
     ") ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS exectime_rollup_keys ("
     " n integer, resolution smallint, tenant_id text COLLATE \"C\","
@@ -51,7 +53,8 @@ static const char setup_sql_tail[] =
     " stored boolean,"
     " resolution smallint, tenant_id text COLLATE \"C\", workflow_id text COLLATE \"C\","
     " bucket timestamptz, status smallint, runs bigint, sum_us bigint, min_us bigint,"
-    " max_us bigint, hist bytea"
+    " max_us bigint, hist bytea, queue_runs bigint, queue_sum_us bigint, queue_min_us bigint,"
+    " queue_max_us bigint, queue_hist bytea"
     ") ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS exectime_admit ("
     " tenant_id text COLLATE \"C\", workflow_id text COLLATE \"C\", load boolean"
@@ -64,9 +67,10 @@ static const char setup_sql_tail[] =
 /* clang-format off */
 #define INSERT_HEAD                                                                            \
     "INSERT INTO exectime.execution_time_statistics"                                           \
-    " (tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us)"          \
-    " SELECT tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us"     \
-    " FROM exectime_staging"
+    " (tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us,"          \
+    " queue_wait_us)"                                                                          \
+    " SELECT tenant_id, workflow_id, run_id, status, started_at, finished_at, duration_us,"    \
+    " queue_wait_us FROM exectime_staging"
 /* clang-format on */
 
 /* Round trip 1, usually: a plain INSERT, about half the cost of the careful one (no
@@ -80,7 +84,7 @@ static const char insert_sql[] = STAGE_SQL INSERT_HEAD;
 static const char insert_careful_sql[] =
     STAGE_SQL INSERT_HEAD " ORDER BY tenant_id, run_id, finished_at ON CONFLICT DO NOTHING"
     " RETURNING tenant_id, workflow_id, status,"
-    " (extract(epoch FROM finished_at) * 1000000)::bigint, duration_us";
+    " (extract(epoch FROM finished_at) * 1000000)::bigint, duration_us, queue_wait_us";
 /* clang-format on */
 
 /* The lock class of the writers' per-tenant rollup locks ("ET" 01). */
@@ -88,7 +92,8 @@ static const char insert_careful_sql[] =
 
 /* clang-format off */
 #define READ_SQL(table, res)                                                                   \
-    "SELECT k.n, r.runs, r.sum_us, r.min_us, r.max_us, r.hist FROM exectime_rollup_keys k"     \
+    "SELECT k.n, r.runs, r.sum_us, r.min_us, r.max_us, r.hist, r.queue_runs, r.queue_sum_us,"  \
+    " r.queue_min_us, r.queue_max_us, r.queue_hist FROM exectime_rollup_keys k"                \
     " JOIN exectime." table " r USING (tenant_id, workflow_id, bucket, status)"                \
     " WHERE k.resolution = " res
 /* clang-format on */
@@ -111,12 +116,13 @@ static const char read_sql[] =
 /* clang-format off */
 #define WRITE_SQL(table, res)                                                                  \
     "UPDATE exectime." table " r SET runs = s.runs, sum_us = s.sum_us, min_us = s.min_us,"     \
-    " max_us = s.max_us, hist = s.hist FROM exectime_rollup_staging s"                         \
+    " max_us = s.max_us, hist = s.hist, queue_runs = s.queue_runs,"                            \
+    " queue_sum_us = s.queue_sum_us, queue_min_us = s.queue_min_us,"                           \
+    " queue_max_us = s.queue_max_us, queue_hist = s.queue_hist FROM exectime_rollup_staging s" \
     " WHERE s.resolution = " res " AND s.stored AND r.tenant_id = s.tenant_id"                 \
     " AND r.workflow_id = s.workflow_id AND r.bucket = s.bucket AND r.status = s.status;"      \
     "INSERT INTO exectime." table                                                              \
-    " (tenant_id, workflow_id, bucket, status, runs, sum_us, min_us, max_us, hist)"            \
-    " SELECT tenant_id, workflow_id, bucket, status, runs, sum_us, min_us, max_us, hist"       \
+    " (" ROLLUP_COPY_COLUMNS ") SELECT " ROLLUP_COPY_COLUMNS                                   \
     " FROM exectime_rollup_staging WHERE resolution = " res " AND NOT stored;"
 /* clang-format on */
 
@@ -613,6 +619,7 @@ typedef struct writer_held_row {
     et_status_t status;
     int64_t finished_us;
     int64_t duration_us;
+    int64_t queue_wait_us;
 } writer_held_row_t;
 
 /* Adds one exectime_admit row (workflow NULL: load the tenant's ids) unless already asked. */
@@ -639,7 +646,7 @@ static int ask(batch_writer_t *w, const char *tenant, const char *workflow)
 
 /* Keeps a row for the admission round trip, and asks about its workflow. */
 static int hold_row(batch_writer_t *w, const char *tenant, const char *workflow, et_status_t status,
-                    int64_t finished, int64_t duration, bool load)
+                    int64_t finished, int64_t duration, int64_t queue_wait, bool load)
 {
     if (w->held_len == w->held_cap) {
         size_t cap = w->held_cap ? 2 * w->held_cap : 256;
@@ -660,6 +667,7 @@ static int hold_row(batch_writer_t *w, const char *tenant, const char *workflow,
     h->status = status;
     h->finished_us = finished;
     h->duration_us = duration;
+    h->queue_wait_us = queue_wait;
     return 0;
 }
 
@@ -669,15 +677,17 @@ static int hold_row(batch_writer_t *w, const char *tenant, const char *workflow,
  * trip when only the database can tell.
  */
 static int fold_run(batch_writer_t *w, const char *tenant, const char *workflow, et_status_t status,
-                    int64_t finished, int64_t duration)
+                    int64_t finished, int64_t duration, int64_t queue_wait)
 {
     switch (wlimit_check(&w->wlimit, tenant, workflow)) {
     case WLIMIT_OWN: break;
     case WLIMIT_OVERFLOW: workflow = WLIMIT_OVERFLOW_ID; break;
-    case WLIMIT_ASK: return hold_row(w, tenant, workflow, status, finished, duration, false);
-    case WLIMIT_ASK_LOAD: return hold_row(w, tenant, workflow, status, finished, duration, true);
+    case WLIMIT_ASK:
+        return hold_row(w, tenant, workflow, status, finished, duration, queue_wait, false);
+    case WLIMIT_ASK_LOAD:
+        return hold_row(w, tenant, workflow, status, finished, duration, queue_wait, true);
     }
-    return rollup_set_add(&w->deltas, tenant, workflow, status, finished, duration);
+    return rollup_set_add(&w->deltas, tenant, workflow, status, finished, duration, queue_wait);
 }
 
 /* One row the careful INSERT returned. */
@@ -689,7 +699,9 @@ static int fold_row(batch_writer_t *w, const PGresult *res, int row)
         return -EINVAL;
     return fold_run(w, PQgetvalue(res, row, 0), PQgetvalue(res, row, 1), status,
                     strtoll(PQgetvalue(res, row, 3), NULL, 10),
-                    strtoll(PQgetvalue(res, row, 4), NULL, 10));
+                    strtoll(PQgetvalue(res, row, 4), NULL, 10),
+                    PQgetisnull(res, row, 5) ? ROLLUP_NO_QUEUE_WAIT
+                                             : strtoll(PQgetvalue(res, row, 5), NULL, 10));
 }
 
 /* The plain INSERT stored every event of the slice: they are folded from the batch. */
@@ -701,7 +713,7 @@ static int fold_slice(batch_writer_t *w)
         const writer_event_t *e = &b->event_list[i];
         const char *tenant = b->names.data + e->names_at;
         int rc = fold_run(w, tenant, tenant + strlen(tenant) + 1, (et_status_t)e->status,
-                          e->finished_us, e->duration_us);
+                          e->finished_us, e->duration_us, e->queue_wait_us);
         if (rc < 0)
             return rc;
     }
@@ -752,10 +764,11 @@ static void on_admit(pg_conn_t *conn, pg_query_event_t event, PGresult *res, voi
         char key[WLIMIT_PAIR_MAX];
         const wlimit_key_t *k =
             wlimit_set_find(&w->answers, key, wlimit_pair(key, h->tenant_id, h->workflow_id));
-        int rc = k == NULL ? -EPROTO
-                           : rollup_set_add(&w->deltas, h->tenant_id,
-                                            k->flag ? h->workflow_id : WLIMIT_OVERFLOW_ID,
-                                            h->status, h->finished_us, h->duration_us);
+        int rc = k == NULL
+                     ? -EPROTO
+                     : rollup_set_add(&w->deltas, h->tenant_id,
+                                      k->flag ? h->workflow_id : WLIMIT_OVERFLOW_ID, h->status,
+                                      h->finished_us, h->duration_us, h->queue_wait_us);
         if (rc < 0) {
             snprintf(w->error, sizeof w->error, "cannot fold inserted row after admission: %s",
                      strerror(-rc));
@@ -917,12 +930,13 @@ static void send_read(batch_writer_t *w)
 
 /* Appends one row of exectime_rollup_staging: whether the key is stored (stored_bins
  * given, added to the delta's own as the row is encoded), then the delta's row. */
-static int stage_row(batch_writer_t *w, const rollup_delta_t *d, const et_hist_t *stored_bins)
+static int stage_row(batch_writer_t *w, const rollup_delta_t *d, const et_hist_t *stored_bins,
+                     const et_hist_t *stored_queue_bins)
 {
     size_t mark = w->rollup_rows.len;
     int rc = copy_buf_raw(&w->rollup_rows, stored_bins ? "t\t" : "f\t", 2);
     if (rc == 0)
-        rc = rollup_delta_copy_row_with(d, stored_bins, true, &w->rollup_rows);
+        rc = rollup_delta_copy_row_with(d, stored_bins, stored_queue_bins, true, &w->rollup_rows);
     if (rc < 0)
         copy_buf_truncate(&w->rollup_rows, mark);
     return rc;
@@ -945,11 +959,27 @@ static int merge_stored(batch_writer_t *w, const PGresult *res, int row)
     int64_t sum = strtoll(PQgetvalue(res, row, 2), NULL, 10);
     int64_t min = strtoll(PQgetvalue(res, row, 3), NULL, 10);
     int64_t max = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+    uint64_t queue_runs = strtoull(PQgetvalue(res, row, 6), NULL, 10);
+    int64_t queue_sum = strtoll(PQgetvalue(res, row, 7), NULL, 10);
+    int64_t queue_min = strtoll(PQgetvalue(res, row, 8), NULL, 10);
+    int64_t queue_max = strtoll(PQgetvalue(res, row, 9), NULL, 10);
     int rc = et_hist_decode_hex(&w->stored_bins, PQgetvalue(res, row, 5));
+    if (rc == 0)
+        rc = et_hist_decode_hex(&w->stored_queue_bins, PQgetvalue(res, row, 10));
     if (rc < 0)
         return rc;
-    if (d->runs > INT64_MAX - runs || __builtin_add_overflow(d->sum_us, sum, &sum))
+    if (d->runs > INT64_MAX - runs || __builtin_add_overflow(d->sum_us, sum, &sum) ||
+        d->queue_runs > INT64_MAX - queue_runs ||
+        __builtin_add_overflow(d->queue_sum_us, queue_sum, &queue_sum))
         return -ERANGE;
+    if (queue_runs > 0) { /* else the stored min and max are placeholders */
+        if (queue_min < d->queue_min_us)
+            d->queue_min_us = queue_min;
+        if (queue_max > d->queue_max_us)
+            d->queue_max_us = queue_max;
+    }
+    d->queue_runs += queue_runs;
+    d->queue_sum_us = queue_sum;
     d->runs += runs;
     d->stored_runs += runs;
     d->sum_us = sum;
@@ -958,7 +988,7 @@ static int merge_stored(batch_writer_t *w, const PGresult *res, int row)
     if (max > d->max_us)
         d->max_us = max;
     w->row_built[n] = 1;
-    return stage_row(w, d, &w->stored_bins);
+    return stage_row(w, d, &w->stored_bins, &w->stored_queue_bins);
 }
 
 /* A failure the agent finds itself, recorded as the database would report it, so that the
@@ -987,7 +1017,7 @@ static void on_read(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void
         switch (PQresultStatus(res)) {
         case PGRES_COPY_IN: send_copy(w, conn, w->rollup_keys.data, w->rollup_keys.len); break;
         case PGRES_TUPLES_OK:
-            if (PQnfields(res) != 6) /* the tenant locks */
+            if (PQnfields(res) != 11) /* the tenant locks */
                 break;
             for (int i = 0; i < PQntuples(res) && !w->error[0]; i++) {
                 int rc = merge_stored(w, res, i);
@@ -1017,7 +1047,7 @@ static void send_upsert(batch_writer_t *w)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < w->deltas.len; i++) {
         if (!w->row_built[i])
-            rc = stage_row(w, &w->deltas.deltas[i], NULL); /* a new key */
+            rc = stage_row(w, &w->deltas.deltas[i], NULL, NULL); /* a new key */
     }
     if (rc == -ENOBUFS) {
         rows_too_big(w);
@@ -1171,6 +1201,7 @@ int writer_init(batch_writer_t *w, uv_loop_t *loop, const config_t *cfg,
     copy_buf_init(&w->rollup_keys, 6 * limit);
     copy_buf_init(&w->rollup_rows, ROLLUP_ROWS_MAX_BYTES);
     et_hist_init(&w->stored_bins);
+    et_hist_init(&w->stored_queue_bins);
     /* A row per held event and a load row per tenant: two per event at most. */
     copy_buf_init(&w->admit_rows, 2 * limit);
     wlimit_set_init(&w->asked);
@@ -1259,6 +1290,7 @@ static int add_event(writer_batch_t *b, size_t at, const et_event_t *e)
     out->status = (uint8_t)e->status;
     out->finished_us = e->finished_us;
     out->duration_us = e->duration_us;
+    out->queue_wait_us = e->has_enqueued ? e->queue_wait_us : ROLLUP_NO_QUEUE_WAIT;
     return copy_buf_raw(&b->names, e->tenant_id, tenant + 1) < 0 ||
                    copy_buf_raw(&b->names, e->workflow_id, workflow + 1) < 0
                ? -ENOMEM
@@ -1282,6 +1314,8 @@ static int add_row(copy_buf_t *rows, const et_event_t *e)
         rc = copy_buf_time(rows, e->finished_us, 0);
     if (rc == 0)
         rc = copy_buf_int(rows, e->duration_us, 0);
+    if (rc == 0)
+        rc = e->has_enqueued ? copy_buf_int(rows, e->queue_wait_us, 0) : copy_buf_null(rows, 0);
     if (rc == 0)
         rc = copy_buf_end_row(rows);
     if (rc < 0)
@@ -1360,6 +1394,7 @@ static void on_handle_closed(uv_handle_t *handle)
     rollup_set_free(&w->deltas);
     copy_buf_free(&w->rollup_rows);
     et_hist_free(&w->stored_bins);
+    et_hist_free(&w->stored_queue_bins);
     copy_buf_free(&w->rollup_keys);
     free(w->row_built);
     copy_buf_free(&w->admit_rows);

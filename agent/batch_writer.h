@@ -93,6 +93,7 @@ typedef struct writer_event {
     uint8_t status;    /* et_status_t */
     int64_t finished_us;
     int64_t duration_us;
+    int64_t queue_wait_us; /* ROLLUP_NO_QUEUE_WAIT when the event had no enqueued_at */
 } writer_event_t;
 
 typedef struct writer_batch {
@@ -168,6 +169,7 @@ struct batch_writer {
     uint8_t *row_built;     /* per delta: its merged row is in rollup_rows */
     size_t row_built_cap;
     et_hist_t stored_bins;        /* one stored row's bins, while merging it */
+    et_hist_t stored_queue_bins;  /* and its queue-wait bins */
     size_t inserted_rows;         /* raw rows the in-flight slice really inserted */
     bool careful_round;           /* the in-flight slice's insert is the careful one */
     unsigned careful_left;        /* batches still to start careful after a duplicate */

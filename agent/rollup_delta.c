@@ -86,8 +86,10 @@ void rollup_set_free(rollup_set_t *set)
 {
     names_reset(set);
     free(set->names);
-    for (size_t i = 0; i < set->cap; i++)
+    for (size_t i = 0; i < set->cap; i++) {
         et_hist_free(&set->deltas[i].hist);
+        et_hist_free(&set->deltas[i].queue_hist);
+    }
     free(set->deltas);
     free(set->index);
     memset(set, 0, sizeof *set);
@@ -104,6 +106,10 @@ void rollup_set_reset(rollup_set_t *set)
             et_hist_free(&set->deltas[i].hist);
         else
             et_hist_reset(&set->deltas[i].hist);
+        if (set->deltas[i].queue_hist.cap > KEPT_BINS_MAX)
+            et_hist_free(&set->deltas[i].queue_hist);
+        else
+            et_hist_reset(&set->deltas[i].queue_hist);
     }
     set->len = 0;
     names_reset(set);
@@ -193,8 +199,10 @@ static int lookup(rollup_set_t *set, et_resolution_t res, const char *tenant, co
         rollup_delta_t *deltas = realloc(set->deltas, cap * sizeof *deltas);
         if (deltas == NULL)
             return -ENOMEM;
-        for (size_t i = set->cap; i < cap; i++)
+        for (size_t i = set->cap; i < cap; i++) {
             et_hist_init(&deltas[i].hist);
+            et_hist_init(&deltas[i].queue_hist);
+        }
         set->deltas = deltas;
         set->cap = cap;
     }
@@ -211,6 +219,10 @@ static int lookup(rollup_set_t *set, et_resolution_t res, const char *tenant, co
     d->sum_us = 0;
     d->min_us = INT64_MAX;
     d->max_us = INT64_MIN;
+    d->queue_runs = 0;
+    d->queue_sum_us = 0;
+    d->queue_min_us = INT64_MAX;
+    d->queue_max_us = INT64_MIN;
     d->hash = h;
     set->index[slot] = (uint32_t)(++set->len);
     *out = d;
@@ -218,9 +230,12 @@ static int lookup(rollup_set_t *set, et_resolution_t res, const char *tenant, co
 }
 
 int rollup_set_add(rollup_set_t *set, const char *tenant_id, const char *workflow_id,
-                   et_status_t status, int64_t finished_us, int64_t duration_us)
+                   et_status_t status, int64_t finished_us, int64_t duration_us,
+                   int64_t queue_wait_us)
 {
     uint32_t slot = et_sketch_slot((uint64_t)duration_us);
+    bool queued = queue_wait_us >= 0;
+    uint32_t queue_slot = queued ? et_sketch_slot((uint64_t)queue_wait_us) : 0;
     for (int r = 0; r < ET_RES_COUNT; r++) {
         /* Windows start on a UTC midnight, so comparing the run's time or its bucket's
          * start gives the same answer at every resolution. */
@@ -241,6 +256,16 @@ int rollup_set_add(rollup_set_t *set, const char *tenant_id, const char *workflo
                 d->min_us = duration_us;
             if (duration_us > d->max_us)
                 d->max_us = duration_us;
+            if (!queued)
+                continue;
+            if ((rc = et_hist_add(&d->queue_hist, queue_slot, 1)) < 0)
+                return rc;
+            d->queue_runs++;
+            d->queue_sum_us += queue_wait_us;
+            if (queue_wait_us < d->queue_min_us)
+                d->queue_min_us = queue_wait_us;
+            if (queue_wait_us > d->queue_max_us)
+                d->queue_max_us = queue_wait_us;
         }
     }
     return 0;
@@ -276,7 +301,7 @@ void rollup_set_sort(rollup_set_t *set)
 }
 
 int rollup_delta_copy_row_with(const rollup_delta_t *d, const et_hist_t *stored,
-                               bool with_resolution, copy_buf_t *out)
+                               const et_hist_t *stored_queue, bool with_resolution, copy_buf_t *out)
 {
     static const et_hist_t none;
     uint8_t encoded[ET_HIST_ENCODED_MAX];
@@ -305,6 +330,22 @@ int rollup_delta_copy_row_with(const rollup_delta_t *d, const et_hist_t *stored,
         rc = (int)n;
     if (rc == 0)
         rc = copy_buf_bytea(out, encoded, (size_t)n, 0);
+    bool queued = d->queue_runs > 0;
+    if (rc == 0)
+        rc = copy_buf_int(out, (int64_t)d->queue_runs, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, d->queue_sum_us, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, queued ? d->queue_min_us : 0, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, queued ? d->queue_max_us : 0, 0);
+    n = rc == 0 ? et_hist_encode_sum(&d->queue_hist, stored_queue ? stored_queue : &none, encoded,
+                                     sizeof encoded)
+                : 0;
+    if (n < 0)
+        rc = (int)n;
+    if (rc == 0)
+        rc = copy_buf_bytea(out, encoded, (size_t)n, 0);
     if (rc == 0)
         rc = copy_buf_end_row(out);
     if (rc < 0)
@@ -314,5 +355,5 @@ int rollup_delta_copy_row_with(const rollup_delta_t *d, const et_hist_t *stored,
 
 int rollup_delta_copy_row(const rollup_delta_t *d, bool with_resolution, copy_buf_t *out)
 {
-    return rollup_delta_copy_row_with(d, NULL, with_resolution, out);
+    return rollup_delta_copy_row_with(d, NULL, NULL, with_resolution, out);
 }

@@ -39,6 +39,14 @@ typedef struct rollup_delta {
     int64_t min_us;
     int64_t max_us;
     et_hist_t hist;
+    /* The queue-wait sketch of the runs that carried enqueued_at: queue_runs of runs
+     * (stored ones included, like runs); queue_min_us/queue_max_us mean something only
+     * when queue_runs > 0. */
+    uint64_t queue_runs;
+    int64_t queue_sum_us;
+    int64_t queue_min_us;
+    int64_t queue_max_us;
+    et_hist_t queue_hist;
     uint32_t hash;
 } rollup_delta_t;
 
@@ -74,11 +82,17 @@ void rollup_set_reset(rollup_set_t *set);
  */
 void rollup_set_retain(rollup_set_t *set, int minute_days, int hour_days, int64_t now_us);
 
+/* No queue wait: the run carried no enqueued_at. */
+#define ROLLUP_NO_QUEUE_WAIT (-1)
+
 /* Folds one inserted run into its six rollup keys, fewer when it finished before the
- * retention window of a resolution (rollup_set_retain). */
+ * retention window of a resolution (rollup_set_retain). queue_wait_us is the run's wait
+ * (0..ET_DURATION_MAX_US) or ROLLUP_NO_QUEUE_WAIT: only runs with one fold the queue
+ * sketch. */
 __attribute__((warn_unused_result)) int rollup_set_add(rollup_set_t *set, const char *tenant_id,
                                                        const char *workflow_id, et_status_t status,
-                                                       int64_t finished_us, int64_t duration_us);
+                                                       int64_t finished_us, int64_t duration_us,
+                                                       int64_t queue_wait_us);
 
 /* The delta of one key, or NULL. Only valid before rollup_set_sort. */
 rollup_delta_t *rollup_set_find(rollup_set_t *set, et_resolution_t res, const char *tenant_id,
@@ -86,18 +100,26 @@ rollup_delta_t *rollup_set_find(rollup_set_t *set, et_resolution_t res, const ch
 
 /*
  * Appends one delta as a COPY text row: [resolution,] tenant_id, workflow_id, bucket,
- * status, runs, sum_us, min_us, max_us, hist (bytea, et_hist_encode). The column order of the
- * rollup tables, with the writer's staging table's resolution column in front when asked.
+ * status, runs, sum_us, min_us, max_us, hist (bytea, et_hist_encode), queue_runs,
+ * queue_sum_us, queue_min_us, queue_max_us, queue_hist (0 and empty without queue data).
+ * ROLLUP_COPY_COLUMNS names them in that order; the writer's staging table's resolution
+ * column goes in front when asked.
  */
 __attribute__((warn_unused_result)) int rollup_delta_copy_row(const rollup_delta_t *d,
                                                               bool with_resolution,
                                                               copy_buf_t *out);
 
-/* The same row with the bins of stored (may be NULL) added to the delta's own: the writer
- * merges a stored row's counts into the delta, and its bins only here, so a delta never
- * grows to the stored row's size. -ERANGE when a count would pass 2^64. */
+#define ROLLUP_COPY_COLUMNS                                                                        \
+    "tenant_id, workflow_id, bucket, status, runs, sum_us, min_us, max_us, hist, queue_runs,"      \
+    " queue_sum_us, queue_min_us, queue_max_us, queue_hist"
+
+/* The same row with the bins of stored and stored_queue (either may be NULL) added to the
+ * delta's own: the writer merges a stored row's counts into the delta, and its bins only
+ * here, so a delta never grows to the stored row's size. -ERANGE when a count would pass
+ * 2^64. */
 __attribute__((warn_unused_result)) int rollup_delta_copy_row_with(const rollup_delta_t *d,
                                                                    const et_hist_t *stored,
+                                                                   const et_hist_t *stored_queue,
                                                                    bool with_resolution,
                                                                    copy_buf_t *out);
 

@@ -14,7 +14,16 @@ static void agg_init(stats_agg_t *a)
     memset(a, 0, sizeof *a);
     a->min_us = INT64_MAX;
     a->max_us = INT64_MIN;
+    a->queue_min_us = INT64_MAX;
+    a->queue_max_us = INT64_MIN;
     et_hist_init(&a->hist);
+    et_hist_init(&a->queue_hist);
+}
+
+static void agg_free(stats_agg_t *a)
+{
+    et_hist_free(&a->hist);
+    et_hist_free(&a->queue_hist);
 }
 
 int stats_answer_init(stats_answer_t *ans, const api_params_t *params)
@@ -29,16 +38,17 @@ int stats_answer_init(stats_answer_t *ans, const api_params_t *params)
 
 void stats_answer_free(stats_answer_t *ans)
 {
-    et_hist_free(&ans->total.hist);
-    et_hist_free(&ans->days.hist);
+    agg_free(&ans->total);
+    agg_free(&ans->days);
     et_hist_free(&ans->row_bins);
+    et_hist_free(&ans->row_queue_bins);
     free(ans->total_dense);
     if (ans->series)
         for (int64_t i = 0; i < ans->series_count; i++)
-            et_hist_free(&ans->series[i].hist);
+            agg_free(&ans->series[i]);
     free(ans->series);
     for (size_t i = 0; i < ans->workflow_len; i++)
-        et_hist_free(&ans->workflows[i].agg.hist);
+        agg_free(&ans->workflows[i].agg);
     free(ans->workflows);
     free(ans->workflow_index);
     memset(ans, 0, sizeof *ans);
@@ -92,6 +102,26 @@ static int agg_add_row(stats_agg_t *a, uint64_t runs, uint64_t failed, int64_t s
 {
     agg_add_counts(a, runs, failed, sum, min, max);
     return et_hist_merge(&a->hist, bins);
+}
+
+/* One row's queue-wait columns (bins in row_queue_bins). A row without queue data adds
+ * nothing: its min and max are placeholders. */
+typedef struct queue_row {
+    uint64_t runs;
+    int64_t sum, min, max;
+} queue_row_t;
+
+static int agg_add_queue(stats_agg_t *a, const queue_row_t *q, const et_hist_t *bins)
+{
+    if (q->runs == 0)
+        return 0;
+    a->queue_runs += q->runs;
+    a->queue_sum_us += q->sum;
+    if (q->min < a->queue_min_us)
+        a->queue_min_us = q->min;
+    if (q->max > a->queue_max_us)
+        a->queue_max_us = q->max;
+    return et_hist_merge(&a->queue_hist, bins);
 }
 
 static stats_workflow_agg_t *workflow_find(stats_answer_t *ans, const char *id)
@@ -150,7 +180,7 @@ const stats_agg_t *stats_answer_workflow(const stats_answer_t *ans, const char *
 /* Folds one result row into the total, its series bucket and its workflow. */
 int stats_answer_add_row(stats_answer_t *ans, const PGresult *res, int row)
 {
-    for (int c = 0; c < 9; c++)
+    for (int c = 0; c < 14; c++)
         if (PQgetisnull(res, row, c))
             return -EINVAL;
     if (PQgetlength(res, row, 0) != 2 || PQgetlength(res, row, 2) != 8 ||
@@ -168,6 +198,21 @@ int stats_answer_add_row(stats_answer_t *ans, const PGresult *res, int row)
                             (size_t)PQgetlength(res, row, 8));
     if (rc < 0)
         return rc;
+    bool queue = (ans->params->measures & API_MEASURE_QUEUE_WAIT) != 0;
+    queue_row_t q = {0, 0, 0, 0};
+    if (queue) {
+        if (PQgetlength(res, row, 9) != 8 || PQgetlength(res, row, 10) != 8 ||
+            PQgetlength(res, row, 11) != 8 || PQgetlength(res, row, 12) != 8)
+            return -EINVAL;
+        q.runs = (uint64_t)be64(PQgetvalue(res, row, 9));
+        q.sum = be64(PQgetvalue(res, row, 10));
+        q.min = be64(PQgetvalue(res, row, 11));
+        q.max = be64(PQgetvalue(res, row, 12));
+        rc = et_hist_decode(&ans->row_queue_bins, (const uint8_t *)PQgetvalue(res, row, 13),
+                            (size_t)PQgetlength(res, row, 13));
+        if (rc < 0)
+            return rc;
+    }
     /* Failures are runs that ended failed or timed out; cancelled runs are not. */
     uint64_t failed = status == ET_STATUS_FAILED || status == ET_STATUS_TIMEOUT ? runs : 0;
     bool tenant_wide = workflow[0] == '\0';
@@ -182,16 +227,23 @@ int stats_answer_add_row(stats_answer_t *ans, const PGresult *res, int row)
         agg_add_counts(&ans->total, runs, failed, sum, min, max);
         for (uint32_t i = 0; i < ans->row_bins.len; i++)
             ans->total_dense[ans->row_bins.bins[i].slot] += ans->row_bins.bins[i].count;
+        if (queue)
+            rc = agg_add_queue(&ans->total, &q, &ans->row_queue_bins);
         if (rc == 0 && ans->has_series) {
             int64_t index = (et_time_floor(bucket, ans->interval) - ans->series_start) /
                             et_resolution_us(ans->interval);
-            if (index >= 0 && index < ans->series_count)
+            if (index >= 0 && index < ans->series_count) {
                 rc = agg_add_row(&ans->series[index], runs, failed, sum, min, max, &ans->row_bins);
+                if (rc == 0 && queue)
+                    rc = agg_add_queue(&ans->series[index], &q, &ans->row_queue_bins);
+            }
         }
     }
     if (rc == 0 && ans->params->group_by_workflow && !tenant_wide) {
         stats_workflow_agg_t *w = workflow_find(ans, workflow);
         rc = w ? agg_add_row(&w->agg, runs, failed, sum, min, max, &ans->row_bins) : -ENOMEM;
+        if (rc == 0 && queue)
+            rc = agg_add_queue(&w->agg, &q, &ans->row_queue_bins);
     }
     return rc;
 }
@@ -257,6 +309,55 @@ static void write_stats(json_out_t *j, const stats_answer_t *ans, const stats_ag
     jout_obj_end(j);
 }
 
+/* The queue_wait block of one aggregate: count (runs with queue data),
+ * runs_without_queue_data, avg, [median,] min, max, percentiles of their waits. */
+static void write_queue_stats(json_out_t *j, const stats_answer_t *ans, const stats_agg_t *a,
+                              bool with_median)
+{
+    jout_key(j, "queue_wait");
+    jout_obj_begin(j);
+    jout_key(j, "count");
+    jout_int(j, (int64_t)a->queue_runs);
+    jout_key(j, "runs_without_queue_data");
+    jout_int(j, (int64_t)(a->runs - a->queue_runs));
+    bool any = a->queue_runs > 0;
+    uint64_t lo = any ? (uint64_t)a->queue_min_us : 0, hi = any ? (uint64_t)a->queue_max_us : 0;
+    double v;
+    jout_key(j, "avg_ms");
+    if (any)
+        jout_num(j, (double)a->queue_sum_us / (double)a->queue_runs / 1000.0, 12);
+    else
+        jout_null(j);
+    if (with_median) {
+        jout_key(j, "median_ms");
+        if (any && et_hist_quantile(&a->queue_hist, 0.5, lo, hi, &v) == 0)
+            jout_num(j, v / 1000.0, 6);
+        else
+            jout_null(j);
+    }
+    jout_key(j, "min_ms");
+    if (any)
+        jout_ms(j, a->queue_min_us);
+    else
+        jout_null(j);
+    jout_key(j, "max_ms");
+    if (any)
+        jout_ms(j, a->queue_max_us);
+    else
+        jout_null(j);
+    jout_key(j, "percentiles");
+    jout_obj_begin(j);
+    for (int i = 0; i < ans->params->percentile_count; i++) {
+        jout_key(j, ans->params->percentile_keys[i]);
+        if (any && et_hist_quantile(&a->queue_hist, ans->params->percentiles[i], lo, hi, &v) == 0)
+            jout_num(j, v / 1000.0, 6);
+        else
+            jout_null(j);
+    }
+    jout_obj_end(j);
+    jout_obj_end(j);
+}
+
 static void write_time(json_out_t *j, const char *key, int64_t t_us)
 {
     char text[40];
@@ -315,7 +416,10 @@ char *stats_answer_render(stats_answer_t *ans, const char *tenant, const plan_t 
     jout_str(&j, p->status_text);
     write_time(&j, "start_date", plan->start_us);
     write_time(&j, "end_date", plan->end_us);
+    bool queue = (p->measures & API_MEASURE_QUEUE_WAIT) != 0;
     write_stats(&j, ans, &ans->total, true);
+    if (queue)
+        write_queue_stats(&j, ans, &ans->total, true);
     jout_key(&j, "relative_error");
     jout_num(&j, ET_SKETCH_ALPHA, 6);
     jout_key(&j, "coarsened");
@@ -329,6 +433,8 @@ char *stats_answer_render(stats_answer_t *ans, const char *tenant, const plan_t 
             jout_obj_begin(&j);
             write_time(&j, "bucket_start", ans->series_start + i * et_resolution_us(ans->interval));
             write_stats(&j, ans, &ans->series[i], false);
+            if (queue)
+                write_queue_stats(&j, ans, &ans->series[i], false);
             jout_obj_end(&j);
         }
         jout_arr_end(&j);
@@ -344,6 +450,8 @@ char *stats_answer_render(stats_answer_t *ans, const char *tenant, const plan_t 
             jout_key(&j, "workflow_id");
             jout_str(&j, ans->workflows[i].id);
             write_stats(&j, ans, &ans->workflows[i].agg, true);
+            if (queue)
+                write_queue_stats(&j, ans, &ans->workflows[i].agg, true);
             jout_obj_end(&j);
         }
         jout_arr_end(&j);

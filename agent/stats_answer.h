@@ -31,6 +31,13 @@ typedef struct stats_agg {
     int64_t min_us;
     int64_t max_us;
     et_hist_t hist;
+    /* The queue wait of the queue_runs runs (of runs) that carried enqueued_at; folded
+     * only when the question asks for it. */
+    uint64_t queue_runs;
+    int64_t queue_sum_us;
+    int64_t queue_min_us;
+    int64_t queue_max_us;
+    et_hist_t queue_hist;
 } stats_agg_t;
 
 typedef struct stats_workflow_agg {
@@ -41,9 +48,10 @@ typedef struct stats_workflow_agg {
 
 typedef struct stats_answer {
     const api_params_t *params;
-    stats_agg_t total;     /* its bins accumulate in total_dense until rendered */
-    uint64_t *total_dense; /* one count per slot: O(1) per bin */
-    et_hist_t row_bins;    /* the bins of the row being folded */
+    stats_agg_t total;        /* its bins accumulate in total_dense until rendered */
+    uint64_t *total_dense;    /* one count per slot: O(1) per bin */
+    et_hist_t row_bins;       /* the bins of the row being folded */
+    et_hist_t row_queue_bins; /* and its queue-wait bins */
     bool has_series;
     et_resolution_t interval;
     int64_t series_start;
@@ -67,7 +75,8 @@ __attribute__((warn_unused_result)) int stats_answer_set_series(stats_answer_t *
                                                                 int64_t start_us, int64_t count);
 
 /* One row of the rows query: resolution, workflow, bucket, status, runs, sum_us, min_us,
- * max_us, hist, in binary. A tenant-wide row (workflow "") counts for the total unless
+ * max_us, hist, queue_runs, queue_sum_us, queue_min_us, queue_max_us, queue_hist, in
+ * binary (the queue columns read only when params->measures asks for queue wait). A tenant-wide row (workflow "") counts for the total unless
  * group_by reads per-workflow rows, which then count only for their workflow. */
 __attribute__((warn_unused_result)) int stats_answer_add_row(stats_answer_t *a, const PGresult *res,
                                                              int row);

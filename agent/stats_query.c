@@ -1,6 +1,7 @@
 /* stats_query — see stats_query.h. */
 #include "stats_query.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,7 +26,8 @@
 /* clang-format off */
 #define ROWS_SELECT(res, table, ranges)                                                        \
     "SELECT " res "::int2, workflow_id, bucket, status,"                                        \
-    " runs, sum_us, min_us, max_us, hist FROM exectime." table                                 \
+    " runs, sum_us, min_us, max_us, hist, queue_runs, queue_sum_us, queue_min_us,"              \
+    " queue_max_us, queue_hist FROM exectime." table                                           \
     " WHERE tenant_id = $1 AND %s AND status = ANY ($3::int2[]) AND (" ranges ")"
 /* clang-format on */
 /* clang-format off */
@@ -45,7 +47,7 @@
 /* clang-format on */
 #define ROWS_PARAM_COUNT STATS_ROWS_PARAM_COUNT
 
-static char setup_sql[4096];
+static char setup_sql[6144];
 
 /* Builds the session set-up once: a statement timeout, so a stuck query (a lock held
  * elsewhere, a slow plan) cannot hold a session for ever, and prepared statements for one
@@ -54,24 +56,31 @@ static char setup_sql[4096];
  * default, since every request binds new times) cost more than reading the rows did. */
 static void build_setup_sql(const config_t *cfg)
 {
-    char one[1400], all[1400];
-    snprintf(one, sizeof one, ROWS_SQL, "workflow_id = $2", "workflow_id = $2", "workflow_id = $2");
-    snprintf(all, sizeof all, ROWS_SQL, "workflow_id >= $2", "workflow_id >= $2",
-             "workflow_id >= $2");
-    snprintf(setup_sql, sizeof setup_sql,
-             "SET application_name = 'exectime-agent api';"
-             "SET TIME ZONE 'UTC';"
-             "SET statement_timeout = %d;"
-             "SET plan_cache_mode = force_generic_plan;"
-             "DO $$ BEGIN IF NOT pg_has_role('exectime_reader', 'MEMBER') THEN"
-             " RAISE EXCEPTION 'role %% is not a member of exectime_reader: GRANT exectime_reader"
-             " TO %%', current_user, current_user; END IF; END $$;"
-             "DEALLOCATE ALL;"
-             "PREPARE " STATS_ALLOWED_STATEMENT "(text) AS SELECT exectime.all_tenants_allowed()"
-             " OR $1 = ANY (exectime.allowed_tenants());"
-             "PREPARE " STATS_ROWS_ONE_STATEMENT ROWS_PARAMS " AS %s;"
-             "PREPARE " STATS_ROWS_ALL_STATEMENT ROWS_PARAMS " AS %s;",
-             cfg->api_statement_timeout_ms, one, all);
+    char one[2048], all[2048];
+    int n1 = snprintf(one, sizeof one, ROWS_SQL, "workflow_id = $2", "workflow_id = $2",
+                      "workflow_id = $2");
+    int n2 = snprintf(all, sizeof all, ROWS_SQL, "workflow_id >= $2", "workflow_id >= $2",
+                      "workflow_id >= $2");
+    assert(n1 > 0 && (size_t)n1 < sizeof one && n2 > 0 && (size_t)n2 < sizeof all);
+    (void)n1;
+    (void)n2;
+    int n = snprintf(
+        setup_sql, sizeof setup_sql,
+        "SET application_name = 'exectime-agent api';"
+        "SET TIME ZONE 'UTC';"
+        "SET statement_timeout = %d;"
+        "SET plan_cache_mode = force_generic_plan;"
+        "DO $$ BEGIN IF NOT pg_has_role('exectime_reader', 'MEMBER') THEN"
+        " RAISE EXCEPTION 'role %% is not a member of exectime_reader: GRANT exectime_reader"
+        " TO %%', current_user, current_user; END IF; END $$;"
+        "DEALLOCATE ALL;"
+        "PREPARE " STATS_ALLOWED_STATEMENT "(text) AS SELECT exectime.all_tenants_allowed()"
+        " OR $1 = ANY (exectime.allowed_tenants());"
+        "PREPARE " STATS_ROWS_ONE_STATEMENT ROWS_PARAMS " AS %s;"
+        "PREPARE " STATS_ROWS_ALL_STATEMENT ROWS_PARAMS " AS %s;",
+        cfg->api_statement_timeout_ms, one, all);
+    assert(n > 0 && (size_t)n < sizeof setup_sql);
+    (void)n;
 }
 
 /* --- what the statistics endpoints share ------------------------------------------------ */
@@ -291,8 +300,9 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
 static bool days_from_cache(stats_request_t *r, const plan_piece_t *day)
 {
     day_cache_t *cache = &r->api->cache;
+    /* The cache keeps the run-time merge only: a queue-wait question reads its rows. */
     if (day == NULL || r->answer.has_series || r->params.group_by_workflow ||
-        !day_cache_enabled(cache))
+        (r->params.measures & API_MEASURE_QUEUE_WAIT) || !day_cache_enabled(cache))
         return false;
     day_cache_key_t *k = &r->cache_key;
     snprintf(k->tenant, sizeof k->tenant, "%s", r->tenant);

@@ -56,7 +56,8 @@ static int load_expected(PGconn *pg, const char *from, const char *to, const cha
     /* clang-format off */
     const char *sql =
         "SELECT e.tenant_id, CASE WHEN w.workflow_id IS NULL THEN $4 ELSE e.workflow_id END,"
-        " e.status, (extract(epoch FROM e.finished_at) * 1000000)::bigint, e.duration_us"
+        " e.status, (extract(epoch FROM e.finished_at) * 1000000)::bigint, e.duration_us,"
+        " coalesce(e.queue_wait_us, -1)"
         " FROM exectime.execution_time_statistics e"
         " LEFT JOIN exectime.workflows w"
         "  ON w.tenant_id = e.tenant_id AND w.workflow_id = e.workflow_id"
@@ -80,7 +81,8 @@ static int load_expected(PGconn *pg, const char *from, const char *to, const cha
             } else {
                 rc = rollup_set_add(expected, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), status,
                                     strtoll(PQgetvalue(res, 0, 3), NULL, 10),
-                                    strtoll(PQgetvalue(res, 0, 4), NULL, 10));
+                                    strtoll(PQgetvalue(res, 0, 4), NULL, 10),
+                                    strtoll(PQgetvalue(res, 0, 5), NULL, 10));
             }
         } else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK) {
             print_pg_error("reading raw rows", pg, res);
@@ -101,6 +103,32 @@ static bool hist_equal(const et_hist_t *a, const et_hist_t *b)
     return true;
 }
 
+/* The queue-wait columns (9 to 12, bins decoded) of a stored row against the raw rows':
+ * min and max count only when there are runs with queue data. */
+static bool queue_matches(const PGresult *r, const rollup_delta_t *d, const et_hist_t *bins,
+                          char *detail, size_t cap)
+{
+    uint64_t runs = strtoull(PQgetvalue(r, 0, 9), NULL, 10);
+    int64_t sum = strtoll(PQgetvalue(r, 0, 10), NULL, 10);
+    int64_t min = strtoll(PQgetvalue(r, 0, 11), NULL, 10);
+    int64_t max = strtoll(PQgetvalue(r, 0, 12), NULL, 10);
+    if (runs != d->queue_runs || sum != d->queue_sum_us ||
+        (runs > 0 && (min != d->queue_min_us || max != d->queue_max_us))) {
+        snprintf(detail, cap,
+                 "stored queue_runs=%" PRIu64 " queue_sum=%" PRId64 " queue_min=%" PRId64
+                 " queue_max=%" PRId64 ", raw rows give queue_runs=%" PRIu64 " queue_sum=%" PRId64
+                 " queue_min=%" PRId64 " queue_max=%" PRId64,
+                 runs, sum, min, max, d->queue_runs, d->queue_sum_us,
+                 d->queue_runs ? d->queue_min_us : 0, d->queue_runs ? d->queue_max_us : 0);
+        return false;
+    }
+    if (!hist_equal(bins, &d->queue_hist)) {
+        snprintf(detail, cap, "queue-wait histogram bins differ from the raw rows'");
+        return false;
+    }
+    return true;
+}
+
 /* Compares one resolution's stored rows with the expected deltas; marks matched ones. */
 static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from, const char *to,
                               const char *tenant, rollup_set_t *expected, bool *seen,
@@ -110,7 +138,8 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
     snprintf(sql, sizeof sql,
              "SELECT tenant_id, workflow_id,"
              " (extract(epoch FROM bucket) * 1000000)::bigint, status, runs, sum_us, min_us,"
-             " max_us, hist FROM exectime.%s"
+             " max_us, hist, queue_runs, queue_sum_us, queue_min_us, queue_max_us, queue_hist"
+             " FROM exectime.%s"
              " WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR tenant_id = $3)",
              rollup_tables[res]);
     const char *params[3] = {from, to, tenant};
@@ -119,8 +148,9 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
         return -EIO;
     }
     int rc = 0;
-    et_hist_t hist;
+    et_hist_t hist, queue_hist;
     et_hist_init(&hist);
+    et_hist_init(&queue_hist);
     PGresult *r;
     while ((r = PQgetResult(pg)) != NULL) {
         if (PQresultStatus(r) == PGRES_SINGLE_TUPLE && rc == 0) {
@@ -130,7 +160,9 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
             st->checked++;
             rollup_delta_t *d = rollup_set_find(expected, res, t, w, bucket, (et_status_t)status);
             et_hist_reset(&hist);
-            if (et_hist_decode_hex(&hist, PQgetvalue(r, 0, 8)) < 0) {
+            et_hist_reset(&queue_hist);
+            if (et_hist_decode_hex(&hist, PQgetvalue(r, 0, 8)) < 0 ||
+                et_hist_decode_hex(&queue_hist, PQgetvalue(r, 0, 13)) < 0) {
                 report(st, "BAD", res, t, w, bucket, status, "histogram does not parse");
             } else if (d == NULL) {
                 report(st, "EXTRA", res, t, w, bucket, status,
@@ -152,6 +184,8 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
                 } else if (!hist_equal(&hist, &d->hist)) {
                     report(st, "DIFF", res, t, w, bucket, status,
                            "histogram bins differ from the raw rows'");
+                } else if (!queue_matches(r, d, &queue_hist, detail, sizeof detail)) {
+                    report(st, "DIFF", res, t, w, bucket, status, detail);
                 }
             }
         } else if (PQresultStatus(r) != PGRES_SINGLE_TUPLE &&
@@ -162,6 +196,7 @@ static int compare_resolution(PGconn *pg, et_resolution_t res, const char *from,
         PQclear(r);
     }
     et_hist_free(&hist);
+    et_hist_free(&queue_hist);
     return rc;
 }
 
@@ -268,10 +303,8 @@ static int exec_step(PGconn *pg, const char *what, const char *sql, int nparams,
 static int copy_rows(PGconn *pg, const rollup_set_t *set, et_resolution_t res, int64_t res_from,
                      long *written)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql,
-             "COPY exectime.%s (tenant_id, workflow_id, bucket, status, runs, sum_us, min_us,"
-             " max_us, hist) FROM STDIN",
+    char sql[256];
+    snprintf(sql, sizeof sql, "COPY exectime.%s (" ROLLUP_COPY_COLUMNS ") FROM STDIN",
              rollup_tables[res]);
     PGresult *r = PQexec(pg, sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {

@@ -37,12 +37,14 @@
 #define ERR_MAX 512
 
 /* Generator shape, chosen to look like a real fleet of workflows. */
-#define GEN_MEDIAN_MIN_US 50000.0   /* fastest workflow's median: 50 ms */
-#define GEN_MEDIAN_MAX_US 5000000.0 /* slowest workflow's median: 5 s */
-#define GEN_TAIL_PROB 0.01          /* share of runs in the heavy tail */
-#define GEN_TAIL_FACTOR 20.0        /* how much slower a tail run is */
-#define GEN_WORKFLOW_ZIPF_S 1.0     /* skew of workflow popularity */
-#define GEN_TENANT_ZIPF_S 0.5       /* milder skew across tenants */
+#define GEN_MEDIAN_MIN_US 50000.0    /* fastest workflow's median: 50 ms */
+#define GEN_MEDIAN_MAX_US 5000000.0  /* slowest workflow's median: 5 s */
+#define GEN_TAIL_PROB 0.01           /* share of runs in the heavy tail */
+#define GEN_TAIL_FACTOR 20.0         /* how much slower a tail run is */
+#define GEN_WORKFLOW_ZIPF_S 1.0      /* skew of workflow popularity */
+#define GEN_TENANT_ZIPF_S 0.5        /* milder skew across tenants */
+#define GEN_QUEUE_MEDIAN_US 200000.0 /* tenant-1's median queue wait: 200 ms */
+#define GEN_QUEUE_SIGMA 1.0          /* spread of queue waits */
 
 enum {
     OPT_REDIS_URL = 256,
@@ -53,6 +55,7 @@ enum {
     OPT_STATUS,
     OPT_DURATION_MS,
     OPT_DURATION_US,
+    OPT_QUEUE_WAIT_MS,
     OPT_FINISHED_AT,
     OPT_COUNT,
     OPT_RATE,
@@ -61,6 +64,7 @@ enum {
     OPT_BATCH,
     OPT_SEED,
     OPT_FAILURE_RATE,
+    OPT_QUEUE_SHARE,
     OPT_SPREAD_DAYS,
     OPT_VERSION,
 };
@@ -77,6 +81,8 @@ typedef struct emit_opts {
     int64_t duration_us;
     const char *duration_flag; /* which of --duration-ms/--duration-us was given */
     const char *finished_at;
+    bool has_queue_wait;
+    int64_t queue_wait_us; /* enqueued_at = finished_at - duration - this */
     /* generator mode */
     bool generator;
     uint64_t count; /* 0: until SIGINT/SIGTERM */
@@ -87,6 +93,7 @@ typedef struct emit_opts {
     bool has_seed;
     uint64_t seed;
     double failure_rate;
+    double queue_share;      /* share of events with enqueued_at */
     double spread_days;      /* finished_at spread uniformly over this many past days */
     const char *gen_flag;    /* a generator-only flag seen, for the conflict message */
     const char *single_flag; /* a single-event flag seen, likewise */
@@ -106,6 +113,7 @@ static void usage(FILE *f)
             "Usage: " PROG " [connection] --tenant ID --workflow ID\n"
             "                     (--duration-ms MS | --duration-us US)\n"
             "                     [--run ID] [--status S] [--finished-at TIME]\n"
+            "                     [--queue-wait-ms MS]\n"
             "       " PROG " [connection] (--count N | --rate R) [generator options]\n"
             "\n"
             "Publishes run events (msgpack, wire format v1) to a Redis stream with XADD.\n"
@@ -124,6 +132,8 @@ static void usage(FILE *f)
             "  --duration-ms MS    run time in milliseconds, fractions allowed\n"
             "  --duration-us US    run time in microseconds (at most 30 days either way)\n"
             "  --finished-at TIME  RFC 3339 instant, e.g. 2026-11-01T12:00:00Z (default: now)\n"
+            "  --queue-wait-ms MS  time the run waited in the queue before it started: sends\n"
+            "                      enqueued_at = finished_at - duration - MS (default: none)\n"
             "\n"
             "Generator (finished_at = now unless --spread-days, run ids \"<seed>-<counter>\"):\n"
             "  --count N           events to send; 0 or absent with --rate: until SIGINT/SIGTERM\n"
@@ -137,6 +147,8 @@ static void usage(FILE *f)
             "                      retention (30 days) or it refuses the oldest events\n"
             "  --failure-rate F    share of failed runs, 0..1 (default 0.03); cancelled and\n"
             "                      timed-out runs come on top, at a third of that each\n"
+            "  --queue-share F     share of events that carry enqueued_at, 0..1 (default 0);\n"
+            "                      queue waits are lognormal, their median per tenant\n"
             "\n"
             "  -h, --help          show this help\n"
             "  --version           print the version\n"
@@ -248,6 +260,8 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
         {"duration-ms", required_argument, NULL, OPT_DURATION_MS},
         {"duration-us", required_argument, NULL, OPT_DURATION_US},
         {"finished-at", required_argument, NULL, OPT_FINISHED_AT},
+        {"queue-wait-ms", required_argument, NULL, OPT_QUEUE_WAIT_MS},
+        {"queue-share", required_argument, NULL, OPT_QUEUE_SHARE},
         {"count", required_argument, NULL, OPT_COUNT},
         {"rate", required_argument, NULL, OPT_RATE},
         {"tenants", required_argument, NULL, OPT_TENANTS},
@@ -310,6 +324,18 @@ static int parse_args(int argc, char **argv, emit_opts_t *o)
                 return -EINVAL;
             break;
         case OPT_FINISHED_AT: o->finished_at = optarg; break;
+        case OPT_QUEUE_WAIT_MS: {
+            double v;
+            if (parse_double(flagbuf, optarg, 0.0, (double)ET_DURATION_MAX_US / 1000.0, &v) < 0)
+                return -EINVAL;
+            o->queue_wait_us = llround(v * 1000.0);
+            o->has_queue_wait = true;
+            break;
+        }
+        case OPT_QUEUE_SHARE:
+            if (parse_double(flagbuf, optarg, 0.0, 1.0, &o->queue_share) < 0)
+                return -EINVAL;
+            break;
         case OPT_COUNT:
             if (parse_u64(flagbuf, optarg, 0, UINT64_MAX, &o->count) < 0)
                 return -EINVAL;
@@ -437,6 +463,7 @@ static int report_rejected(const char *reason)
         {"run_id: ", "--run"},
         {"finished_at: ", "--finished-at"},
         {"duration_us: ", "--duration-us"},
+        {"enqueued_at: ", "--queue-wait-ms"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         size_t n = strlen(map[i].key);
@@ -483,6 +510,10 @@ static int build_single(const emit_opts_t *o, et_event_t *ev)
                             "expected an RFC 3339 time like 2026-11-01T12:00:00Z, got \"%s\"",
                             o->finished_at);
     }
+    if (o->has_queue_wait) {
+        ev->has_enqueued = true;
+        ev->enqueued_us = ev->finished_us - ev->duration_us - o->queue_wait_us;
+    }
 
     char *buf = NULL;
     size_t len = 0;
@@ -511,7 +542,8 @@ typedef struct generator {
     uint64_t tenants;
     uint64_t workflows;
     double failure_rate;
-    int64_t spread_us; /* finished_at = now − uniform [0, spread_us) */
+    double queue_share; /* share of events with enqueued_at */
+    int64_t spread_us;  /* finished_at = now − uniform [0, spread_us) */
 } generator_t;
 
 /* Cumulative, normalised weights 1/k^s for k = 1..n. */
@@ -595,6 +627,16 @@ static void generate_event(generator_t *g, et_event_t *ev)
     ev->finished_us = et_now_us();
     if (g->spread_us > 0)
         ev->finished_us -= (int64_t)(rng_unit(&g->rng) * (double)g->spread_us);
+    /* Drawn only when asked for, so a seed without --queue-share gives the same events. */
+    if (g->queue_share > 0 && rng_unit(&g->rng) < g->queue_share) {
+        /* A tenant's workers are busy or not: medians from 200 ms (tenant-1) upwards. */
+        double wait = GEN_QUEUE_MEDIAN_US * pow(4.0, (double)((t - 1) % 4)) *
+                      exp(GEN_QUEUE_SIGMA * rng_normal(&g->rng));
+        if (wait > (double)ET_US_PER_HOUR)
+            wait = (double)ET_US_PER_HOUR;
+        ev->has_enqueued = true;
+        ev->enqueued_us = ev->finished_us - ev->duration_us - (int64_t)wait;
+    }
 }
 
 static void sleep_us(int64_t us)
@@ -619,6 +661,7 @@ static int run_generator(const emit_opts_t *o, et_emitter_t *em, uint64_t *sent,
     g.tenants = o->tenants;
     g.workflows = o->workflows;
     g.failure_rate = o->failure_rate;
+    g.queue_share = o->queue_share;
     g.spread_us = (int64_t)(o->spread_days * 86400e6);
     g.tenant_cdf = zipf_cdf(o->tenants, GEN_TENANT_ZIPF_S);
     g.workflow_cdf = zipf_cdf(o->workflows, GEN_WORKFLOW_ZIPF_S);

@@ -40,6 +40,7 @@ typedef enum codec_key {
     KEY_FINISHED_AT,
     KEY_STARTED_AT,
     KEY_DURATION_US,
+    KEY_ENQUEUED_AT,
     KEY_COUNT
 } codec_key_t;
 
@@ -52,6 +53,7 @@ static const char *const key_names[KEY_COUNT] = {
     [KEY_FINISHED_AT] = "finished_at",
     [KEY_STARTED_AT] = "started_at",
     [KEY_DURATION_US] = "duration_us",
+    [KEY_ENQUEUED_AT] = "enqueued_at",
 };
 
 static const char *const status_names[ET_STATUS_COUNT] = {
@@ -382,7 +384,7 @@ static int check_id(const msgpack_object *o, const char *key, size_t max, char *
 }
 
 /*
- * finished_at / started_at: int µs since the epoch, or a msgpack timestamp (ext -1) in its
+ * finished_at / started_at / enqueued_at: int µs since the epoch, or a msgpack timestamp (ext -1) in its
  * 32-, 64- or 96-bit form. Nanoseconds are floored to µs.
  */
 static int check_time(const msgpack_object *o, const char *key, int64_t *out, char *why, size_t cap)
@@ -451,6 +453,40 @@ static void fmt_time(int64_t t, char *buf, size_t cap)
 }
 
 /*
+ * enqueued_at (o, NULL when absent) of an event whose other times are checked: the run
+ * waited from it to its start, started_at when given, else finished_at − duration_us (the
+ * same start the duration measures from when only duration_us is sent). A wait is never
+ * negative and never longer than a run may be: a clock that runs backwards or a value in
+ * the wrong unit is refused here rather than stored as an absurd queue.
+ */
+static int check_enqueued(const msgpack_object *o, et_event_t *ev, char *why, size_t cap)
+{
+    if (o == NULL)
+        return 0;
+    int64_t enq;
+    if (check_time(o, "enqueued_at", &enq, why, cap) < 0)
+        return -EINVAL;
+    int64_t start = ev->has_started ? ev->started_us : ev->finished_us - ev->duration_us;
+    if (enq > ev->finished_us) {
+        snprintf(why, cap, "enqueued_at: after finished_at (must be <= started_at <= finished_at)");
+        return -EINVAL;
+    }
+    if (enq > start) {
+        snprintf(why, cap, "enqueued_at: after %s (must be <= started_at <= finished_at)",
+                 ev->has_started ? "started_at" : "the start (finished_at - duration_us)");
+        return -EINVAL;
+    }
+    if (enq < start - ET_DURATION_MAX_US) {
+        snprintf(why, cap, "enqueued_at: a queue wait of more than 30 days before the start");
+        return -EINVAL;
+    }
+    ev->enqueued_us = enq;
+    ev->has_enqueued = true;
+    ev->queue_wait_us = start - enq;
+    return 0;
+}
+
+/*
  * Validates one event map into ev. Known keys are collected first (rejecting duplicates
  * and non-str keys), then checked in table order, so the reason does not depend on the
  * publisher's key order.
@@ -483,8 +519,10 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
         val[KEY_STARTED_AT] = NULL;
     if (val[KEY_DURATION_US] && val[KEY_DURATION_US]->type == MSGPACK_OBJECT_NIL)
         val[KEY_DURATION_US] = NULL;
+    if (val[KEY_ENQUEUED_AT] && val[KEY_ENQUEUED_AT]->type == MSGPACK_OBJECT_NIL)
+        val[KEY_ENQUEUED_AT] = NULL;
     for (int j = 0; j < KEY_COUNT; j++) {
-        if (val[j] == NULL && j != KEY_STARTED_AT && j != KEY_DURATION_US) {
+        if (val[j] == NULL && j != KEY_STARTED_AT && j != KEY_DURATION_US && j != KEY_ENQUEUED_AT) {
             snprintf(why, cap, "%s: missing", key_names[j]);
             return -EINVAL;
         }
@@ -602,7 +640,7 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
             snprintf(why, cap, "started_at: not within 30 days before finished_at");
             return -EINVAL;
         }
-        return 0;
+        return check_enqueued(val[KEY_ENQUEUED_AT], ev, why, cap);
     }
     if (!ev->has_started) {
         snprintf(why, cap, "duration_us: missing (give duration_us or started_at)");
@@ -617,7 +655,7 @@ static int decode_map(const msgpack_object_map *m, int64_t now_us, int64_t floor
         return -EINVAL;
     }
     ev->duration_us = fin - ev->started_us;
-    return 0;
+    return check_enqueued(val[KEY_ENQUEUED_AT], ev, why, cap);
 }
 
 /* Validates the unpacked top-level value: one map, or a non-empty array of maps. */
@@ -752,7 +790,7 @@ static int pack_event(msgpack_packer *pk, const et_event_t *ev)
         (unsigned)ev->status >= ET_STATUS_COUNT || ev->duration_us < 0 ||
         ev->duration_us > ET_DURATION_MAX_US)
         return -EINVAL;
-    int rc = msgpack_pack_map(pk, ev->has_started ? 8 : 7) != 0 ? -ENOMEM : 0;
+    int rc = msgpack_pack_map(pk, 7 + ev->has_started + ev->has_enqueued) != 0 ? -ENOMEM : 0;
     if (rc == 0)
         rc = pack_str(pk, "v");
     if (rc == 0 && msgpack_pack_uint32(pk, ET_EVENT_VERSION) != 0)
@@ -786,6 +824,11 @@ static int pack_event(msgpack_packer *pk, const et_event_t *ev)
         rc = pack_str(pk, "duration_us");
     if (rc == 0 && msgpack_pack_uint64(pk, (uint64_t)ev->duration_us) != 0)
         rc = -ENOMEM;
+    if (rc == 0 && ev->has_enqueued) {
+        rc = pack_str(pk, "enqueued_at");
+        if (rc == 0 && msgpack_pack_int64(pk, ev->enqueued_us) != 0)
+            rc = -ENOMEM;
+    }
     return rc;
 }
 

@@ -47,6 +47,11 @@ typedef struct et_event {
     int64_t started_us;  /* valid only when has_started */
     bool has_started;
     int64_t duration_us; /* always set after decode: given, or finished − started */
+    int64_t enqueued_us; /* valid only when has_enqueued */
+    bool has_enqueued;
+    /* valid only when has_enqueued: the run's start (started_at, else finished −
+     * duration) − enqueued_at, 0..ET_DURATION_MAX_US */
+    int64_t queue_wait_us;
 } et_event_t;
 
 /* "success", "failed", "cancelled", "timeout". */
@@ -69,7 +74,8 @@ __attribute__((warn_unused_result)) int et_event_decode(const void *buf, size_t 
 
 /*
  * Encodes n >= 1 events: a map when n == 1 and !as_array, else an array of maps.
- * finished_at/started_at are written as msgpack ints (µs); duration_us always.
+ * finished_at/started_at/enqueued_at are written as msgpack ints (µs); duration_us always;
+ * enqueued_at only when has_enqueued (queue_wait_us is not sent: the decoder derives it).
  * Returns 0 or -ENOMEM / -EINVAL.
  */
 __attribute__((warn_unused_result)) int et_event_encode(const et_event_t *events, size_t n,

@@ -43,7 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const et_event_t *a = &events[i], *b = &again[i];
         if (strcmp(a->tenant_id, b->tenant_id) || strcmp(a->workflow_id, b->workflow_id) ||
             strcmp(a->run_id, b->run_id) || a->status != b->status ||
-            a->finished_us != b->finished_us || a->duration_us != b->duration_us)
+            a->finished_us != b->finished_us || a->duration_us != b->duration_us ||
+            a->has_enqueued != b->has_enqueued ||
+            (a->has_enqueued && a->queue_wait_us != b->queue_wait_us))
             abort();
     }
     free(out);

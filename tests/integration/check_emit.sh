@@ -38,6 +38,16 @@ check "one event" 1 "$(cli XLEN "$prefix:one")"
     --duration-us 1500 2>/dev/null
 check "a second, default run id and time" 2 "$(cli XLEN "$prefix:one")"
 
+"$emit" --redis-url "$url" --stream "$prefix:one" --tenant t1 --workflow wf \
+    --duration-ms 2000 --queue-wait-ms 40000 2>/dev/null
+check "a third, with a queue wait" 3 "$(cli XLEN "$prefix:one")"
+cli XREVRANGE "$prefix:one" + - COUNT 1 | grep -q enqueued_at
+check "the third carries enqueued_at" 0 "$?"
+
+"$emit" --redis-url "$url" --stream "$prefix:queued" --count 50 --queue-share 0.5 \
+    --seed 3 2>/dev/null
+check "generator with --queue-share" 50 "$(cli XLEN "$prefix:queued")"
+
 "$emit" --redis-url "$url" --stream "$prefix:gen" --count 200 --batch 10 --tenants 2 \
     --workflows 5 --seed 7 --spread-days 3 --failure-rate 0.1 2>/dev/null
 check "200 events in entries of 10" 20 "$(cli XLEN "$prefix:gen")"
@@ -66,6 +76,9 @@ expect_status 2 '--finished-at' --tenant t --workflow wf --duration-ms 1 --finis
 expect_status 2 '--count' --count many
 expect_status 2 '--batch' --count 10 --batch 0
 expect_status 2 '--failure-rate' --count 10 --failure-rate 2
+expect_status 2 '--queue-wait-ms' --tenant t --workflow wf --duration-ms 1 --queue-wait-ms -1
+expect_status 2 '--queue-share' --count 10 --queue-share 1.5
+expect_status 2 'generator flag' --tenant t --workflow wf --duration-ms 1 --queue-share 0.5
 expect_status 2 '' --count 10 --tenant t --workflow wf --duration-ms 1
 expect_status 2 'unknown flag' --no-such-flag
 expect_status 2 'needs a value' --count

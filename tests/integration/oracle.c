@@ -69,9 +69,33 @@ static int64_t gen_finished(it_rng_t *r, int64_t now, int64_t spread)
     return t;
 }
 
+/* A queue wait: none, 0, lognormal around 2 s, or up to a day. */
+static void gen_queue_wait(it_rng_t *q, et_event_t *e)
+{
+    uint64_t pick = it_rng_below(q, 100);
+    if (pick < 60)
+        return; /* most events carry no enqueued_at */
+    int64_t wait;
+    if (pick < 63) {
+        wait = 0;
+    } else if (pick < 65) {
+        wait = (int64_t)it_rng_below(q, (uint64_t)ET_US_PER_DAY);
+    } else {
+        double u1 = it_rng_unit(q), u2 = it_rng_unit(q);
+        double z = sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
+        wait = (int64_t)exp(log(2000000.0) + 1.2 * z);
+    }
+    int64_t start = e->has_started ? e->started_us : e->finished_us - e->duration_us;
+    e->has_enqueued = true;
+    e->enqueued_us = start - wait;
+    e->queue_wait_us = wait;
+}
+
 void it_gen_events(et_event_t *out, size_t n, const it_gen_t *gen)
 {
     it_rng_t r = {gen->seed};
+    /* Queue waits from a stream of their own: the other fields stay what they were. */
+    it_rng_t q = {gen->seed ^ 0x71756575ULL};
     int64_t now = et_now_us();
     for (size_t i = 0; i < n; i++) {
         et_event_t *e = &out[i];
@@ -95,7 +119,16 @@ void it_gen_events(et_event_t *out, size_t n, const it_gen_t *gen)
             e->has_started = true;
             e->started_us = e->finished_us - e->duration_us;
         }
+        gen_queue_wait(&q, e);
     }
+}
+
+/* enqueued_at from the event's queue wait and its start as they are now: tests move
+ * finished_at or change durations after generating, and the wait is what they check. */
+static int64_t enqueued_at(const et_event_t *e)
+{
+    int64_t start = e->has_started ? e->started_us : e->finished_us - e->duration_us;
+    return start - e->queue_wait_us;
 }
 
 static void pack_str(msgpack_packer *pk, const char *s)
@@ -127,7 +160,7 @@ static void pack_id(msgpack_packer *pk, const char *s, unsigned flags)
 
 static void pack_event(msgpack_packer *pk, const et_event_t *e, unsigned flags)
 {
-    msgpack_pack_map(pk, e->has_started ? 8 : 7);
+    msgpack_pack_map(pk, 7 + (e->has_started ? 1 : 0) + (e->has_enqueued ? 1 : 0));
     pack_str(pk, "v");
     msgpack_pack_uint8(pk, 1);
     pack_str(pk, "tenant_id");
@@ -153,6 +186,10 @@ static void pack_event(msgpack_packer *pk, const et_event_t *e, unsigned flags)
     }
     pack_str(pk, "duration_us");
     msgpack_pack_uint64(pk, (uint64_t)e->duration_us);
+    if (e->has_enqueued) {
+        pack_str(pk, "enqueued_at");
+        msgpack_pack_int64(pk, enqueued_at(e));
+    }
 }
 
 void it_encode(const et_event_t *ev, size_t n, unsigned flags, char **out, size_t *len)
@@ -185,7 +222,13 @@ size_t it_publish(const et_event_t *ev, size_t n, int max_per_entry, uint64_t se
         if (k > n - i)
             k = n - i;
         if (it_rng_below(&r, 2)) {
-            int rc = et_emitter_send(emitter, ev + i, k, err, sizeof err);
+            et_event_t *copy = malloc(k * sizeof *copy);
+            cr_assert(copy != NULL);
+            memcpy(copy, ev + i, k * sizeof *copy);
+            for (size_t c = 0; c < k; c++)
+                copy[c].enqueued_us = enqueued_at(&copy[c]);
+            int rc = et_emitter_send(emitter, copy, k, err, sizeof err);
+            free(copy);
             cr_assert(rc == 0, "et_emitter_send: %s", err);
         } else {
             char *buf;
@@ -216,6 +259,7 @@ typedef struct obs {
     int status;
     uint32_t slot;
     int64_t duration;
+    int64_t queue_wait; /* -1: none */
 } obs_t;
 
 typedef struct row_key {
@@ -293,13 +337,15 @@ static void check_resolution(const et_event_t *ev, size_t n, et_resolution_t res
             o->status = (int)ev[i].status;
             o->slot = et_sketch_slot((uint64_t)ev[i].duration_us);
             o->duration = ev[i].duration_us;
+            o->queue_wait = ev[i].has_enqueued ? ev[i].queue_wait_us : -1;
         }
     }
     qsort(obs, 2 * n, sizeof *obs, obs_cmp);
 
     PGresult *r = it_sql("SELECT tenant_id, workflow_id,"
                          " (extract(epoch FROM bucket) * 1000000)::bigint, status, runs, sum_us,"
-                         " min_us, max_us, hist::text FROM exectime.%s"
+                         " min_us, max_us, hist::text, queue_runs, queue_sum_us, queue_min_us,"
+                         " queue_max_us, queue_hist::text FROM exectime.%s"
                          " ORDER BY tenant_id, workflow_id, bucket, status",
                          rollup_tables[res]);
     int rows = PQntuples(r), row = 0;
@@ -354,11 +400,32 @@ static void check_resolution(const et_event_t *ev, size_t n, et_resolution_t res
         cr_assert(len >= 0);
         for (long k = 0; k < len; k++)
             text_add(&want_vals, "%02x", encoded[k]);
+        et_hist_reset(&bins);
+        /* The queue-wait sketch: only the events with enqueued_at. */
+        int64_t qruns = 0, qsum = 0, qmin = INT64_MAX, qmax = INT64_MIN;
+        for (size_t k = i; k < j; k++) {
+            int64_t w = obs[k].queue_wait;
+            if (w < 0)
+                continue;
+            qruns++;
+            qsum += w;
+            qmin = w < qmin ? w : qmin;
+            qmax = w > qmax ? w : qmax;
+            cr_assert(et_hist_add(&bins, et_sketch_slot((uint64_t)w), 1) == 0);
+        }
+        text_add(&want_vals, "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|\\x", qruns, qsum,
+                 qruns ? qmin : 0, qruns ? qmax : 0);
+        len = et_hist_encode(&bins, encoded, sizeof encoded);
+        cr_assert(len >= 0);
+        for (long k = 0; k < len; k++)
+            text_add(&want_vals, "%02x", encoded[k]);
         et_hist_free(&bins);
-        char have_vals[16384];
-        snprintf(have_vals, sizeof have_vals, "%s|%s|%s|%s|%s", PQgetvalue(r, row, 4),
-                 PQgetvalue(r, row, 5), PQgetvalue(r, row, 6), PQgetvalue(r, row, 7),
-                 PQgetvalue(r, row, 8));
+        char have_vals[32768];
+        snprintf(have_vals, sizeof have_vals, "%s|%s|%s|%s|%s|%s|%s|%s|%s|%s",
+                 PQgetvalue(r, row, 4), PQgetvalue(r, row, 5), PQgetvalue(r, row, 6),
+                 PQgetvalue(r, row, 7), PQgetvalue(r, row, 8), PQgetvalue(r, row, 9),
+                 PQgetvalue(r, row, 10), PQgetvalue(r, row, 11), PQgetvalue(r, row, 12),
+                 PQgetvalue(r, row, 13));
         if (strcmp(want_vals.s, have_vals) != 0 && ++mismatches <= MISMATCH_REPORT_MAX)
             text_add(&report,
                      "  DIFF %s|%s|%" PRId64 "|%d\n    computed runs|sum|min|max|hist %s\n"
@@ -402,7 +469,8 @@ static void check_raw_rows(const et_event_t *events, size_t n)
         " (extract(epoch FROM finished_at) * 1000000)::bigint || '|' || workflow_id || '|' ||"
         " status || '|' || duration_us || '|' ||"
         " coalesce((extract(epoch FROM started_at) * 1000000)::bigint::text, '-') || '|' ||"
-        " execution_time_ms FROM exectime.execution_time_statistics"
+        " execution_time_ms || '|' || coalesce(queue_wait_us::text, '-')"
+        " FROM exectime.execution_time_statistics"
         " ORDER BY tenant_id, run_id, finished_at");
     cr_assert(PQntuples(r) == (int)n, "raw table holds %d rows, %zu events were published",
               PQntuples(r), n);
@@ -410,13 +478,15 @@ static void check_raw_rows(const et_event_t *events, size_t n)
     text_t report = {0};
     for (size_t i = 0; i < n; i++) {
         const et_event_t *e = &ev[i];
-        char want[1024], started[32] = "-";
+        char want[1024], started[32] = "-", queued[32] = "-";
         if (e->has_started)
             snprintf(started, sizeof started, "%" PRId64, e->started_us);
+        if (e->has_enqueued)
+            snprintf(queued, sizeof queued, "%" PRId64, e->queue_wait_us);
         int64_t ms = e->duration_us / 1000 > 2147483647 ? 2147483647 : e->duration_us / 1000;
-        snprintf(want, sizeof want, "%s|%s|%" PRId64 "|%s|%s|%" PRId64 "|%s|%" PRId64, e->tenant_id,
-                 e->run_id, e->finished_us, e->workflow_id, et_status_name(e->status),
-                 e->duration_us, started, ms);
+        snprintf(want, sizeof want, "%s|%s|%" PRId64 "|%s|%s|%" PRId64 "|%s|%" PRId64 "|%s",
+                 e->tenant_id, e->run_id, e->finished_us, e->workflow_id, et_status_name(e->status),
+                 e->duration_us, started, ms, queued);
         const char *have = PQgetvalue(r, (int)i, 0);
         if (strcmp(want, have) != 0 && ++bad <= MISMATCH_REPORT_MAX)
             text_add(&report, "  want %s\n  have %s\n", want, have);
@@ -443,18 +513,25 @@ void it_check_rollups_match_raw_sql(void)
             " SELECT tenant_id, workflow_id, date_trunc('%s', finished_at, 'UTC') AS bucket,"
             "  (CASE status WHEN 'success' THEN 0 WHEN 'failed' THEN 1"
             "   WHEN 'cancelled' THEN 2 WHEN 'timeout' THEN 3 END)::smallint AS status,"
-            "  duration_us FROM exectime.execution_time_statistics),"
+            "  duration_us, queue_wait_us FROM exectime.execution_time_statistics),"
             " agg AS ("
             " SELECT tenant_id, coalesce(workflow_id, '') AS workflow_id, bucket, status,"
             "  count(*) AS runs, sum(duration_us) AS sum_us, min(duration_us) AS min_us,"
-            "  max(duration_us) AS max_us FROM raw"
+            "  max(duration_us) AS max_us, count(queue_wait_us) AS queue_runs,"
+            "  coalesce(sum(queue_wait_us), 0) AS queue_sum_us,"
+            "  coalesce(min(queue_wait_us), 0) AS queue_min_us,"
+            "  coalesce(max(queue_wait_us), 0) AS queue_max_us FROM raw"
             "  GROUP BY GROUPING SETS ((tenant_id, workflow_id, bucket, status),"
             "                         (tenant_id, bucket, status)))"
             " SELECT count(*) FROM agg a FULL JOIN exectime.%s r"
             "  ON r.tenant_id = a.tenant_id AND r.workflow_id = a.workflow_id"
             "  AND r.bucket = a.bucket AND r.status = a.status"
             " WHERE a.runs IS DISTINCT FROM r.runs OR a.sum_us IS DISTINCT FROM r.sum_us"
-            "  OR a.min_us IS DISTINCT FROM r.min_us OR a.max_us IS DISTINCT FROM r.max_us",
+            "  OR a.min_us IS DISTINCT FROM r.min_us OR a.max_us IS DISTINCT FROM r.max_us"
+            "  OR a.queue_runs IS DISTINCT FROM r.queue_runs"
+            "  OR a.queue_sum_us IS DISTINCT FROM r.queue_sum_us"
+            "  OR a.queue_min_us IS DISTINCT FROM r.queue_min_us"
+            "  OR a.queue_max_us IS DISTINCT FROM r.queue_max_us",
             units[res], rollup_tables[res]);
         cr_assert(bad == 0, "%s: %lld rows differ from SQL aggregates over the raw table",
                   rollup_tables[res], bad);
@@ -464,6 +541,14 @@ void it_check_rollups_match_raw_sql(void)
                        rollup_tables[res]);
         cr_assert(bins_off == 0, "%s: %lld rows whose histogram does not add up to runs",
                   rollup_tables[res], bins_off);
+        long long queue_bins_off = it_sql_int(
+            "SELECT count(*) FROM exectime.%s r"
+            " WHERE coalesce((SELECT sum(count) FROM exectime.hist_bins(r.queue_hist)), 0)"
+            " <> r.queue_runs",
+            rollup_tables[res]);
+        cr_assert(queue_bins_off == 0,
+                  "%s: %lld rows whose queue-wait histogram does not add up to queue_runs",
+                  rollup_tables[res], queue_bins_off);
     }
 }
 

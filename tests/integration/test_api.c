@@ -1918,6 +1918,11 @@ Test(api, api_live_answers_match_the_openapi_document, IT_TEST_OPTS)
         200);
     ask(&log, a, "histogram, more percentiles",
         "include=histogram&percentiles=1,25,75,99.99&sort=p95", h_auth, 200);
+    ask(&log, a, "queue wait, summary", "measure=queue_wait", h_auth, 200);
+    ask(&log, a, "queue wait, no runs", "measure=run,queue_wait", h_empty, 200);
+    snprintf(q, sizeof q, "measure=run,queue_wait&group_by=workflow&interval=hour&start_date=%s",
+             start_40h);
+    ask(&log, a, "queue wait, per workflow and series", q, h_auth, 200);
     ask(&log, a, "CORS: a listed origin", "", h_cors, 200);
     cr_assert_eq(exchange(&log, a, "HEAD", "HEAD", API_PATH, h_auth, NULL), 200);
 
@@ -1974,6 +1979,7 @@ Test(api, api_live_answers_match_the_openapi_document, IT_TEST_OPTS)
     ask(&log, a, "400: limit 0", "group_by=workflow&limit=0", h_auth, 400);
     ask(&log, a, "400: percentile 0", "percentiles=0", h_auth, 400);
     ask(&log, a, "400: unknown parameter", "foo=1", h_auth, 400);
+    ask(&log, a, "400: unknown measure", "measure=cpu", h_auth, 400);
     ask(&log, a, "400: repeated parameter", "sort=max&sort=avg", h_auth, 400);
     ask(&log, a, "400: end before start", "start_date=2026-01-02&end_date=2026-01-01", h_auth, 400);
     ask(&log, a, "400: the token allows two tenants", "", h_both, 400);
@@ -2045,5 +2051,162 @@ Test(api, api_live_answers_match_the_openapi_document, IT_TEST_OPTS)
     free(both);
     free(empty);
     it_agent_stop(a);
+    it_pass();
+}
+
+/* --- queue wait ------------------------------------------------------------------------------ */
+
+/* The queue-wait columns of SQL over the runs of the filter that carried enqueued_at, and
+ * how many did not. $1-$5 as sql_range. */
+static sql_stats_t sql_queue_range(const char *tenant, const char *workflow, unsigned mask,
+                                   const char *start, const char *end, long long *without)
+{
+    char statuses[64];
+    status_array(mask, statuses, sizeof statuses);
+    const char *values[] = {tenant, workflow, statuses, start, end};
+    PGresult *r = sql_params(
+        "SELECT count(queue_wait_us), 0, min(queue_wait_us), max(queue_wait_us),"
+        " sum(queue_wait_us)::bigint,"
+        " percentile_disc(" PCT_SQL ") WITHIN GROUP (ORDER BY queue_wait_us),"
+        " count(*) - count(queue_wait_us)"
+        " FROM exectime.execution_time_statistics"
+        " WHERE " FILTER " AND finished_at >= $4::timestamptz AND finished_at < $5::timestamptz",
+        5, values);
+    sql_stats_t s;
+    read_stats(r, 0, &s);
+    *without = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
+    PQclear(r);
+    return s;
+}
+
+/* One queue_wait object against SQL: counts exact, min/max to the µs, avg to 1e-9,
+ * percentiles (and the median when it has one) within 1%; null statistics without data. */
+static void check_queue(const json_t *parent, const sql_stats_t *e, long long without,
+                        bool with_median, const char *what)
+{
+    const json_t *o = member(parent, "queue_wait", what);
+    cr_assert(json_is_object(o), "%s: queue_wait is not an object", what);
+    cr_assert_eq(int_member(o, "count", what), e->count, "%s: queue_wait.count", what);
+    cr_assert_eq(int_member(o, "runs_without_queue_data", what), without,
+                 "%s: runs_without_queue_data", what);
+    const json_t *pcts = member(o, "percentiles", what);
+    if (e->count == 0) {
+        cr_assert(isnan(ms_member(o, "avg_ms", what)) && isnan(ms_member(o, "min_ms", what)) &&
+                      isnan(ms_member(o, "max_ms", what)),
+                  "%s: queue statistics not null without queue data", what);
+        for (int i = 0; i < PCT_COUNT; i++)
+            cr_assert(isnan(ms_member(pcts, pct_keys[i], what)), "%s: %s not null", what,
+                      pct_keys[i]);
+        return;
+    }
+    check_exact_us(ms_member(o, "min_ms", what), e->min_us, "queue min_ms", what);
+    check_exact_us(ms_member(o, "max_ms", what), e->max_us, "queue max_ms", what);
+    double avg = ms_member(o, "avg_ms", what);
+    double want = (double)e->sum_us / (double)e->count / 1000.0;
+    cr_assert(!isnan(avg) && fabs(avg - want) <= AVG_REL_TOL * want + AVG_ABS_TOL,
+              "%s: queue avg_ms %.12f, SQL on the raw rows %.12f", what, avg, want);
+    for (int i = 0; i < PCT_COUNT; i++)
+        check_percentile(ms_member(pcts, pct_keys[i], what), e->pct_us[i], pct_keys[i], what);
+    if (with_median)
+        check_percentile(ms_member(o, "median_ms", what), e->pct_us[0], "queue median_ms", what);
+    else
+        cr_assert_null(json_object_get(o, "median_ms"), "%s: a series bucket has median_ms", what);
+}
+
+Test(api, api_queue_wait_equals_sql_on_raw_rows, IT_TEST_OPTS)
+{
+    enum { N = 5000 };
+    et_event_t *ev = gen_events(N, 4711, 2, 4, 3 * ET_US_PER_DAY, "qw-");
+    size_t queued = 0;
+    for (size_t i = 0; i < N; i++)
+        queued += ev[i].has_enqueued;
+    cr_assert(queued > N / 4 && queued < N, "a share of the events carries enqueued_at");
+    it_agent_t *a = start_api_agent(NULL);
+    publish_and_wait(ev, N, 47);
+    /* Redelivered events change nothing: the queue sketch counts each run once. */
+    it_publish(ev, N / 2, 20, 48);
+    it_wait_drained();
+    free(ev);
+    char *auth = it_bearer_hs256(SECRET, "\"tenant_id\": \"t1\"");
+    char *empty = it_bearer_hs256(SECRET, "\"tenant_id\": \"t-none\"");
+
+    int64_t now = et_now_us();
+    int64_t end_us = et_time_floor(now, ET_RES_MINUTE) + ET_US_PER_MIN;
+    static const int64_t lengths[] = {4 * ET_US_PER_DAY, 30 * ET_US_PER_HOUR + 17 * ET_US_PER_MIN,
+                                      3 * ET_US_PER_HOUR + 5 * ET_US_PER_MIN};
+    const char *pcts = "percentiles=50,90,95,99,99.9";
+    for (size_t l = 0; l < 3; l++) {
+        char start[48], end[48], query[600], what[160];
+        fmt_time(end_us - lengths[l], start, sizeof start);
+        fmt_time(end_us, end, sizeof end);
+        for (int wf = -1; wf < 2; wf++) {
+            const char *workflow = wf < 0 ? NULL : workflow_ids[wf];
+            snprintf(query, sizeof query, "%s&start_date=%s&end_date=%s&measure=%s%s%s", pcts,
+                     start, end, l == 1 ? "queue_wait" : "run,queue_wait",
+                     workflow ? "&workflow_id=" : "", workflow ? workflow : "");
+            snprintf(what, sizeof what, "range %zu, %s", l, workflow ? workflow : "all");
+            json_t *j = api_ok(a, auth, query);
+            long long without;
+            sql_stats_t run = sql_range("t1", workflow, 15, start, end);
+            sql_stats_t q = sql_queue_range("t1", workflow, 15, start, end, &without);
+            check_stats(j, &run, true, what);
+            check_queue(j, &q, without, true, what);
+            cr_assert(l == 0 && wf < 0 ? q.count > 100 && without > 100 : true,
+                      "%s: the whole range has runs with and without queue data", what);
+            json_decref(j);
+        }
+    }
+
+    /* Per workflow and per series bucket, in one request. */
+    char start[48], end[48], query[600];
+    fmt_time(end_us - 40 * ET_US_PER_HOUR, start, sizeof start);
+    fmt_time(end_us, end, sizeof end);
+    snprintf(query, sizeof query,
+             "%s&start_date=%s&end_date=%s&measure=run,queue_wait&group_by=workflow"
+             "&interval=hour",
+             pcts, start, end);
+    json_t *j = api_ok(a, auth, query);
+    const json_t *wfs = member(j, "workflows", "group_by");
+    cr_assert(json_array_size(wfs) >= 3);
+    for (size_t i = 0; i < json_array_size(wfs); i++) {
+        const json_t *w = json_array_get(wfs, i);
+        const char *id = str_member(w, "workflow_id", "workflow");
+        long long without;
+        sql_stats_t q = sql_queue_range("t1", id, 15, start, end, &without);
+        check_queue(w, &q, without, true, id);
+    }
+    const json_t *series = member(j, "series", "series");
+    int64_t bucket0 = et_time_floor(end_us - 40 * ET_US_PER_HOUR, ET_RES_HOUR);
+    for (size_t i = 0; i < json_array_size(series); i++) {
+        char from[48], to[48], what[64];
+        int64_t b = bucket0 + (int64_t)i * ET_US_PER_HOUR;
+        fmt_time(b < end_us - 40 * ET_US_PER_HOUR ? end_us - 40 * ET_US_PER_HOUR : b, from,
+                 sizeof from);
+        fmt_time(b + ET_US_PER_HOUR > end_us ? end_us : b + ET_US_PER_HOUR, to, sizeof to);
+        snprintf(what, sizeof what, "series bucket %zu", i);
+        long long without;
+        sql_stats_t q = sql_queue_range("t1", NULL, 15, from, to, &without);
+        check_queue(json_array_get(series, i), &q, without, false, what);
+    }
+    json_decref(j);
+
+    /* measure=run answers as before: no queue_wait anywhere. */
+    j = api_ok(a, auth, "group_by=workflow&interval=hour");
+    cr_assert_null(json_object_get(j, "queue_wait"));
+    cr_assert_null(json_object_get(json_array_get(member(j, "workflows", "w"), 0), "queue_wait"));
+    json_decref(j);
+    /* A tenant without runs: zero counts, null statistics. */
+    j = api_ok(a, empty, "measure=queue_wait&percentiles=50,90,95,99,99.9");
+    sql_stats_t none = {0};
+    check_queue(j, &none, 0, true, "no runs");
+    json_decref(j);
+
+    const char *headers[] = {auth, NULL};
+    it_http_response_t res;
+    cr_assert_eq(api_get(a, "measure=fast", headers, &res), 400);
+    expect_error(&res, 400, "invalid_parameter", "measure", "run, queue_wait");
+    it_http_response_free(&res);
+    free(auth);
+    free(empty);
     it_pass();
 }

@@ -158,6 +158,8 @@ typedef enum bad_kind {
     BAD_TOO_LONG,
     BAD_TOO_MANY,
     BAD_TOO_LARGE,
+    BAD_ENQUEUED_AFTER_START,
+    BAD_ENQUEUED_TOO_EARLY,
     BAD_COUNT
 } bad_kind_t;
 
@@ -180,6 +182,8 @@ static const bad_case_t bad_cases[BAD_COUNT] = {
     [BAD_TOO_LONG] = {"duration_us: 2592000000001 is more than 30 days", "invalid"},
     [BAD_TOO_MANY] = {"event: array of 1001 events, more than the 1000 allowed", "invalid"},
     [BAD_TOO_LARGE] = {"event is 1048577 bytes, more than the limit", "too_large"},
+    [BAD_ENQUEUED_AFTER_START] = {"(must be <= started_at <= finished_at)", "invalid"},
+    [BAD_ENQUEUED_TOO_EARLY] = {"enqueued_at: a queue wait of more than 30 days", "invalid"},
 };
 
 static void pack_cstr(msgpack_packer *pk, const char *s)
@@ -202,7 +206,8 @@ static void pack_bad_map(msgpack_packer *pk, const et_event_t *e, bad_kind_t kin
         finished = ET_TIME_MIN_VALID_US - ET_US_PER_SEC;
     else if (kind == BAD_TOO_OLD) /* past the default raw retention of 30 days */
         finished = et_now_us() - 31 * ET_US_PER_DAY;
-    msgpack_pack_map(pk, kind == BAD_MISSING_KEY ? 6 : 7);
+    bool enqueued = kind == BAD_ENQUEUED_AFTER_START || kind == BAD_ENQUEUED_TOO_EARLY;
+    msgpack_pack_map(pk, kind == BAD_MISSING_KEY ? 6 : enqueued ? 8 : 7);
     pack_cstr(pk, "v");
     msgpack_pack_uint8(pk, 1);
     pack_cstr(pk, "tenant_id");
@@ -229,6 +234,13 @@ static void pack_bad_map(msgpack_packer *pk, const et_event_t *e, bad_kind_t kin
         msgpack_pack_uint64(pk, (uint64_t)ET_DURATION_MAX_US + 1);
     else
         msgpack_pack_uint64(pk, (uint64_t)e->duration_us);
+    if (enqueued) {
+        int64_t start = finished - e->duration_us;
+        pack_cstr(pk, "enqueued_at");
+        msgpack_pack_int64(pk, kind == BAD_ENQUEUED_AFTER_START
+                                   ? start + 1
+                                   : start - ET_DURATION_MAX_US - ET_US_PER_SEC);
+    }
 }
 
 /* Bytes of the bad entry: the `event` value as published. */

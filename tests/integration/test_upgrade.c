@@ -27,9 +27,27 @@ static char *rollup_snapshot(void)
         " SELECT 'day', * FROM exectime.rollup_day) r");
 }
 
-/* Version 4 as migrations 0001-0004 left it, as far as version 5 changes it; of version 6
- * (which may run again over itself) the statistics function and its row go, so the
- * upgrade applies 5 and 6. */
+/* Without version 7's queue-wait columns (the raw rows' and the rollups'). */
+static void downgrade_to_version_6(void)
+{
+    PQclear(it_sql("BEGIN;"
+                   "ALTER TABLE exectime.execution_time_statistics DROP COLUMN queue_wait_us;"
+                   "ALTER TABLE exectime.rollup_minute DROP COLUMN queue_runs,"
+                   " DROP COLUMN queue_sum_us, DROP COLUMN queue_min_us,"
+                   " DROP COLUMN queue_max_us, DROP COLUMN queue_hist;"
+                   "ALTER TABLE exectime.rollup_hour DROP COLUMN queue_runs,"
+                   " DROP COLUMN queue_sum_us, DROP COLUMN queue_min_us,"
+                   " DROP COLUMN queue_max_us, DROP COLUMN queue_hist;"
+                   "ALTER TABLE exectime.rollup_day DROP COLUMN queue_runs,"
+                   " DROP COLUMN queue_sum_us, DROP COLUMN queue_min_us,"
+                   " DROP COLUMN queue_max_us, DROP COLUMN queue_hist;"
+                   "DELETE FROM exectime.schema_migrations WHERE version = 7;"
+                   "COMMIT"));
+}
+
+/* Version 4 as migrations 0001-0004 left it, as far as versions 5 and 7 change it; of
+ * version 6 (which may run again over itself) the statistics function and its row go, so
+ * the upgrade applies 5, 6 and 7. */
 static void downgrade_to_version_4(void)
 {
     PQclear(
@@ -57,6 +75,7 @@ static void downgrade_to_version_4(void)
                " float8[], text[]);"
                "DELETE FROM exectime.schema_migrations WHERE version >= 5;"
                "COMMIT"));
+    downgrade_to_version_6();
     cr_assert_eq(it_sql_int("SELECT count(*) FROM information_schema.columns"
                             " WHERE table_schema = 'exectime' AND column_name = 'hist'"
                             " AND data_type = 'ARRAY'"),
@@ -73,6 +92,8 @@ Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate
                     .spread_us = 3 * ET_US_PER_DAY,
                     .run_prefix = "up-"};
     it_gen_events(ev, N, &gen);
+    for (size_t i = 0; i < N; i++)
+        ev[i].has_enqueued = false; /* written before version 7: no queue data */
     it_agent_t *a = it_agent_start("c1", NULL);
     it_agent_wait_ready(a);
     it_publish(ev, N, 8, 1);
@@ -82,7 +103,9 @@ Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate
     cr_assert(written != NULL && strlen(written) > 1000);
 
     downgrade_to_version_4();
-    cr_assert_eq(it_sql_int("SELECT max(version) FROM exectime.schema_migrations"), 4);
+    /* Versions 5, 6 and 7 undone. */
+    cr_assert_eq(it_sql_int("SELECT count(*) FROM exectime.schema_migrations WHERE version >= 5"),
+                 0);
 
     /* An agent of version 5 on the old schema waits for the migration: it neither exits
      * (the old sketch encoding is the schema's, not a foreign database's) nor writes. */
@@ -102,7 +125,7 @@ Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate
     char *out = NULL;
     cr_assert_eq(it_agent_command("migrate", it.db_admin_url, &out), 0, "%s", out);
     free(out);
-    cr_assert_eq(it_sql_int("SELECT max(version) FROM exectime.schema_migrations"), 6);
+    cr_assert_eq(it_sql_int("SELECT max(version) FROM exectime.schema_migrations"), 7);
     cr_assert_eq(it_sql_int("SELECT count(*) FROM pg_proc WHERE proname = 'execution_time_stats'"),
                  1);
     char *converted = rollup_snapshot();
@@ -118,5 +141,63 @@ Test(upgrade, version_4_rollups_convert_exactly_and_ingest_goes_on_after_migrate
     it_wait_drained();
     it_check_rollups_match(ev, N + M);
     it_check_rollups_match_raw_sql();
+    it_pass();
+}
+
+/* Version 7 (queue wait) on a database of version 6 with data: the rows keep every value,
+ * read as "no queue data", and ingest goes on with queue waits on top of them. */
+Test(upgrade, version_7_adds_queue_wait_and_keeps_data, IT_TEST_OPTS)
+{
+    enum { N = 1500, M = 1500 };
+    static et_event_t ev[N + M];
+    it_gen_t gen = {.seed = 707,
+                    .tenants = 2,
+                    .workflows = 4,
+                    .spread_us = 2 * ET_US_PER_DAY,
+                    .run_prefix = "q6-"};
+    it_gen_events(ev, N, &gen);
+    for (size_t i = 0; i < N; i++)
+        ev[i].has_enqueued = false;
+    it_agent_t *a = it_agent_start("c1", NULL);
+    it_agent_wait_ready(a);
+    it_publish(ev, N, 8, 1);
+    it_wait_drained();
+    it_agent_stop(a);
+    downgrade_to_version_6();
+    char *before = rollup_snapshot();
+    cr_assert(before != NULL && strlen(before) > 1000);
+
+    char *out = NULL;
+    cr_assert_eq(it_agent_command("migrate", it.db_admin_url, &out), 0, "%s", out);
+    free(out);
+    char *after = rollup_snapshot();
+    cr_assert_str_eq(after, before, "migrating to version 7 changed the rollups");
+    free(after);
+    free(before);
+    cr_assert_eq(it_sql_int("SELECT count(*) FROM exectime.rollup_day WHERE queue_runs <> 0"
+                            " OR queue_hist <> ''::bytea"),
+                 0);
+    cr_assert_eq(it_raw_count(), N);
+    cr_assert_eq(it_agent_command("verify", it.agent_url, &out), 0, "%s", out);
+    free(out);
+
+    it_gen_t more = gen;
+    more.seed = 708;
+    more.run_prefix = "q7-";
+    it_gen_events(ev + N, M, &more);
+    size_t queued = 0;
+    for (size_t i = N; i < N + M; i++)
+        queued += ev[i].has_enqueued;
+    cr_assert(queued > M / 4, "the generator gives a share of the events queue data");
+    it_agent_t *b = it_agent_start("c2", NULL);
+    it_agent_wait_ready(b);
+    it_publish(ev + N, M, 8, 2);
+    it_wait_drained();
+    it_check_rollups_match(ev, N + M);
+    it_check_rollups_match_raw_sql();
+    cr_assert_eq(
+        it_sql_int("SELECT sum(queue_runs) FROM exectime.rollup_day WHERE workflow_id = ''"),
+        (long long)queued);
+    it_verify_ok();
     it_pass();
 }

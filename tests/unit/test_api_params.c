@@ -64,11 +64,11 @@ static void expect_error(const char *q, const char *param, const char *why)
 
 static const char *const all_params[] = {"workflow_id", "tenant_id",   "start_date", "end_date",
                                          "status",      "percentiles", "interval",   "group_by",
-                                         "sort",        "limit",       "include"};
+                                         "sort",        "limit",       "include",    "measure"};
 /* A valid value for each of all_params, in the same order. */
 static const char *const valid_values[] = {"wf-1",   "t1", "2026-11-01", "2026-11-02",
                                            "failed", "99", "hour",       "workflow",
-                                           "count",  "10", "histogram"};
+                                           "count",  "10", "histogram",  "queue_wait"};
 
 #define DATE_MSG "must be an RFC 3339 time like 2026-11-01T12:00:00Z or a date like 2026-11-01"
 
@@ -695,6 +695,20 @@ Test(api_params, include_takes_only_histogram)
     expect_error("include=histograms", "include", "must be histogram");
     expect_error("include=series", "include", "must be histogram");
     expect_error("include=histogram,series", "include", "must be histogram");
+}
+
+Test(api_params, measure_takes_run_queue_wait_or_both)
+{
+    cr_assert_eq(parse_ok("").measures, API_MEASURE_RUN);
+    cr_assert_eq(parse_ok("measure=run").measures, API_MEASURE_RUN);
+    cr_assert_eq(parse_ok("measure=queue_wait").measures, API_MEASURE_QUEUE_WAIT);
+    cr_assert_eq(parse_ok("measure=run,queue_wait").measures,
+                 API_MEASURE_RUN | API_MEASURE_QUEUE_WAIT);
+    cr_assert_eq(parse_ok("measure=queue_wait%2Crun").measures,
+                 API_MEASURE_RUN | API_MEASURE_QUEUE_WAIT);
+    expect_error("measure=queue", "measure", "must be run, queue_wait or run,queue_wait");
+    expect_error("measure=run,", "measure", "must be run, queue_wait or run,queue_wait");
+    expect_error("measure=run,run", "measure", "lists a measure more than once");
 }
 
 /* ---- never crashes ---- */

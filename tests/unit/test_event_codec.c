@@ -1435,3 +1435,131 @@ Test(event_codec, decode_takes_whole_float_durations_and_refuses_fractions)
     expect_invalid(&m, "duration_us:");
     mp_free(&m);
 }
+
+/* The base event (finished FIN_US, duration 1500 µs) with enqueued_at, and started_at when
+ * started is not 0. */
+static void pack_queued(mp_t *m, int64_t enqueued, int64_t started)
+{
+    begin_event(m, NULL, 0, started ? 2 : 1);
+    if (started) {
+        mp_str(m, "started_at");
+        msgpack_pack_int64(&m->pk, started);
+    }
+    mp_str(m, "enqueued_at");
+    msgpack_pack_int64(&m->pk, enqueued);
+}
+
+Test(event_codec, decode_reads_enqueued_at_as_the_wait_before_started_at)
+{
+    mp_t m;
+    mp_init(&m);
+    pack_queued(&m, FIN_US - 1500 - 40 * ET_US_PER_SEC, FIN_US - 1500);
+    expect_valid(&m);
+    cr_assert(events[0].has_enqueued);
+    cr_assert_eq(events[0].enqueued_us, FIN_US - 1500 - 40 * ET_US_PER_SEC);
+    cr_assert_eq(events[0].queue_wait_us, 40 * ET_US_PER_SEC);
+    mp_free(&m);
+}
+
+Test(event_codec, decode_measures_the_wait_to_finished_minus_duration_without_started_at)
+{
+    mp_t m;
+    mp_init(&m);
+    pack_queued(&m, FIN_US - 1500 - 7, 0);
+    expect_valid(&m);
+    cr_assert(events[0].has_enqueued);
+    cr_assert_eq(events[0].queue_wait_us, 7);
+    mp_free(&m);
+}
+
+Test(event_codec, decode_accepts_a_zero_wait_and_a_timestamp_ext)
+{
+    mp_t m;
+    mp_init(&m);
+    begin_event(&m, NULL, 0, 1);
+    mp_str(&m, "enqueued_at");
+    /* timestamp 32: whole seconds, FIN_US is whole seconds; duration 0 below */
+    uint8_t ext[6] = {0xd6, 0xff};
+    uint32_t sec = (uint32_t)(FIN_US / ET_US_PER_SEC);
+    for (int i = 0; i < 4; i++)
+        ext[2 + i] = (uint8_t)(sec >> (24 - 8 * i));
+    mp_raw(&m, ext, sizeof ext);
+    int rc = decode_mp(&m);
+    cr_assert_eq(rc, -EINVAL, "FIN_US is after the start FIN_US - 1500");
+    cr_assert(strstr(reason, "enqueued_at: after the start") != NULL, "%s", reason);
+    mp_free(&m);
+
+    mp_init(&m);
+    begin_event(&m, NULL, 0, 2);
+    mp_str(&m, "started_at");
+    msgpack_pack_int64(&m.pk, FIN_US);
+    mp_str(&m, "enqueued_at");
+    mp_raw(&m, ext, sizeof ext);
+    expect_valid(&m);
+    cr_assert_eq(events[0].queue_wait_us, 0);
+    mp_free(&m);
+}
+
+Test(event_codec, decode_rejects_enqueued_after_started_or_finished)
+{
+    mp_t m;
+    mp_init(&m);
+    pack_queued(&m, FIN_US - 1000, FIN_US - 1500);
+    expect_invalid(&m, "enqueued_at: after started_at (must be <= started_at <= finished_at)");
+    mp_free(&m);
+    mp_init(&m);
+    pack_queued(&m, FIN_US + 1, FIN_US - 1500);
+    expect_invalid(&m, "enqueued_at: after finished_at");
+    mp_free(&m);
+}
+
+Test(event_codec, decode_rejects_waits_longer_than_30_days_and_wrong_types)
+{
+    mp_t m;
+    mp_init(&m);
+    pack_queued(&m, FIN_US - 1500 - ET_DURATION_MAX_US - 1, 0);
+    expect_invalid(&m, "enqueued_at: a queue wait of more than 30 days");
+    mp_free(&m);
+    mp_init(&m);
+    begin_event(&m, NULL, 0, 1);
+    mp_str(&m, "enqueued_at");
+    mp_str(&m, "yesterday");
+    expect_invalid(&m, "enqueued_at: expected");
+    mp_free(&m);
+    mp_init(&m);
+    pack_queued(&m, (FIN_US - 1500 - 1) / ET_US_PER_SEC, 0);
+    expect_invalid(&m, "enqueued_at: a queue wait of more than 30 days");
+    mp_free(&m);
+}
+
+Test(event_codec, decode_nil_enqueued_at_is_absent)
+{
+    mp_t m;
+    mp_init(&m);
+    begin_event(&m, NULL, 0, 1);
+    mp_str(&m, "enqueued_at");
+    msgpack_pack_nil(&m.pk);
+    expect_valid(&m);
+    cr_assert_not(events[0].has_enqueued);
+    mp_free(&m);
+}
+
+Test(event_codec, encode_round_trips_enqueued_at)
+{
+    et_event_t in = {.tenant_id = "t",
+                     .workflow_id = "w",
+                     .run_id = "r",
+                     .status = ET_STATUS_FAILED,
+                     .finished_us = FIN_US,
+                     .duration_us = 1000,
+                     .has_enqueued = true,
+                     .enqueued_us = FIN_US - 1000 - 250};
+    char *buf;
+    size_t len;
+    cr_assert_eq(et_event_encode(&in, 1, false, &buf, &len), 0);
+    cr_assert_eq(decode_bytes(buf, len), 0, "%s", reason);
+    cr_assert(events[0].has_enqueued);
+    cr_assert_eq(events[0].enqueued_us, FIN_US - 1000 - 250);
+    cr_assert_eq(events[0].queue_wait_us, 250);
+    free(buf);
+}

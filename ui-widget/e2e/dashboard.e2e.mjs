@@ -142,6 +142,7 @@ async function expectedFor(question) {
       ...common,
       start_date: question.start,
       end_date: question.end,
+      measure: 'run,queue_wait',
       ...(question.workflowId ? {} : { group_by: 'workflow', sort: 'p95', limit: 200 }),
     }),
     api({ ...common, start_date: iso(start - (end - start)), end_date: question.start }),
@@ -174,6 +175,19 @@ function expectedCards(cur, prev) {
   };
   for (const [key, pick] of Object.entries(durations)) {
     cards[key] = { value: formatDuration(pick(cur)), previous: formatDuration(pick(prev)), change: formatChange(pick(cur), pick(prev)) };
+  }
+  // Queue wait beside run time, when the range has runs with queue data; the previous
+  // period's summary is asked without it, so there is nothing to compare with.
+  const queue = cur.queue_wait;
+  if (queue?.count > 0) {
+    const without = queue.runs_without_queue_data;
+    cards['queue-median'] = {
+      value: formatDuration(queue.median_ms),
+      detail: without > 0 ? `${formatCount(without)} run${without === 1 ? '' : 's'} without queue data` : null,
+      previous: NONE,
+      change: NONE,
+    };
+    cards['queue-p95'] = { value: formatDuration(queue.percentiles?.p95 ?? null), previous: NONE, change: NONE };
   }
   return cards;
 }
@@ -393,7 +407,9 @@ async function startEmbedder() {
 async function publish() {
   const connection = ['--redis-url', env.redisUrl, '--stream', harness.stream];
   const common = [...connection, '--rate', '0', '--tenants', '1', '--workflows', '8', '--batch', '100'];
-  await run(env.emitBin, [...common, '--count', String(SPREAD_RUNS), '--seed', '7', '--spread-days', '0.9']);
+  // Most of the spread runs carry enqueued_at, the recent ones none: the queue-wait cards
+  // show, with the runs without queue data counted.
+  await run(env.emitBin, [...common, '--count', String(SPREAD_RUNS), '--seed', '7', '--spread-days', '0.9', '--queue-share', '0.7']);
   await run(env.emitBin, [...common, '--count', String(RECENT_RUNS), '--seed', '8']);
   const earlier = Date.now() - 30 * 3_600_000;
   for (let i = 0; i < EARLIER_RUNS; i++) {
@@ -510,6 +526,9 @@ step('24h (the default): cards and workflow table equal the API', async () => {
   assert.equal(shown.cards.runs.value, formatCount(TOTAL_RUNS));
   assert.equal(shown.rows.length, 8);
   assert.match(shown.meta, /^Last 24 hours/);
+  // Queue wait beside run time: the spread runs carry it, the recent ones do not.
+  assert.ok(current.queue_wait.count > 0 && current.queue_wait.runs_without_queue_data >= RECENT_RUNS, JSON.stringify(current.queue_wait));
+  assert.equal(shown.cards['queue-median'].detail, `${formatCount(current.queue_wait.runs_without_queue_data)} runs without queue data`);
 });
 
 step('the regressions list names the slower workflow, as the API does, and its row is marked', async () => {

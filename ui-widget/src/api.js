@@ -51,7 +51,7 @@ function withQuery(url, params) {
  * @param {string} apiBase
  * @param {{tenantId?: string, workflowId?: string, start?: string, end?: string,
  *          status?: string, percentiles?: number[], interval?: string, groupBy?: string,
- *          sort?: string, limit?: number, include?: string}} q
+ *          sort?: string, limit?: number, include?: string, measure?: string}} q
  */
 export function statsUrl(apiBase, q) {
   const params = [
@@ -66,6 +66,7 @@ export function statsUrl(apiBase, q) {
     ['sort', q.sort],
     ['limit', q.limit === undefined || q.limit === null ? undefined : String(q.limit)],
     ['include', q.include],
+    ['measure', q.measure],
   ];
   return withQuery(endpoint(apiBase), params);
 }
@@ -128,6 +129,9 @@ export function viewRequests(view) {
         end: view.range.end,
         interval: 'auto',
         include: 'histogram',
+        // Queue wait beside run time; the previous period's summary stays run-time only,
+        // so it keeps being answered from the agent's day cache.
+        measure: 'run,queue_wait',
         ...(view.workflowId ? {} : { groupBy: 'workflow', sort: 'p95', limit: WORKFLOW_LIMIT }),
       }),
       headers,

@@ -36,10 +36,17 @@ const DURATIONS = [
   ['max', 'Max', (o) => o?.max_ms ?? null],
 ];
 
+const QUEUE_DURATIONS = [
+  ['queue-median', 'Queue median', (q) => q?.median_ms ?? null],
+  ['queue-p95', 'Queue p95', percentile('p95')],
+];
+
 /**
  * The cards for a response and the previous period's response (null when it is not
  * loaded). Each card: {key, label, value, change, direction, previous, detail?}, with
- * texts already formatted.
+ * texts already formatted. When the response has queue data (`measure=queue_wait` and at
+ * least one run with `enqueued_at`), two queue-wait cards follow the run-time ones; the
+ * first says how many runs came without queue data.
  * @param {any} current the API's answer for the range shown
  * @param {any} previous the API's answer for the period before
  */
@@ -72,6 +79,26 @@ export function summaryCards(current, previous) {
       key,
       label,
       value: formatDuration(cur),
+      change: formatChange(cur, prev),
+      direction: direction(relativeChange(cur, prev), true, SAME_RELATIVE),
+      previous: formatDuration(prev),
+    });
+  }
+  const queue = current?.queue_wait;
+  if (!queue || !(queue.count > 0)) return cards;
+  const prevQueue = previous?.queue_wait?.count > 0 ? previous.queue_wait : null;
+  const without = queue.runs_without_queue_data ?? 0;
+  for (const [key, label, pick] of QUEUE_DURATIONS) {
+    const cur = pick(queue);
+    const prev = prevQueue ? pick(prevQueue) : null;
+    cards.push({
+      key,
+      label,
+      value: formatDuration(cur),
+      detail:
+        key === 'queue-median' && without > 0
+          ? `${formatCount(without)} run${without === 1 ? '' : 's'} without queue data`
+          : null,
       change: formatChange(cur, prev),
       direction: direction(relativeChange(cur, prev), true, SAME_RELATIVE),
       previous: formatDuration(prev),

@@ -83,6 +83,7 @@ describe('viewRequests', () => {
       percentiles: '50,95,99',
       interval: 'auto',
       include: 'histogram',
+      measure: 'run,queue_wait',
       group_by: 'workflow',
       sort: 'p95',
       limit: '200',

@@ -79,3 +79,45 @@ describe('comparison with the previous period', () => {
     expect(c.p95.previous).toBe('\u2014');
   });
 });
+
+describe('queue wait beside run time', () => {
+  const queued = {
+    ...current,
+    queue_wait: {
+      count: 1000,
+      runs_without_queue_data: 120,
+      avg_ms: 900,
+      median_ms: 40_000,
+      min_ms: 1,
+      max_ms: 90_000,
+      percentiles: { p50: 40_000, p95: 61_000, p99: 80_000 },
+    },
+  };
+
+  it('adds the queue-wait cards after the run-time ones when the tenant has queue data', () => {
+    const cards = summaryCards(queued, previous);
+    expect(cards.map((c) => c.key).slice(-2)).toEqual(['queue-median', 'queue-p95']);
+    const byK = byKey(cards);
+    expect(plain(byK['queue-median'].value)).toBe('40 s');
+    expect(byK['queue-median'].detail).toBe('120 runs without queue data');
+    expect(plain(byK['queue-p95'].value)).toBe('1.02 min');
+    expect(byK['queue-p95'].detail).toBeNull();
+  });
+
+  it('compares with the previous period only when that has queue data', () => {
+    expect(byKey(summaryCards(queued, previous))['queue-median'].direction).toBe('same');
+    const before = { ...previous, queue_wait: { ...queued.queue_wait, median_ms: 20_000 } };
+    expect(byKey(summaryCards(queued, before))['queue-median']).toMatchObject({ change: '+100%', direction: 'worse' });
+  });
+
+  it('shows no queue cards without queue data', () => {
+    expect(summaryCards(current, previous)).toHaveLength(8);
+    const none = { ...current, queue_wait: { ...queued.queue_wait, count: 0, runs_without_queue_data: 1120 } };
+    expect(summaryCards(none, previous)).toHaveLength(8);
+  });
+
+  it('says "1 run" for one run without queue data', () => {
+    const one = { ...queued, queue_wait: { ...queued.queue_wait, runs_without_queue_data: 1 } };
+    expect(byKey(summaryCards(one, null))['queue-median'].detail).toBe('1 run without queue data');
+  });
+});
