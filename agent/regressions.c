@@ -1,7 +1,10 @@
 /* regressions — see regressions.h. */
 #include "regressions.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +110,9 @@ typedef struct regression_request {
     stats_rows_query_t rows[PERIOD_COUNT]; /* read in this order: rows statement i is period i */
     stats_answer_t answers[PERIOD_COUNT];  /* per-workflow merges of each period's rows */
 } regression_request_t;
+
+/* stats_db_request_handle allocates the request and hands the core to the callbacks. */
+static_assert(offsetof(regression_request_t, core) == 0, "the core must come first");
 
 static regression_request_t *request_of(stats_db_request_t *core)
 {
@@ -290,16 +296,6 @@ static void on_rows(stats_db_request_t *core, int period, PGresult *res)
     stats_db_request_add_rows(core, &request_of(core)->answers[period], res);
 }
 
-static const stats_db_request_ops_t request_ops = {
-    .fill_rows_steps = fill_rows_steps,
-    .on_rows = on_rows,
-    .render = render,
-    .free = request_free,
-    .too_large_advice = "use a smaller limit",
-    .log_query_failed = "regressions query failed",
-    .log_row_unreadable = "regressions row could not be read",
-};
-
 /* --- the handler -------------------------------------------------------------------------------- */
 
 /* The current period as asked and the previous one, as long, ending where it starts; both
@@ -334,12 +330,11 @@ static bool plan_periods(regression_request_t *r, int64_t now)
     return true;
 }
 
-static bool admit_request(regression_request_t *r, const http_request_t *req)
+/* After method and token: parameters, tenant and both periods' plans, answering any refusal
+ * itself. Returns true when the request should go to the database. */
+static bool admit_request(stats_db_request_t *core, const http_request_t *req, int64_t now)
 {
-    stats_db_request_t *core = &r->core;
-    int64_t now = et_now_us();
-    if (!stats_db_request_admit(core, req, now))
-        return false;
+    regression_request_t *r = request_of(core);
     api_error_t perr;
     if (api_regression_params_parse(req->query, strlen(req->query), now, &r->params, &perr) < 0) {
         stats_db_request_respond_error(core, perr.status, perr.code, perr.parameter, perr.message);
@@ -348,23 +343,29 @@ static bool admit_request(regression_request_t *r, const http_request_t *req)
     return stats_db_request_resolve_tenant(core, &r->params.base) && plan_periods(r, now);
 }
 
+static int request_init(stats_db_request_t *core)
+{
+    regression_request_t *r = request_of(core);
+    if (stats_answer_init(&r->answers[PERIOD_PREVIOUS], &r->params.base) < 0 ||
+        stats_answer_init(&r->answers[PERIOD_CURRENT], &r->params.base) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static const stats_db_request_ops_t request_ops = {
+    .size = sizeof(regression_request_t),
+    .init = request_init,
+    .admit = admit_request,
+    .fill_rows_steps = fill_rows_steps,
+    .on_rows = on_rows,
+    .render = render,
+    .free = request_free,
+    .too_large_advice = "use a smaller limit",
+    .log_query_failed = "regressions query failed",
+    .log_row_unreadable = "regressions row could not be read",
+};
+
 void regressions_handle(stats_api_t *api, const http_request_t *req, http_response_t *res)
 {
-    regression_request_t *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        stats_db_request_respond_no_memory(res);
-        return;
-    }
-    stats_db_request_init(&r->core, &request_ops, api, req, res);
-    if (stats_answer_init(&r->answers[PERIOD_PREVIOUS], &r->params.base) < 0 ||
-        stats_answer_init(&r->answers[PERIOD_CURRENT], &r->params.base) < 0) {
-        stats_db_request_free(&r->core);
-        stats_db_request_respond_no_memory(res);
-        return;
-    }
-    if (!admit_request(r, req)) {
-        stats_db_request_free(&r->core);
-        return;
-    }
-    stats_db_request_submit(&r->core);
+    stats_db_request_handle(api, req, res, &request_ops);
 }

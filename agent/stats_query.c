@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,9 @@ typedef struct stats_request {
     stats_answer_t answer;
 } stats_request_t;
 
+/* stats_db_request_handle allocates the request and hands the core to the callbacks. */
+static_assert(offsetof(stats_request_t, core) == 0, "the core must come first");
+
 static stats_request_t *request_of(stats_db_request_t *core)
 {
     return container_of(core, stats_request_t, core);
@@ -251,18 +255,6 @@ static int fill_rows_steps(stats_db_request_t *core, pg_step_t *rows)
     rows[0] = (pg_step_t){NULL, r->rows.statement, ROWS_PARAM_COUNT, r->rows.values, 1};
     return 1;
 }
-
-static const stats_db_request_ops_t request_ops = {
-    .fill_rows_steps = fill_rows_steps,
-    .on_rows = on_rows,
-    .render = render,
-    .on_finish = store_days,
-    .free = request_free,
-    .too_large_advice = "narrow the range, use a coarser interval or a smaller limit, or leave "
-                        "out the histogram",
-    .log_query_failed = "statistics query failed",
-    .log_row_unreadable = "statistics row could not be read",
-};
 
 /* --- the handler -------------------------------------------------------------------------- */
 
@@ -374,14 +366,11 @@ bool stats_api_admit(stats_api_t *api, const http_request_t *req, http_response_
     return true;
 }
 
-/* Checks method, token, parameters, tenant and plan, answering any refusal itself.
+/* After method and token: parameters, tenant and plan, answering any refusal itself.
  * Returns true when the request should go to the database. */
-static bool admit_request(stats_request_t *r, const http_request_t *req)
+static bool admit_request(stats_db_request_t *core, const http_request_t *req, int64_t now)
 {
-    stats_db_request_t *core = &r->core;
-    int64_t now = et_now_us();
-    if (!stats_db_request_admit(core, req, now))
-        return false;
+    stats_request_t *r = request_of(core);
     api_error_t perr;
     if (api_params_parse(req->query, strlen(req->query), now, &r->params, &perr) < 0) {
         stats_db_request_respond_error(core, perr.status, perr.code, perr.parameter, perr.message);
@@ -390,25 +379,31 @@ static bool admit_request(stats_request_t *r, const http_request_t *req)
     return stats_db_request_resolve_tenant(core, &r->params) && plan_request(r, now);
 }
 
+static int request_init(stats_db_request_t *core)
+{
+    stats_request_t *r = request_of(core);
+    r->started_ns = uv_hrtime();
+    return stats_answer_init(&r->answer, &r->params);
+}
+
+static const stats_db_request_ops_t request_ops = {
+    .size = sizeof(stats_request_t),
+    .init = request_init,
+    .admit = admit_request,
+    .fill_rows_steps = fill_rows_steps,
+    .on_rows = on_rows,
+    .render = render,
+    .on_finish = store_days,
+    .free = request_free,
+    .too_large_advice = "narrow the range, use a coarser interval or a smaller limit, or leave "
+                        "out the histogram",
+    .log_query_failed = "statistics query failed",
+    .log_row_unreadable = "statistics row could not be read",
+};
+
 void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response_t *res)
 {
-    stats_request_t *r = calloc(1, sizeof *r);
-    if (r == NULL) {
-        stats_db_request_respond_no_memory(res);
-        return;
-    }
-    stats_db_request_init(&r->core, &request_ops, api, req, res);
-    r->started_ns = uv_hrtime();
-    if (stats_answer_init(&r->answer, &r->params) < 0) {
-        stats_db_request_free(&r->core);
-        stats_db_request_respond_no_memory(res);
-        return;
-    }
-    if (!admit_request(r, req)) {
-        stats_db_request_free(&r->core);
-        return;
-    }
-    stats_db_request_submit(&r->core);
+    stats_db_request_handle(api, req, res, &request_ops);
 }
 
 /* --- the cache's listener ------------------------------------------------------------------ */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "timeutil.h"
 #include "stats_response.h"
 
 /* The pipeline: the endpoint's rows statements sit between the tenant check and COMMIT. */
@@ -19,8 +20,8 @@ static void copy_header(const http_request_t *req, const char *name, char *out, 
     snprintf(out, cap, "%s", v ? v : "");
 }
 
-void stats_db_request_init(stats_db_request_t *r, const stats_db_request_ops_t *ops,
-                           stats_api_t *api, const http_request_t *req, http_response_t *res)
+static void request_init(stats_db_request_t *r, const stats_db_request_ops_t *ops, stats_api_t *api,
+                         const http_request_t *req, http_response_t *res)
 {
     r->ops = ops;
     r->api = api;
@@ -30,13 +31,15 @@ void stats_db_request_init(stats_db_request_t *r, const stats_db_request_ops_t *
     copy_header(req, "If-None-Match", r->if_none_match, sizeof r->if_none_match);
 }
 
-void stats_db_request_free(stats_db_request_t *r)
+/* Its claims, then the endpoint's own members and the allocation. */
+static void request_free(stats_db_request_t *r)
 {
     auth_claims_free(&r->claims);
     r->ops->free(r);
 }
 
-void stats_db_request_respond_no_memory(http_response_t *res)
+/* 503 to a request whose state could not be allocated. */
+static void respond_no_memory(http_response_t *res)
 {
     int rc = http_response_header(res, "Retry-After", "5"); /* as every other 503 */
     (void)rc;
@@ -53,7 +56,8 @@ void stats_db_request_respond_error(stats_db_request_t *r, int status, const cha
     r->res = NULL;
 }
 
-bool stats_db_request_admit(stats_db_request_t *r, const http_request_t *req, int64_t now_us)
+/* stats_api_admit for r: false when it answered (preflight, 405, 401, 503). */
+static bool admit_method_and_token(stats_db_request_t *r, const http_request_t *req, int64_t now_us)
 {
     if (!stats_api_admit(r->api, req, r->res, r->origin, now_us, &r->claims)) {
         r->res = NULL; /* answered */
@@ -114,7 +118,7 @@ static void finish_request(stats_db_request_t *r)
         respond_ok(r);
     if (r->ops->on_finish)
         r->ops->on_finish(r);
-    stats_db_request_free(r);
+    request_free(r);
 }
 
 void stats_db_request_add_rows(stats_db_request_t *r, stats_answer_t *answer, PGresult *res)
@@ -201,12 +205,14 @@ static void on_abandon(http_response_t *res, void *arg)
     r->res = NULL;
     if (r->waiter.queued) {
         pg_pool_cancel(&r->api->pool, &r->waiter);
-        stats_db_request_free(r);
+        request_free(r);
     }
     /* With a session running, finish_request frees r when the round trip ends. */
 }
 
-void stats_db_request_submit(stats_db_request_t *r)
+/* Waits for a reader session and makes the round trip. When no session can be waited for,
+ * answers 503 and frees r at once. */
+static void submit(stats_db_request_t *r)
 {
     http_response_on_abandon(r->res, on_abandon, r);
     int rc = pg_pool_acquire(&r->api->pool, &r->waiter, on_session, on_no_session, r);
@@ -215,6 +221,29 @@ void stats_db_request_submit(stats_db_request_t *r)
                                        rc == -EBUSY
                                            ? "too many requests are waiting for the database"
                                            : "the database is unreachable; retry");
-        stats_db_request_free(r);
+        request_free(r);
     }
+}
+
+void stats_db_request_handle(stats_api_t *api, const http_request_t *req, http_response_t *res,
+                             const stats_db_request_ops_t *ops)
+{
+    assert(ops->size >= sizeof(stats_db_request_t));
+    stats_db_request_t *r = calloc(1, ops->size);
+    if (r == NULL) {
+        respond_no_memory(res);
+        return;
+    }
+    request_init(r, ops, api, req, res);
+    if (ops->init(r) < 0) {
+        request_free(r);
+        respond_no_memory(res);
+        return;
+    }
+    int64_t now = et_now_us();
+    if (!admit_method_and_token(r, req, now) || !ops->admit(r, req, now)) {
+        request_free(r);
+        return;
+    }
+    submit(r);
 }

@@ -8,12 +8,11 @@
  * not read the tenant, else the body the endpoint renders. What is the endpoint's own
  * (parameters, plans, rows, rendering) it gives through a table of callbacks.
  *
- * Ownership: an endpoint allocates its request with a stats_db_request_t embedded (first,
- * by convention), calls stats_db_request_init, and until stats_db_request_submit frees it
- * itself with stats_db_request_free. Submit hands it over: this module frees it (ops->free)
- * when its response is sent and its database work has finished, whichever comes last; the
- * callbacks never run after that. Errors: every refusal is a JSON error body
- * (stats_response); answering a request already answered does nothing.
+ * Ownership: stats_db_request_handle allocates an endpoint's request (ops->size bytes,
+ * zeroed, the stats_db_request_t its first member) and frees it (ops->free) when its
+ * response is sent and its database work has finished, whichever comes last; no callback
+ * runs after that. Errors: every refusal is a JSON error body (stats_response); answering a
+ * request already answered does nothing.
  */
 #ifndef EXECTIME_STATS_REQUEST_H
 #define EXECTIME_STATS_REQUEST_H
@@ -38,9 +37,16 @@ typedef struct stats_db_request stats_db_request_t;
 
 /* What an endpoint adds to the shared life cycle. Every callback gets the embedded core. */
 typedef struct stats_db_request_ops {
+    size_t size; /* of the endpoint's request, which starts with its stats_db_request_t */
+    /* The endpoint's own allocations, once the request is allocated: 0, or -ENOMEM (503). */
+    int (*init)(stats_db_request_t *r);
+    /* After the method and the token passed: parses the endpoint's parameters, resolves the
+     * tenant (stats_db_request_resolve_tenant) and plans. Answers any refusal itself and
+     * returns false; true sends the request to the database. */
+    bool (*admit)(stats_db_request_t *r, const http_request_t *req, int64_t now_us);
     /* As the session arrives (and the client is still there): fills 1 to
      * STATS_DB_ROWS_STEPS_MAX rows statements into rows and returns how many. Their values
-     * must live in the request: the pipeline copies them only as it is sent. */
+     * must outlive the call (keep them in the request): the pipeline is sent after it. */
     int (*fill_rows_steps)(stats_db_request_t *r, pg_step_t *rows);
     /* The result of rows statement index (from 0, in fill order), when it did not fail;
      * valid during the call only. Reads the rows with stats_db_request_add_rows. */
@@ -51,7 +57,8 @@ typedef struct stats_db_request_ops {
     /* Optional: once, as the request finishes (answered or abandoned), before it is freed:
      * what the endpoint keeps from the round trip. */
     void (*on_finish)(stats_db_request_t *r);
-    /* Frees the endpoint's own members and the allocation itself (claims are freed). */
+    /* Frees the endpoint's own members (also after a failed init) and the allocation itself
+     * (the claims are freed). */
     void (*free)(stats_db_request_t *r);
     const char *too_large_advice;   /* the 422's message after "larger than N bytes: " */
     const char *log_query_failed;   /* the log line of a statement PostgreSQL refused */
@@ -75,16 +82,9 @@ struct stats_db_request {
     bool db_error;  /* the round trip failed: the answer is 503 */
 };
 
-/* Copies what the answer needs from req (id, Origin, If-None-Match); allocates nothing. */
-void stats_db_request_init(stats_db_request_t *r, const stats_db_request_ops_t *ops,
-                           stats_api_t *api, const http_request_t *req, http_response_t *res);
-
-/* Frees a request not yet submitted (claims, then ops->free). */
-void stats_db_request_free(stats_db_request_t *r);
-
-/* stats_api_admit for r: false when it answered (preflight, 405, 401, 503); r->claims
- * holds the token's claims when true. */
-bool stats_db_request_admit(stats_db_request_t *r, const http_request_t *req, int64_t now_us);
+/* Handles one request to an endpoint (any method: preflight, 405 and 401 come first). */
+void stats_db_request_handle(stats_api_t *api, const http_request_t *req, http_response_t *res,
+                             const stats_db_request_ops_t *ops);
 
 /* stats_api_tenant into r->tenant: false when it answered 400 naming tenant_id. */
 bool stats_db_request_resolve_tenant(stats_db_request_t *r, const api_params_t *params);
@@ -93,15 +93,8 @@ bool stats_db_request_resolve_tenant(stats_db_request_t *r, const api_params_t *
 void stats_db_request_respond_error(stats_db_request_t *r, int status, const char *code,
                                     const char *parameter, const char *message);
 
-/* Waits for a reader session and makes the round trip; from here this module owns r. When
- * no session can be waited for it answers 503 and frees r at once. */
-void stats_db_request_submit(stats_db_request_t *r);
-
 /* Merges every row of res into answer; an unreadable row is logged and fails the round
  * trip (503), and the rows after it are not read. */
 void stats_db_request_add_rows(stats_db_request_t *r, stats_answer_t *answer, PGresult *res);
-
-/* 503 to a request whose state could not be allocated (before any stats_db_request_init). */
-void stats_db_request_respond_no_memory(http_response_t *res);
 
 #endif
