@@ -1,18 +1,21 @@
 /* regressions — see regressions.h. */
 #include "regressions.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_params.h"
+#include "et_macros.h"
 #include "json_out.h"
 #include "log.h"
 #include "query_plan.h"
 #include "sketch.h"
-#include "stats_response.h"
+#include "stats_request.h"
 #include "timeutil.h"
 
 /* The widest rank bound tried: 2*Phi(6) - 1 is 1 - 2e-9, shown as 1. */
@@ -101,50 +104,27 @@ typedef struct regression {
 } regression_t;
 
 typedef struct regression_request {
-    stats_api_t *api;
-    http_response_t *res; /* NULL once answered */
-    pg_pool_waiter_t waiter;
-    pg_conn_t *conn; /* the session lent to us, while in use */
+    stats_db_request_t core; /* the life cycle stats_request runs; first */
     api_regression_params_t params;
-    auth_claims_t claims;
-    char tenant[ET_TENANT_ID_MAX + 1];
     plan_t plans[PERIOD_COUNT];
-    stats_rows_query_t rows[PERIOD_COUNT];
-    char request_id[HTTP_REQUEST_ID_MAX + 1]; /* the HTTP request's, for its log lines */
-    char if_none_match[256];
-    char origin[256];
-    int step; /* pipeline step whose results arrive */
-    bool allowed;
-    bool db_error;
-    stats_answer_t answers[PERIOD_COUNT]; /* per-workflow merges of each period's rows */
+    stats_rows_query_t rows[PERIOD_COUNT]; /* read in this order: rows statement i is period i */
+    stats_answer_t answers[PERIOD_COUNT];  /* per-workflow merges of each period's rows */
 } regression_request_t;
 
-enum {
-    STEP_BEGIN,
-    STEP_CLAIMS,
-    STEP_ALLOWED,
-    STEP_ROWS_PREVIOUS,
-    STEP_ROWS_CURRENT,
-    STEP_COMMIT,
-    STEP_COUNT
-};
+/* stats_db_request_handle allocates the request and hands the core to the callbacks. */
+static_assert(offsetof(regression_request_t, core) == 0, "the core must come first");
 
-static void request_free(regression_request_t *r)
+static regression_request_t *request_of(stats_db_request_t *core)
 {
-    for (int i = 0; i < PERIOD_COUNT; i++)
-        stats_answer_free(&r->answers[i]);
-    auth_claims_free(&r->claims);
-    free(r);
+    return container_of(core, regression_request_t, core);
 }
 
-static void respond_error(regression_request_t *r, int status, const char *code,
-                          const char *parameter, const char *message)
+static void request_free(stats_db_request_t *core)
 {
-    if (r->res == NULL)
-        return;
-    stats_reply_to_t to = {r->api->cfg->cors_origins, r->origin};
-    stats_respond_error(r->res, &to, status, code, parameter, message);
-    r->res = NULL;
+    regression_request_t *r = request_of(core);
+    for (int i = 0; i < PERIOD_COUNT; i++)
+        stats_answer_free(&r->answers[i]);
+    free(r);
 }
 
 /* --- the answer ------------------------------------------------------------------------------ */
@@ -231,8 +211,9 @@ static void write_regression(json_out_t *j, const regression_t *g)
 }
 
 /* The body, at most limit bytes; NULL with *too_large, or NULL alone when out of memory. */
-static char *render(regression_request_t *r, size_t limit, size_t *len, bool *too_large)
+static char *render(stats_db_request_t *core, size_t limit, size_t *len, bool *too_large)
 {
+    regression_request_t *r = request_of(core);
     const api_regression_params_t *p = &r->params;
     const stats_answer_t *prev = &r->answers[PERIOD_PREVIOUS], *cur = &r->answers[PERIOD_CURRENT];
     *too_large = false;
@@ -257,7 +238,7 @@ static char *render(regression_request_t *r, size_t limit, size_t *len, bool *to
     json_out_set_limit(&j, limit);
     jout_obj_begin(&j);
     jout_key(&j, "tenant_id");
-    jout_str(&j, r->tenant);
+    jout_str(&j, core->tenant);
     jout_key(&j, "metric");
     jout_str(&j, p->metric);
     jout_key(&j, "unit");
@@ -295,135 +276,24 @@ static char *render(regression_request_t *r, size_t limit, size_t *len, bool *to
     return json_out_take(&j, len);
 }
 
-static void respond_ok(regression_request_t *r)
-{
-    size_t len = 0, limit = (size_t)r->api->cfg->api_max_response_bytes;
-    bool too_large;
-    char *body = render(r, limit, &len, &too_large);
-    if (body == NULL && too_large) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "the answer would be larger than %zu bytes: use a smaller limit",
-                 limit);
-        respond_error(r, 422, "response_too_large", NULL, msg);
-        return;
-    }
-    if (body == NULL) {
-        respond_error(r, 503, "unavailable", NULL, "out of memory");
-        return;
-    }
-    stats_reply_to_t to = {r->api->cfg->cors_origins, r->origin};
-    stats_respond_body(r->res, &to, r->if_none_match, body, len);
-    free(body);
-    r->res = NULL;
-}
-
 /* --- the database round trip ------------------------------------------------------------------ */
 
-static void finish_request(regression_request_t *r)
+/* Both periods in one transaction: one snapshot, so they are read as of one moment. */
+static int fill_rows_steps(stats_db_request_t *core, pg_step_t *rows)
 {
-    if (r->conn) {
-        pg_pool_release(&r->api->pool, r->conn);
-        r->conn = NULL;
-    }
-    if (r->db_error)
-        respond_error(r, 503, "unavailable", NULL, "the database could not answer; retry");
-    else if (!r->allowed)
-        respond_error(r, 403, "forbidden", "tenant_id", "this token may not read that tenant");
-    else if (r->res)
-        respond_ok(r);
-    request_free(r);
-}
-
-static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
-{
-    regression_request_t *r = arg;
-    if (event == PG_QUERY_LOST) {
-        r->db_error = true;
-        r->conn = NULL; /* the session is gone; it is not ours to release twice */
-        pg_pool_release(&r->api->pool, conn);
-        finish_request(r);
-        return;
-    }
-    if (event == PG_QUERY_DONE) {
-        finish_request(r);
-        return;
-    }
-    ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) {
-        if (!r->db_error && st == PGRES_FATAL_ERROR) {
-            char error[256];
-            snprintf(error, sizeof error, "%s", PQresultErrorMessage(res));
-            error[strcspn(error, "\n")] = '\0';
-            log_write(LOG_ERROR, "regressions query failed", "error", error, "request_id",
-                      r->request_id, NULL);
-        }
-        r->db_error = true;
-        r->step++;
-        return;
-    }
-    if (r->step == STEP_ALLOWED)
-        r->allowed = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
-    if (r->step == STEP_ROWS_PREVIOUS || r->step == STEP_ROWS_CURRENT) {
-        stats_answer_t *a =
-            &r->answers[r->step == STEP_ROWS_PREVIOUS ? PERIOD_PREVIOUS : PERIOD_CURRENT];
-        for (int i = 0; i < PQntuples(res) && !r->db_error; i++) {
-            if (stats_answer_add_row(a, res, i) < 0) {
-                log_write(LOG_ERROR, "regressions row could not be read", "request_id",
-                          r->request_id, NULL);
-                r->db_error = true;
-            }
-        }
-    }
-    r->step++;
-}
-
-static void on_session(pg_conn_t *conn, void *arg)
-{
-    regression_request_t *r = arg;
-    r->conn = conn;
-    if (r->res == NULL) { /* abandoned while waiting */
-        finish_request(r);
-        return;
-    }
-    for (int i = 0; i < PERIOD_COUNT; i++)
-        stats_rows_query_fill(&r->rows[i], r->tenant, NULL, r->params.base.status_mask,
+    regression_request_t *r = request_of(core);
+    for (int i = 0; i < PERIOD_COUNT; i++) {
+        stats_rows_query_fill(&r->rows[i], core->tenant, NULL, r->params.base.status_mask,
                               &r->plans[i], false);
-    const char *claims_values[1] = {r->claims.claims_json};
-    const char *allowed_values[1] = {r->tenant};
-    const stats_rows_query_t *prev = &r->rows[PERIOD_PREVIOUS], *cur = &r->rows[PERIOD_CURRENT];
-    /* Both periods in one transaction: one snapshot, so they are read as of one moment. */
-    pg_step_t steps[STEP_COUNT] = {
-        [STEP_BEGIN] = {STATS_SQL_BEGIN, NULL, 0, NULL, 0},
-        [STEP_CLAIMS] = {STATS_SQL_CLAIMS, NULL, 1, claims_values, 0},
-        [STEP_ALLOWED] = {NULL, STATS_ALLOWED_STATEMENT, 1, allowed_values, 0},
-        [STEP_ROWS_PREVIOUS] = {NULL, prev->statement, STATS_ROWS_PARAM_COUNT, prev->values, 1},
-        [STEP_ROWS_CURRENT] = {NULL, cur->statement, STATS_ROWS_PARAM_COUNT, cur->values, 1},
-        [STEP_COMMIT] = {"COMMIT", NULL, 0, NULL, 0},
-    };
-    r->step = 0;
-    if (pg_conn_pipeline(conn, steps, STEP_COUNT, on_result, r) < 0) {
-        r->db_error = true;
-        finish_request(r);
+        rows[i] =
+            (pg_step_t){NULL, r->rows[i].statement, STATS_ROWS_PARAM_COUNT, r->rows[i].values, 1};
     }
+    return PERIOD_COUNT;
 }
 
-static void on_no_session(const char *why, void *arg)
+static void on_rows(stats_db_request_t *core, int period, PGresult *res)
 {
-    regression_request_t *r = arg;
-    r->db_error = true;
-    finish_request(r);
-}
-
-static void on_abandon(http_response_t *res, void *arg)
-{
-    regression_request_t *r = arg;
-    http_respond(res, 503, NULL, NULL, 0); /* only frees it: the client is gone */
-    r->res = NULL;
-    if (r->waiter.queued) {
-        pg_pool_cancel(&r->api->pool, &r->waiter);
-        request_free(r);
-    }
-    /* With a session running, finish_request frees r when the round trip ends. */
+    stats_db_request_add_rows(core, &request_of(core)->answers[period], res);
 }
 
 /* --- the handler -------------------------------------------------------------------------------- */
@@ -433,83 +303,69 @@ static void on_abandon(http_response_t *res, void *arg)
 static bool plan_periods(regression_request_t *r, int64_t now)
 {
     const api_params_t *p = &r->params.base;
-    plan_retention_t ret = stats_api_retention(r->api, now);
+    plan_retention_t ret = stats_api_retention(r->core.api, now);
     int64_t previous_start = p->start_us - (p->end_us - p->start_us);
     if (previous_start < ET_TIME_MIN_VALID_US) {
-        respond_error(r, 400, "invalid_parameter", "start_date",
-                      "the previous period, as long as the asked one, would start before "
-                      "2000-01-01");
+        stats_db_request_respond_error(
+            &r->core, 400, "invalid_parameter", "start_date",
+            "the previous period, as long as the asked one, would start before "
+            "2000-01-01");
         return false;
     }
     if (plan_range(previous_start, p->start_us, ET_RES_DAY, &ret, &r->plans[PERIOD_PREVIOUS]) < 0 ||
         plan_range(p->start_us, p->end_us, ET_RES_DAY, &ret, &r->plans[PERIOD_CURRENT]) < 0) {
-        respond_error(r, 400, "invalid_parameter", "start_date", "the range cannot be planned");
+        stats_db_request_respond_error(&r->core, 400, "invalid_parameter", "start_date",
+                                       "the range cannot be planned");
         return false;
     }
     /* Past retention both periods widen to whole hours or days; they must not then share
      * one, or its runs would count for both. */
     if (r->plans[PERIOD_PREVIOUS].end_us > r->plans[PERIOD_CURRENT].start_us) {
-        respond_error(r, 400, "invalid_parameter", "start_date",
-                      "is older than the minute or hour rollups keep: start at a whole hour or "
-                      "day so the two periods do not overlap");
+        stats_db_request_respond_error(
+            &r->core, 400, "invalid_parameter", "start_date",
+            "is older than the minute or hour rollups keep: start at a whole hour or "
+            "day so the two periods do not overlap");
         return false;
     }
     return true;
 }
 
-static bool admit_request(regression_request_t *r, const http_request_t *req)
+/* After method and token: parameters, tenant and both periods' plans, answering any refusal
+ * itself. Returns true when the request should go to the database. */
+static bool admit_request(stats_db_request_t *core, const http_request_t *req, int64_t now)
 {
-    int64_t now = et_now_us();
-    if (!stats_api_admit(r->api, req, r->res, r->origin, now, &r->claims)) {
-        r->res = NULL; /* answered */
-        return false;
-    }
+    regression_request_t *r = request_of(core);
     api_error_t perr;
     if (api_regression_params_parse(req->query, strlen(req->query), now, &r->params, &perr) < 0) {
-        respond_error(r, perr.status, perr.code, perr.parameter, perr.message);
+        stats_db_request_respond_error(core, perr.status, perr.code, perr.parameter, perr.message);
         return false;
     }
-    const char *why = stats_api_tenant(&r->claims, &r->params.base, r->tenant, sizeof r->tenant);
-    if (why) {
-        respond_error(r, 400, "invalid_parameter", "tenant_id", why);
-        return false;
-    }
-    return plan_periods(r, now);
+    return stats_db_request_resolve_tenant(core, &r->params.base) && plan_periods(r, now);
 }
 
-static void copy_header(const http_request_t *req, const char *name, char *out, size_t cap)
+static int request_init(stats_db_request_t *core)
 {
-    const char *v = http_request_header(req, name);
-    snprintf(out, cap, "%s", v ? v : "");
+    regression_request_t *r = request_of(core);
+    if (stats_answer_init(&r->answers[PERIOD_PREVIOUS], &r->params.base) < 0 ||
+        stats_answer_init(&r->answers[PERIOD_CURRENT], &r->params.base) < 0)
+        return -ENOMEM;
+    return 0;
 }
+
+static const stats_db_request_ops_t request_ops = {
+    .size = sizeof(regression_request_t),
+    .init = request_init,
+    .admit = admit_request,
+    .fill_rows_steps = fill_rows_steps,
+    .on_rows = on_rows,
+    .render = render,
+    .free = request_free,
+    .too_large_advice = "use a smaller limit",
+    .log_query_failed = "regressions query failed",
+    .log_row_unreadable = "regressions row could not be read",
+};
 
 void regressions_handle(stats_api_t *api, const http_request_t *req, http_response_t *res)
 {
-    regression_request_t *r = calloc(1, sizeof *r);
-    if (r == NULL || stats_answer_init(&r->answers[0], &r->params.base) < 0 ||
-        stats_answer_init(&r->answers[1], &r->params.base) < 0) {
-        if (r)
-            request_free(r);
-        int rc = http_response_header(res, "Retry-After", "5"); /* as every other 503 */
-        (void)rc;
-        http_respond_error(res, 503, "unavailable", "out of memory");
-        return;
-    }
-    r->api = api;
-    r->res = res;
-    snprintf(r->request_id, sizeof r->request_id, "%s", req->request_id ? req->request_id : "-");
-    copy_header(req, "Origin", r->origin, sizeof r->origin);
-    copy_header(req, "If-None-Match", r->if_none_match, sizeof r->if_none_match);
-    if (!admit_request(r, req)) {
-        request_free(r);
-        return;
-    }
-    http_response_on_abandon(res, on_abandon, r);
-    int rc = pg_pool_acquire(&api->pool, &r->waiter, on_session, on_no_session, r);
-    if (rc < 0) {
-        respond_error(r, 503, "unavailable", NULL,
-                      rc == -EBUSY ? "too many requests are waiting for the database"
-                                   : "the database is unreachable; retry");
-        request_free(r);
-    }
+    stats_db_request_handle(api, req, res, &request_ops);
 }

@@ -3,14 +3,15 @@
  * percentile (or failure rate) rose against the previous period of the same length by at
  * least a threshold, with both values, both counts, the change, a confidence that allows
  * for the sketch's relative error and for small counts, sorted by impact. It asks exactly
- * as the statistics endpoint does (stats_query's admission, tenant rule, reader sessions,
- * claims and tenant check, prepared rows statement) and merges the rows of both periods,
- * read in one transaction, with stats_answer's per-workflow merge.
+ * as the statistics endpoint does, through the same request life cycle (stats_request:
+ * admission, tenant rule, reader sessions, claims and tenant check, prepared rows
+ * statement), and merges the rows of both periods, read in one transaction, with
+ * stats_answer's per-workflow merge.
  *
  * Ownership: the endpoint has no state of its own; it borrows the statistics API's
  * (stats_api_t: pool, auth, configuration). Each request's state is allocated on arrival
- * and freed when its response is sent and its database work has finished, whichever comes
- * last. Refusals are JSON error bodies as the statistics endpoint's (400 naming the
+ * and freed by stats_request when its response is sent and its database work has
+ * finished, whichever comes last. Refusals are JSON error bodies as the statistics endpoint's (400 naming the
  * parameter, 401, 403, 405, 422, 503).
  */
 #ifndef EXECTIME_REGRESSIONS_H

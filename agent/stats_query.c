@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "query_plan.h"
 #include "stats_answer.h"
+#include "stats_request.h"
 #include "stats_response.h"
 #include "timeutil.h"
 
@@ -145,151 +147,67 @@ plan_retention_t stats_api_retention(const stats_api_t *api, int64_t now_us)
 /* --- per-request state ---------------------------------------------------------------- */
 
 typedef struct stats_request {
-    stats_api_t *api;
-    http_response_t *res; /* NULL once answered */
-    pg_pool_waiter_t waiter;
-    pg_conn_t *conn; /* the session lent to us, while in use */
+    stats_db_request_t core; /* the life cycle stats_request runs; first */
     api_params_t params;
-    auth_claims_t claims;
-    char tenant[ET_TENANT_ID_MAX + 1];
     plan_t plan;
-    stats_rows_query_t rows;                  /* the rows statement's parameters */
-    uint64_t started_ns;                      /* uv_hrtime() at arrival, for debug timings */
-    char request_id[HTTP_REQUEST_ID_MAX + 1]; /* the HTTP request's, for its log lines */
-    char if_none_match[256];
-    char origin[256];
-    bool head;
+    stats_rows_query_t rows; /* the rows statement's parameters */
+    uint64_t started_ns;     /* uv_hrtime() at arrival, for debug timings */
     /* the whole days of a summary question, from or for day_cache */
     day_cache_key_t cache_key;
     bool cache_store;          /* a miss: store the day rows' merge with the answer */
     uint64_t cache_generation; /* day_cache_generation as the request began */
-    /* results */
-    int step; /* pipeline step whose results arrive */
-    bool allowed;
-    bool db_error;
-    char error[256];
     stats_answer_t answer;
 } stats_request_t;
 
-static void request_free(stats_request_t *r)
+/* stats_db_request_handle allocates the request and hands the core to the callbacks. */
+static_assert(offsetof(stats_request_t, core) == 0, "the core must come first");
+
+static stats_request_t *request_of(stats_db_request_t *core)
 {
+    return container_of(core, stats_request_t, core);
+}
+
+static void request_free(stats_db_request_t *core)
+{
+    stats_request_t *r = request_of(core);
     stats_answer_free(&r->answer);
-    auth_claims_free(&r->claims);
     free(r);
 }
 
-/* --- responses -------------------------------------------------------------------------- */
+/* --- the answer ------------------------------------------------------------------------- */
 
-static void respond_error(stats_request_t *r, int status, const char *code, const char *parameter,
-                          const char *message)
+static char *render(stats_db_request_t *core, size_t limit, size_t *len, bool *too_large)
 {
-    if (r->res == NULL)
-        return;
-    stats_reply_to_t to = {r->api->cfg->cors_origins, r->origin};
-    stats_respond_error(r->res, &to, status, code, parameter, message);
-    r->res = NULL;
+    stats_request_t *r = request_of(core);
+    return stats_answer_render(&r->answer, core->tenant, &r->plan, limit, len, too_large);
 }
 
-static void respond_ok(stats_request_t *r)
+/* A miss of day_cache that the round trip answered: its day rows' merge is kept. */
+static void store_days(stats_db_request_t *core)
 {
-    size_t len = 0;
-    bool too_large;
-    size_t limit = (size_t)r->api->cfg->api_max_response_bytes;
-    char *body = stats_answer_render(&r->answer, r->tenant, &r->plan, limit, &len, &too_large);
-    if (body == NULL && too_large) {
-        char msg[256];
-        snprintf(msg, sizeof msg,
-                 "the answer would be larger than %zu bytes: narrow the range, use a coarser "
-                 "interval or a smaller limit, or leave out the histogram",
-                 limit);
-        respond_error(r, 422, "response_too_large", NULL, msg);
+    stats_request_t *r = request_of(core);
+    if (!r->cache_store || !core->allowed || core->db_error)
         return;
-    }
-    if (body == NULL) {
-        respond_error(r, 503, "unavailable", NULL, "out of memory");
-        return;
-    }
-    stats_reply_to_t to = {r->api->cfg->cors_origins, r->origin};
-    stats_respond_body(r->res, &to, r->if_none_match, body, len);
-    free(body);
-    r->res = NULL;
+    const stats_agg_t *d = &r->answer.days;
+    if (day_cache_put(&core->api->cache, &r->cache_key, d->runs, d->failed, d->sum_us, d->min_us,
+                      d->max_us, &d->hist, r->cache_generation) < 0)
+        log_write(LOG_WARN, "statistics cache: out of memory, answer not kept", NULL);
 }
 
 /* --- the database round trip -------------------------------------------------------------- */
 
-enum { STEP_BEGIN, STEP_CLAIMS, STEP_ALLOWED, STEP_ROWS, STEP_COMMIT, STEP_COUNT };
-
-static void finish_request(stats_request_t *r)
+static void on_rows(stats_db_request_t *core, int index, PGresult *res)
 {
-    stats_api_t *api = r->api;
-    if (r->conn) {
-        pg_pool_release(&api->pool, r->conn);
-        r->conn = NULL;
+    stats_request_t *r = request_of(core);
+    (void)index; /* one rows statement */
+    if (log_enabled(LOG_DEBUG)) {
+        log_fields(
+            LOG_DEBUG, "statistics rows", log_int("rows", PQntuples(res)),
+            log_int("plan_pieces", r->plan.count),
+            log_double("ms_since_request", (double)((uv_hrtime() - r->started_ns) / 1000) / 1000.0),
+            log_str("request_id", core->request_id));
     }
-    if (r->res) {
-        if (r->db_error)
-            respond_error(r, 503, "unavailable", NULL, "the database could not answer; retry");
-        else if (!r->allowed)
-            respond_error(r, 403, "forbidden", "tenant_id", "this token may not read that tenant");
-        else
-            respond_ok(r);
-    }
-    if (r->cache_store && r->allowed && !r->db_error) {
-        const stats_agg_t *d = &r->answer.days;
-        if (day_cache_put(&api->cache, &r->cache_key, d->runs, d->failed, d->sum_us, d->min_us,
-                          d->max_us, &d->hist, r->cache_generation) < 0)
-            log_write(LOG_WARN, "statistics cache: out of memory, answer not kept", NULL);
-    }
-    request_free(r);
-}
-
-static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, void *arg)
-{
-    stats_request_t *r = arg;
-    if (event == PG_QUERY_LOST) {
-        r->db_error = true;
-        r->conn = NULL; /* the session is gone; it is not ours to release twice */
-        pg_pool_release(&r->api->pool, conn);
-        finish_request(r);
-        return;
-    }
-    if (event == PG_QUERY_DONE) {
-        finish_request(r);
-        return;
-    }
-    ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED) {
-        if (!r->db_error && st == PGRES_FATAL_ERROR) {
-            snprintf(r->error, sizeof r->error, "%s", PQresultErrorMessage(res));
-            r->error[strcspn(r->error, "\n")] = '\0';
-            log_write(LOG_ERROR, "statistics query failed", "error", r->error, "request_id",
-                      r->request_id, NULL);
-        }
-        r->db_error = true;
-        r->step++;
-        return;
-    }
-    switch (r->step) {
-    case STEP_ALLOWED: r->allowed = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't'; break;
-    case STEP_ROWS:
-        if (log_enabled(LOG_DEBUG)) {
-            log_fields(LOG_DEBUG, "statistics rows", log_int("rows", PQntuples(res)),
-                       log_int("plan_pieces", r->plan.count),
-                       log_double("ms_since_request",
-                                  (double)((uv_hrtime() - r->started_ns) / 1000) / 1000.0),
-                       log_str("request_id", r->request_id));
-        }
-        for (int i = 0; i < PQntuples(res) && !r->db_error; i++) {
-            if (stats_answer_add_row(&r->answer, res, i) < 0) {
-                log_write(LOG_ERROR, "statistics row could not be read", "request_id",
-                          r->request_id, NULL);
-                r->db_error = true;
-            }
-        }
-        break;
-    default: break;
-    }
-    r->step++;
+    stats_db_request_add_rows(core, &r->answer, res);
 }
 
 /*
@@ -299,13 +217,13 @@ static void on_result(pg_conn_t *conn, pg_query_event_t event, PGresult *res, vo
  */
 static bool days_from_cache(stats_request_t *r, const plan_piece_t *day)
 {
-    day_cache_t *cache = &r->api->cache;
+    day_cache_t *cache = &r->core.api->cache;
     /* The cache keeps the run-time merge only: a queue-wait question reads its rows. */
     if (day == NULL || r->answer.has_series || r->params.group_by_workflow ||
         (r->params.measures & API_MEASURE_QUEUE_WAIT) || !day_cache_enabled(cache))
         return false;
     day_cache_key_t *k = &r->cache_key;
-    snprintf(k->tenant, sizeof k->tenant, "%s", r->tenant);
+    snprintf(k->tenant, sizeof k->tenant, "%s", r->core.tenant);
     snprintf(k->workflow, sizeof k->workflow, "%s",
              r->params.has_workflow ? r->params.workflow_id : "");
     k->status_mask = r->params.status_mask;
@@ -322,64 +240,23 @@ static bool days_from_cache(stats_request_t *r, const plan_piece_t *day)
     return stats_answer_add_days(&r->answer, v) == 0;
 }
 
-static void on_session(pg_conn_t *conn, void *arg)
+/* Decided as the session arrives, so a cache entry is looked up as late as possible. */
+static int fill_rows_steps(stats_db_request_t *core, pg_step_t *rows)
 {
-    stats_request_t *r = arg;
-    r->conn = conn;
-    if (r->res == NULL) { /* abandoned while waiting */
-        finish_request(r);
-        return;
-    }
+    stats_request_t *r = request_of(core);
     const plan_piece_t *day = NULL;
     for (int i = 0; i < r->plan.count; i++)
         if (r->plan.pieces[i].res == ET_RES_DAY)
             day = &r->plan.pieces[i];
     bool skip_days = days_from_cache(r, day);
     bool all_rows = r->params.group_by_workflow && !r->params.has_workflow;
-    stats_rows_query_fill(&r->rows, r->tenant, all_rows ? NULL : r->params.workflow_id,
+    stats_rows_query_fill(&r->rows, core->tenant, all_rows ? NULL : r->params.workflow_id,
                           r->params.status_mask, &r->plan, skip_days);
-    const char *claims_values[1] = {r->claims.claims_json};
-    const char *allowed_values[1] = {r->tenant};
-    pg_step_t steps[STEP_COUNT] = {
-        [STEP_BEGIN] = {STATS_SQL_BEGIN, NULL, 0, NULL, 0},
-        [STEP_CLAIMS] = {STATS_SQL_CLAIMS, NULL, 1, claims_values, 0},
-        [STEP_ALLOWED] = {NULL, STATS_ALLOWED_STATEMENT, 1, allowed_values, 0},
-        [STEP_ROWS] = {NULL, r->rows.statement, ROWS_PARAM_COUNT, r->rows.values, 1},
-        [STEP_COMMIT] = {"COMMIT", NULL, 0, NULL, 0},
-    };
-    r->step = 0;
-    if (pg_conn_pipeline(conn, steps, STEP_COUNT, on_result, r) < 0) {
-        r->db_error = true;
-        finish_request(r);
-    }
-}
-
-static void on_no_session(const char *why, void *arg)
-{
-    stats_request_t *r = arg;
-    r->db_error = true;
-    finish_request(r);
-}
-
-static void on_abandon(http_response_t *res, void *arg)
-{
-    stats_request_t *r = arg;
-    http_respond(res, 503, NULL, NULL, 0); /* only frees it: the client is gone */
-    r->res = NULL;
-    if (r->waiter.queued) {
-        pg_pool_cancel(&r->api->pool, &r->waiter);
-        request_free(r);
-    }
-    /* With a session running, finish_request frees r when the round trip ends. */
+    rows[0] = (pg_step_t){NULL, r->rows.statement, ROWS_PARAM_COUNT, r->rows.values, 1};
+    return 1;
 }
 
 /* --- the handler -------------------------------------------------------------------------- */
-
-static void copy_header(const http_request_t *req, const char *name, char *out, size_t cap)
-{
-    const char *v = http_request_header(req, name);
-    snprintf(out, cap, "%s", v ? v : "");
-}
 
 const char *stats_api_tenant(const auth_claims_t *claims, const api_params_t *params, char *tenant,
                              size_t cap)
@@ -397,21 +274,13 @@ const char *stats_api_tenant(const auth_claims_t *claims, const api_params_t *pa
                : "required: the token allows several tenants";
 }
 
-/* The tenant: asked for, or the token's only one. Answers 400 and returns false if neither. */
-static bool resolve_tenant(stats_request_t *r)
-{
-    const char *why = stats_api_tenant(&r->claims, &r->params, r->tenant, sizeof r->tenant);
-    if (why)
-        respond_error(r, 400, "invalid_parameter", "tenant_id", why);
-    return why == NULL;
-}
-
 /* Chooses the series interval and the rollup rows to read; answers 400 and returns false
  * when the question cannot be answered as asked. */
 static bool plan_request(stats_request_t *r, int64_t now)
 {
-    const config_t *cfg = r->api->cfg;
-    plan_retention_t ret = stats_api_retention(r->api, now);
+    stats_db_request_t *core = &r->core;
+    const config_t *cfg = core->api->cfg;
+    plan_retention_t ret = stats_api_retention(core->api, now);
     /* The series interval caps the resolution, so each row falls in one bucket. */
     et_resolution_t max_res = ET_RES_DAY, interval = ET_RES_DAY;
     bool series = r->params.interval != API_INTERVAL_NONE;
@@ -440,11 +309,12 @@ static bool plan_request(stats_request_t *r, int64_t now)
                  "an older start_date",
                  et_resolution_name(interval),
                  interval == ET_RES_MINUTE ? cfg->minute_retention_days : cfg->hour_retention_days);
-        respond_error(r, 400, "invalid_parameter", "interval", msg);
+        stats_db_request_respond_error(core, 400, "invalid_parameter", "interval", msg);
         return false;
     }
     if (plan_range(r->params.start_us, r->params.end_us, max_res, &ret, &r->plan) < 0) {
-        respond_error(r, 400, "invalid_parameter", "start_date", "the range cannot be planned");
+        stats_db_request_respond_error(core, 400, "invalid_parameter", "start_date",
+                                       "the range cannot be planned");
         return false;
     }
     if (!series)
@@ -454,12 +324,12 @@ static bool plan_request(stats_request_t *r, int64_t now)
         char msg[128];
         snprintf(msg, sizeof msg, "gives %" PRId64 " buckets, more than %d: use a coarser interval",
                  count, MAX_SERIES_BUCKETS);
-        respond_error(r, 400, "invalid_parameter", "interval", msg);
+        stats_db_request_respond_error(core, 400, "invalid_parameter", "interval", msg);
         return false;
     }
     if (stats_answer_set_series(&r->answer, interval, et_time_floor(r->plan.start_us, interval),
                                 count) < 0) {
-        respond_error(r, 503, "unavailable", NULL, "out of memory");
+        stats_db_request_respond_error(core, 503, "unavailable", NULL, "out of memory");
         return false;
     }
     return true;
@@ -496,52 +366,44 @@ bool stats_api_admit(stats_api_t *api, const http_request_t *req, http_response_
     return true;
 }
 
-/* Checks method, token, parameters, tenant and plan, answering any refusal itself.
+/* After method and token: parameters, tenant and plan, answering any refusal itself.
  * Returns true when the request should go to the database. */
-static bool admit_request(stats_request_t *r, const http_request_t *req)
+static bool admit_request(stats_db_request_t *core, const http_request_t *req, int64_t now)
 {
-    int64_t now = et_now_us();
-    if (!stats_api_admit(r->api, req, r->res, r->origin, now, &r->claims)) {
-        r->res = NULL; /* answered */
-        return false;
-    }
+    stats_request_t *r = request_of(core);
     api_error_t perr;
     if (api_params_parse(req->query, strlen(req->query), now, &r->params, &perr) < 0) {
-        respond_error(r, perr.status, perr.code, perr.parameter, perr.message);
+        stats_db_request_respond_error(core, perr.status, perr.code, perr.parameter, perr.message);
         return false;
     }
-    return resolve_tenant(r) && plan_request(r, now);
+    return stats_db_request_resolve_tenant(core, &r->params) && plan_request(r, now);
 }
+
+static int request_init(stats_db_request_t *core)
+{
+    stats_request_t *r = request_of(core);
+    r->started_ns = uv_hrtime();
+    return stats_answer_init(&r->answer, &r->params);
+}
+
+static const stats_db_request_ops_t request_ops = {
+    .size = sizeof(stats_request_t),
+    .init = request_init,
+    .admit = admit_request,
+    .fill_rows_steps = fill_rows_steps,
+    .on_rows = on_rows,
+    .render = render,
+    .on_finish = store_days,
+    .free = request_free,
+    .too_large_advice = "narrow the range, use a coarser interval or a smaller limit, or leave "
+                        "out the histogram",
+    .log_query_failed = "statistics query failed",
+    .log_row_unreadable = "statistics row could not be read",
+};
 
 void stats_api_handle(stats_api_t *api, const http_request_t *req, http_response_t *res)
 {
-    stats_request_t *r = calloc(1, sizeof *r);
-    if (r == NULL || stats_answer_init(&r->answer, &r->params) < 0) {
-        if (r)
-            request_free(r);
-        int rc = http_response_header(res, "Retry-After", "5"); /* as every other 503 */
-        (void)rc;
-        http_respond_error(res, 503, "unavailable", "out of memory");
-        return;
-    }
-    r->api = api;
-    r->res = res;
-    r->started_ns = uv_hrtime();
-    snprintf(r->request_id, sizeof r->request_id, "%s", req->request_id ? req->request_id : "-");
-    copy_header(req, "Origin", r->origin, sizeof r->origin);
-    copy_header(req, "If-None-Match", r->if_none_match, sizeof r->if_none_match);
-    if (!admit_request(r, req)) {
-        request_free(r);
-        return;
-    }
-    http_response_on_abandon(res, on_abandon, r);
-    int rc = pg_pool_acquire(&api->pool, &r->waiter, on_session, on_no_session, r);
-    if (rc < 0) {
-        respond_error(r, 503, "unavailable", NULL,
-                      rc == -EBUSY ? "too many requests are waiting for the database"
-                                   : "the database is unreachable; retry");
-        request_free(r);
-    }
+    stats_db_request_handle(api, req, res, &request_ops);
 }
 
 /* --- the cache's listener ------------------------------------------------------------------ */
