@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "timeutil.h"
+
 void json_out_init(json_out_t *j)
 {
     memset(j, 0, sizeof *j);
@@ -280,4 +282,13 @@ size_t json_error_body(char *buf, size_t cap, const char *code, const char *mess
     }
     memcpy(buf + pos, tail, sizeof tail);
     return pos + sizeof tail - 1;
+}
+
+void jout_time(json_out_t *j, int64_t t_us)
+{
+    char text[40];
+    if (et_time_format(t_us, text, sizeof text) > 0)
+        jout_str(j, text);
+    else
+        jout_null(j);
 }

@@ -52,6 +52,8 @@ void jout_bool(json_out_t *j, bool v);
 void jout_num(json_out_t *j, double v, int decimals);
 /* A duration in µs as milliseconds, exact to the µs. */
 void jout_ms(json_out_t *j, int64_t us);
+/* An instant in µs since the epoch as an RFC 3339 UTC string (null when out of range). */
+void jout_time(json_out_t *j, int64_t t_us);
 
 /* Room for any error body: longer texts are cut, still as valid JSON. */
 #define JSON_ERROR_BODY_MAX 1024

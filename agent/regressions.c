@@ -171,16 +171,6 @@ static int compare_impact(const void *pa, const void *pb)
     return strcmp(a->workflow_id, b->workflow_id);
 }
 
-static void write_time(json_out_t *j, const char *key, int64_t t_us)
-{
-    char text[40];
-    jout_key(j, key);
-    if (et_time_format(t_us, text, sizeof text) > 0)
-        jout_str(j, text);
-    else
-        jout_null(j);
-}
-
 static void write_regression(json_out_t *j, const regression_t *g)
 {
     jout_obj_begin(j);
@@ -245,10 +235,14 @@ static char *render(stats_db_request_t *core, size_t limit, size_t *len, bool *t
     jout_str(&j, p->failure_rate ? "ratio" : "ms");
     jout_key(&j, "status");
     jout_str(&j, p->base.status_text);
-    write_time(&j, "start_date", r->plans[PERIOD_CURRENT].start_us);
-    write_time(&j, "end_date", r->plans[PERIOD_CURRENT].end_us);
-    write_time(&j, "previous_start_date", r->plans[PERIOD_PREVIOUS].start_us);
-    write_time(&j, "previous_end_date", r->plans[PERIOD_PREVIOUS].end_us);
+    jout_key(&j, "start_date");
+    jout_time(&j, r->plans[PERIOD_CURRENT].start_us);
+    jout_key(&j, "end_date");
+    jout_time(&j, r->plans[PERIOD_CURRENT].end_us);
+    jout_key(&j, "previous_start_date");
+    jout_time(&j, r->plans[PERIOD_PREVIOUS].start_us);
+    jout_key(&j, "previous_end_date");
+    jout_time(&j, r->plans[PERIOD_PREVIOUS].end_us);
     jout_key(&j, "coarsened");
     jout_bool(&j, r->plans[PERIOD_PREVIOUS].coarsened || r->plans[PERIOD_CURRENT].coarsened);
     jout_key(&j, "threshold_percent");

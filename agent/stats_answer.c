@@ -358,16 +358,6 @@ static void write_queue_stats(json_out_t *j, const stats_answer_t *ans, const st
     jout_obj_end(j);
 }
 
-static void write_time(json_out_t *j, const char *key, int64_t t_us)
-{
-    char text[40];
-    jout_key(j, key);
-    if (et_time_format(t_us, text, sizeof text) > 0)
-        jout_str(j, text);
-    else
-        jout_null(j);
-}
-
 static double sort_key(const stats_answer_t *ans, const stats_agg_t *a)
 {
     double v = 0;
@@ -414,8 +404,10 @@ char *stats_answer_render(stats_answer_t *ans, const char *tenant, const plan_t 
         jout_null(&j);
     jout_key(&j, "status");
     jout_str(&j, p->status_text);
-    write_time(&j, "start_date", plan->start_us);
-    write_time(&j, "end_date", plan->end_us);
+    jout_key(&j, "start_date");
+    jout_time(&j, plan->start_us);
+    jout_key(&j, "end_date");
+    jout_time(&j, plan->end_us);
     bool queue = (p->measures & API_MEASURE_QUEUE_WAIT) != 0;
     write_stats(&j, ans, &ans->total, true);
     if (queue)
@@ -431,7 +423,8 @@ char *stats_answer_render(stats_answer_t *ans, const char *tenant, const plan_t 
         jout_arr_begin(&j);
         for (int64_t i = 0; i < ans->series_count; i++) {
             jout_obj_begin(&j);
-            write_time(&j, "bucket_start", ans->series_start + i * et_resolution_us(ans->interval));
+            jout_key(&j, "bucket_start");
+            jout_time(&j, ans->series_start + i * et_resolution_us(ans->interval));
             write_stats(&j, ans, &ans->series[i], false);
             if (queue)
                 write_queue_stats(&j, ans, &ans->series[i], false);
