@@ -235,6 +235,20 @@ describe('<exectime-stats>', () => {
     expect(rows()).toEqual(['wf-b', 'wf-a']);
   });
 
+  it('says how many workflows the table leaves out, from workflows_total', async () => {
+    answer = (url) => {
+      const q = new URL(url).searchParams;
+      if (!isRegressions(url) && q.has('interval') && !q.get('workflow_id')) {
+        return jsonResponse(200, { ...full(), workflows_total: 1234 });
+      }
+      return defaultAnswer(url);
+    };
+    const el = element();
+    await loaded(el);
+    const note = qa(el, 'section.workflows p.note').map(text).join(' ');
+    expect(note).toMatch(/The 2 workflows with the highest p95 of 1,234 are listed/);
+  });
+
   it('lists the regressions above the workflow table and marks their rows', async () => {
     answer = (url) => (isRegressions(url) ? jsonResponse(200, regressionsAnswer([wfbRegression])) : defaultAnswer(url));
     const el = element();
