@@ -887,13 +887,7 @@ static int key_copy_row(copy_buf_t *out, size_t n, const rollup_delta_t *d)
     if (rc == 0)
         rc = copy_buf_int(out, d->resolution, 0);
     if (rc == 0)
-        rc = copy_buf_text(out, d->tenant_id, 0);
-    if (rc == 0)
-        rc = copy_buf_text(out, d->workflow_id, 0);
-    if (rc == 0)
-        rc = copy_buf_time(out, d->bucket_us, 0);
-    if (rc == 0)
-        rc = copy_buf_int(out, d->status, 0);
+        rc = rollup_delta_copy_key(d, false, out);
     if (rc == 0)
         rc = copy_buf_end_row(out);
     if (rc < 0)

@@ -94,9 +94,8 @@ int main(int argc, char **argv)
     config_defaults(cfg);
     /* Flags win over the environment: they are read second. A bad environment value does
      * not keep --help or --version from answering. */
-    int env_rc = config_load_env(cfg, err, sizeof err);
     char env_err[512];
-    memcpy(env_err, err, sizeof err);
+    int env_rc = config_load_env(cfg, env_err, sizeof env_err);
     if (cli_parse(argc, argv, cfg, &cli, err, sizeof err) < 0) {
         fprintf(stderr, "exectime-agent: %s\n", err);
         free(cfg);

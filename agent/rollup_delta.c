@@ -300,6 +300,18 @@ void rollup_set_sort(rollup_set_t *set)
     set->index_cap = 0;
 }
 
+int rollup_delta_copy_key(const rollup_delta_t *d, bool first, copy_buf_t *out)
+{
+    int rc = copy_buf_text(out, d->tenant_id, first);
+    if (rc == 0)
+        rc = copy_buf_text(out, d->workflow_id, 0);
+    if (rc == 0)
+        rc = copy_buf_time(out, d->bucket_us, 0);
+    if (rc == 0)
+        rc = copy_buf_int(out, d->status, 0);
+    return rc;
+}
+
 int rollup_delta_copy_row_with(const rollup_delta_t *d, const et_hist_t *stored,
                                const et_hist_t *stored_queue, bool with_resolution, copy_buf_t *out)
 {
@@ -308,13 +320,7 @@ int rollup_delta_copy_row_with(const rollup_delta_t *d, const et_hist_t *stored,
     size_t mark = out->len;
     int rc = with_resolution ? copy_buf_int(out, d->resolution, 1) : 0;
     if (rc == 0)
-        rc = copy_buf_text(out, d->tenant_id, !with_resolution);
-    if (rc == 0)
-        rc = copy_buf_text(out, d->workflow_id, 0);
-    if (rc == 0)
-        rc = copy_buf_time(out, d->bucket_us, 0);
-    if (rc == 0)
-        rc = copy_buf_int(out, d->status, 0);
+        rc = rollup_delta_copy_key(d, !with_resolution, out);
     if (rc == 0)
         rc = copy_buf_int(out, (int64_t)d->runs, 0);
     if (rc == 0)

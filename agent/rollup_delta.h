@@ -123,6 +123,11 @@ __attribute__((warn_unused_result)) int rollup_delta_copy_row_with(const rollup_
                                                                    bool with_resolution,
                                                                    copy_buf_t *out);
 
+/* Appends the key columns tenant_id, workflow_id, bucket, status (first: tenant_id opens
+ * the row, else a tab comes before it); the row is not ended. */
+__attribute__((warn_unused_result)) int rollup_delta_copy_key(const rollup_delta_t *d, bool first,
+                                                              copy_buf_t *out);
+
 /* Sorts deltas by (resolution, tenant, workflow, bucket, status); the index is dropped. */
 void rollup_set_sort(rollup_set_t *set);
 

@@ -263,6 +263,48 @@ int stats_answer_add_days(stats_answer_t *ans, const day_cache_value_t *v)
 
 /* --- the body ---------------------------------------------------------------------------- */
 
+/* avg, [median,] min, max and percentiles of the durations of n runs (one sketch: the run
+ * times or the queue waits); null where there are none. */
+static void write_durations(json_out_t *j, const stats_answer_t *ans, uint64_t n, int64_t sum_us,
+                            int64_t min_us, int64_t max_us, const et_hist_t *hist, bool with_median)
+{
+    bool any = n > 0;
+    uint64_t lo = any ? (uint64_t)min_us : 0, hi = any ? (uint64_t)max_us : 0;
+    double v;
+    jout_key(j, "avg_ms");
+    if (any)
+        jout_num(j, (double)sum_us / (double)n / 1000.0, 12);
+    else
+        jout_null(j);
+    if (with_median) {
+        jout_key(j, "median_ms");
+        if (any && et_hist_quantile(hist, 0.5, lo, hi, &v) == 0)
+            jout_num(j, v / 1000.0, 6);
+        else
+            jout_null(j);
+    }
+    jout_key(j, "min_ms");
+    if (any)
+        jout_ms(j, min_us);
+    else
+        jout_null(j);
+    jout_key(j, "max_ms");
+    if (any)
+        jout_ms(j, max_us);
+    else
+        jout_null(j);
+    jout_key(j, "percentiles");
+    jout_obj_begin(j);
+    for (int i = 0; i < ans->params->percentile_count; i++) {
+        jout_key(j, ans->params->percentile_keys[i]);
+        if (any && et_hist_quantile(hist, ans->params->percentiles[i], lo, hi, &v) == 0)
+            jout_num(j, v / 1000.0, 6);
+        else
+            jout_null(j);
+    }
+    jout_obj_end(j);
+}
+
 /* Statistics of one aggregate: count, failed, avg, median, min, max, percentiles. */
 static void write_stats(json_out_t *j, const stats_answer_t *ans, const stats_agg_t *a,
                         bool with_median)
@@ -271,42 +313,7 @@ static void write_stats(json_out_t *j, const stats_answer_t *ans, const stats_ag
     jout_int(j, (int64_t)a->runs);
     jout_key(j, "failed");
     jout_int(j, (int64_t)a->failed);
-    bool any = a->runs > 0;
-    double v;
-    jout_key(j, "avg_ms");
-    if (any)
-        jout_num(j, (double)a->sum_us / (double)a->runs / 1000.0, 12);
-    else
-        jout_null(j);
-    if (with_median) {
-        jout_key(j, "median_ms");
-        if (any &&
-            et_hist_quantile(&a->hist, 0.5, (uint64_t)a->min_us, (uint64_t)a->max_us, &v) == 0)
-            jout_num(j, v / 1000.0, 6);
-        else
-            jout_null(j);
-    }
-    jout_key(j, "min_ms");
-    if (any)
-        jout_ms(j, a->min_us);
-    else
-        jout_null(j);
-    jout_key(j, "max_ms");
-    if (any)
-        jout_ms(j, a->max_us);
-    else
-        jout_null(j);
-    jout_key(j, "percentiles");
-    jout_obj_begin(j);
-    for (int i = 0; i < ans->params->percentile_count; i++) {
-        jout_key(j, ans->params->percentile_keys[i]);
-        if (any && et_hist_quantile(&a->hist, ans->params->percentiles[i], (uint64_t)a->min_us,
-                                    (uint64_t)a->max_us, &v) == 0)
-            jout_num(j, v / 1000.0, 6);
-        else
-            jout_null(j);
-    }
-    jout_obj_end(j);
+    write_durations(j, ans, a->runs, a->sum_us, a->min_us, a->max_us, &a->hist, with_median);
 }
 
 /* The queue_wait block of one aggregate: count (runs with queue data),
@@ -320,41 +327,8 @@ static void write_queue_stats(json_out_t *j, const stats_answer_t *ans, const st
     jout_int(j, (int64_t)a->queue_runs);
     jout_key(j, "runs_without_queue_data");
     jout_int(j, (int64_t)(a->runs - a->queue_runs));
-    bool any = a->queue_runs > 0;
-    uint64_t lo = any ? (uint64_t)a->queue_min_us : 0, hi = any ? (uint64_t)a->queue_max_us : 0;
-    double v;
-    jout_key(j, "avg_ms");
-    if (any)
-        jout_num(j, (double)a->queue_sum_us / (double)a->queue_runs / 1000.0, 12);
-    else
-        jout_null(j);
-    if (with_median) {
-        jout_key(j, "median_ms");
-        if (any && et_hist_quantile(&a->queue_hist, 0.5, lo, hi, &v) == 0)
-            jout_num(j, v / 1000.0, 6);
-        else
-            jout_null(j);
-    }
-    jout_key(j, "min_ms");
-    if (any)
-        jout_ms(j, a->queue_min_us);
-    else
-        jout_null(j);
-    jout_key(j, "max_ms");
-    if (any)
-        jout_ms(j, a->queue_max_us);
-    else
-        jout_null(j);
-    jout_key(j, "percentiles");
-    jout_obj_begin(j);
-    for (int i = 0; i < ans->params->percentile_count; i++) {
-        jout_key(j, ans->params->percentile_keys[i]);
-        if (any && et_hist_quantile(&a->queue_hist, ans->params->percentiles[i], lo, hi, &v) == 0)
-            jout_num(j, v / 1000.0, 6);
-        else
-            jout_null(j);
-    }
-    jout_obj_end(j);
+    write_durations(j, ans, a->queue_runs, a->queue_sum_us, a->queue_min_us, a->queue_max_us,
+                    &a->queue_hist, with_median);
     jout_obj_end(j);
 }
 
